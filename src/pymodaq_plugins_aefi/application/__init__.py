@@ -1,0 +1,1 @@
+"""Use cases of the AEFI bench; they know the domain ports only."""

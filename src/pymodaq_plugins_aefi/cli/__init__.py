@@ -1,0 +1,1 @@
+"""Headless command-line entry points (aefi-flyscan, aefi-bench, aefi-arcus-sim, ...)."""
