@@ -1,9 +1,12 @@
 //! `pymodaq_plugins_aefi._engine`: thin PyO3 bindings of `aefi-scan-engine`.
 //!
 //! Rules: no logic here beyond conversion; every call that may block (a wire round trip, a
-//! join, a sleep) releases the GIL; every Rust error becomes one of the typed exceptions of
-//! `errors.rs`.
+//! join, a sleep) releases the GIL (`py.detach`); every Rust error becomes one of the typed
+//! exceptions of [`errors`]. One file per core module; each has a `register` function.
 use pyo3::prelude::*;
+
+mod errors;
+mod field;
 
 /// Monotonic nanoseconds, the same clock as `time.monotonic_ns()` and every engine stamp.
 #[pyfunction]
@@ -16,5 +19,7 @@ fn mono_ns() -> i64 {
 fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(mono_ns, m)?)?;
+    errors::register(m)?;
+    field::register(m)?;
     Ok(())
 }

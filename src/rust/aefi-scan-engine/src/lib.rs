@@ -1,8 +1,10 @@
 //! `aefi-scan-engine`: the real-time core of the AEFI flyscan (ADR-002).
 //!
-//! Layering (dependencies point down only):
+//! Modules, each with one job (dependencies point down only):
 //! - [`clock`]: one monotonic time base shared with Python (`time.monotonic_ns()`).
+//! - [`sim`]: simulators of the bench hardware and the known field map.
 //!
 //! The crate has no PyO3 in it; the bindings live in `aefi-scan-engine-py`.
 
 pub mod clock;
+pub mod sim;
