@@ -2,9 +2,11 @@
 //!
 //! Modules, each with one job (dependencies point down only):
 //! - [`clock`]: one monotonic time base shared with Python (`time.monotonic_ns()`).
+//! - [`lease`]: lend an open link to a scan; it comes back on every exit path.
 //! - [`sim`]: simulators of the bench hardware and the known field map.
 //!
 //! The crate has no PyO3 in it; the bindings live in `aefi-scan-engine-py`.
 
 pub mod clock;
+pub mod lease;
 pub mod sim;
