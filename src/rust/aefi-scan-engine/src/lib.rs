@@ -4,9 +4,11 @@
 //! - [`clock`]: one monotonic time base shared with Python (`time.monotonic_ns()`).
 //! - [`lease`]: lend an open link to a scan; it comes back on every exit path.
 //! - [`sim`]: simulators of the bench hardware and the known field map.
+//! - [`engine`]: the flyscan executor (plan, position model, pacer, ring, detectors, threads).
 //!
 //! The crate has no PyO3 in it; the bindings live in `aefi-scan-engine-py`.
 
 pub mod clock;
+pub mod engine;
 pub mod lease;
 pub mod sim;
