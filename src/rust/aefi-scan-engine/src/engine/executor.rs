@@ -128,10 +128,15 @@ impl<S: Stage> Motion<'_, S> {
                 match self.stage.motion(axis)? {
                     AxisMotion::Idle if p.steps == target => return Ok(()),
                     AxisMotion::Idle => {
+                        // The move may have ended between the poll and the status query.
+                        let again = self.stage.poll(axis)?;
+                        if again.steps == target {
+                            return Ok(());
+                        }
                         return Err(Interrupt::Fault(ScanErrorInfo {
                             kind: "ControllerError".into(),
-                            message: format!("axis {} stopped at {} steps before reaching {target}", axis.letter(), p.steps),
-                        }))
+                            message: format!("axis {} stopped at {} steps before reaching {target}", axis.letter(), again.steps),
+                        }));
                     }
                     AxisMotion::Fault(reason) => return Err(fault(axis, &reason)),
                     AxisMotion::Moving => {}
@@ -176,6 +181,7 @@ impl<S: Stage> Motion<'_, S> {
             if still >= 3 && (p.t_recv_ns as f64) > expected_end {
                 match self.stage.motion(fast)? {
                     AxisMotion::Moving => still = 0,
+                    AxisMotion::Idle if self.stage.poll(fast)?.steps == line.runout_end_steps => break Ok(()),
                     AxisMotion::Idle => {
                         break Err(Interrupt::Fault(ScanErrorInfo {
                             kind: "ControllerError".into(),
