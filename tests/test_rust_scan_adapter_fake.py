@@ -120,3 +120,13 @@ def test_busy_link_is_refused():
     with PortArbiter.for_url("sim://adapter-fake-6", rig.adapter._arcus_opener).lease("another scan"):
         with pytest.raises(ScanBusyError, match="lent to another scan"):
             rig.adapter.execute_scan(FlyScan(CONFIG), RecordingObserver())
+
+
+def test_a_line_closes_only_when_its_last_records_are_in():
+    rig = Rig("sim://adapter-fake-7", lines_done_early=True, time_scale=20.0)
+    obs = RecordingObserver()
+    results = rig.adapter.execute_scan(FlyScan(CONFIG), obs)
+    per_line = int(1 / 30 * 30 * 500) + 1  # 30 mm at 30 mm/s, 500 Hz, both ends
+    acquired = [e.samples for e in obs.events if e.topic == "flyscanlineacquired"]
+    assert acquired == [per_line] * 5
+    assert results.samples == 5 * per_line

@@ -23,7 +23,7 @@ from ..domain.fly_scan import FlyScan, ScanStatus
 from ..domain.ports import ScanObserver, ScanPort
 from ..domain.recorder import FlyScanRecorder
 from ..domain.results import ScanResults
-from ..domain.samples import RawSamples
+from ..domain.samples import RawSamples, SampleFlag
 from .port_arbiter import LeaseBusyError, PortArbiter
 
 #: Engine plan field → the FlyScanConfig parameter a user sets (PlanError.field is a plan field).
@@ -208,18 +208,21 @@ class RustScanAdapter(ScanPort):
     def _drain_until_done(self, scan: FlyScan, executor: Any, recorder: FlyScanRecorder, step_mm: float) -> int:
         """Drain and publish until the engine reaches a final state; returns the lines closed so far."""
         closed = 0
+        tail = _LineTail()
         while True:
             tick_s = time.monotonic()
             if self._abort_requested:
                 executor.abort()
-            # Progress first, then drain: every record of a line counted done is then in hand.
+            # Progress first, then drain: a line the motion thread counted done is then either
+            # fully drained or still has records in flight, which _LineTail tells apart.
             progress = executor.progress()
-            recorder.add_samples(records_to_samples(executor.drain(), step_mm))
-            lines_done = int(progress["lines_done"])
+            chunk = records_to_samples(executor.drain(), step_mm)
+            recorder.add_samples(chunk)
+            tail.update(chunk)
             current = int(progress["current_line"])
             if progress["state"] == "flying" and 0 <= current < len(scan.lines):
                 recorder.line_started(current)
-            closed = self._close_lines(scan, recorder, closed, lines_done)
+            closed = self._close_lines(scan, recorder, closed, min(int(progress["lines_done"]), tail.complete_below))
             recorder.progress(
                 str(progress["state"]), current, float(progress["fast_steps"]) * step_mm,
                 float(progress["slow_steps"]) * step_mm, int(progress.get("dropped_records", 0)),
@@ -235,3 +238,19 @@ class RustScanAdapter(ScanPort):
             t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (0, 0)
             recorder.line_finished(index, t_start, t_end)
         return max(closed, min(lines_done, len(scan.lines)))
+
+
+class _LineTail:
+    """Which lines have all their records drained: the ring is FIFO from one producer, so a line is
+    complete once its last-sample record, or any record of a later line, has come out."""
+
+    def __init__(self) -> None:
+        self.complete_below = 0
+
+    def update(self, chunk: RawSamples) -> None:
+        if not len(chunk):
+            return
+        self.complete_below = max(self.complete_below, int(chunk.line.max()))
+        ended = chunk.line[chunk.has_flag(SampleFlag.LINE_LAST)]
+        if ended.size:
+            self.complete_below = max(self.complete_below, int(ended.max()) + 1)

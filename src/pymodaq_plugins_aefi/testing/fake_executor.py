@@ -47,12 +47,15 @@ class FakeScanExecutor:
         time_scale: float = 50.0,
         fail_on_line: Optional[int] = None,
         chunk_records: int = 200,
+        lines_done_early: bool = False,
     ) -> None:
         self.field = field
         self.plan_error = plan_error
         self.time_scale = time_scale
         self.fail_on_line = fail_on_line
         self.chunk_records = chunk_records
+        # The engine counts a line done when its motion ends; its last records may reach the ring later.
+        self.lines_done_early = lines_done_early
         self.plan: dict[str, Any] = {}
         self.abort_calls = 0
         self._lock = threading.Lock()
@@ -153,6 +156,9 @@ class FakeScanExecutor:
                          "slow_steps": np.full(hi - lo, float(slow)), "pos_err_steps": np.full(hi - lo, 0.25),
                          "flags": flags, "channels": np.asarray(self.field(x, y), dtype=np.float64)}
                 seq += hi - lo
+                if hi == n and self.lines_done_early:
+                    self._set(lines_done=index + 1)
+                    time.sleep(0.06)
                 time.sleep((hi - lo) / plan["sample_rate_hz"] / self.time_scale)
                 with self._lock:
                     self._pending.append(chunk)
