@@ -250,6 +250,10 @@ class ArcusStage:
     def position_mm(self, axis: str) -> float:
         return self.refresh_positions()[self._check_axis(axis)]
 
+    def position_steps(self, axis: str) -> int:
+        self.refresh_positions()
+        return self._positions_steps[self._check_axis(axis)]
+
     def state(self, axis: str) -> AxisState:
         """Status bits of the axis (`StageBusyError` while the link is lent)."""
         with self._lock:
@@ -357,3 +361,13 @@ class ArcusStage:
         if axis not in AXES:
             raise ValueError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
         return axis
+
+
+def read_position_steps(url: str, axis: str, opener: Optional[Callable[[str], ArcusLink]] = None) -> int:
+    """Where `axis` is now, from the stage holding the link if there is one, else through a short lease."""
+    arbiter = PortArbiter.for_url(url, opener or default_opener)
+    holder = arbiter.holder
+    if isinstance(holder, ArcusStage):
+        return holder.position_steps(axis)
+    with arbiter.lease(f"reading the {axis} position") as controller:
+        return int(controller.positions()[AXES.index(ArcusStage._check_axis(axis))])

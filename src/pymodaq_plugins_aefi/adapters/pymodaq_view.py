@@ -19,8 +19,8 @@ from pymodaq_gui.utils.dock import Dock, DockArea
 
 from ..domain.events import (FlyScanAborted, FlyScanCompleted, FlyScanEvent, FlyScanFailed, FlyScanLineCorrelated,
                              FlyScanProgress, FlyScanSaved, FlyScanStarted)
-
-CHANNEL_NAMES = ("x_in_phase", "x_quadrature", "y_in_phase", "y_quadrature", "z_in_phase", "z_quadrature")
+from ..domain.measurement import CHANNEL_NAMES
+from .pymodaq_flyscan import LiveMap
 
 
 class PyMoDAQView(QtCore.QObject):
@@ -32,10 +32,7 @@ class PyMoDAQView(QtCore.QObject):
         super().__init__()
         self.dockarea = dockarea if dockarea is not None else DockArea()
         self.channel = channel
-        self.map_volts: Optional[np.ndarray] = None  # (6, lines, points), NaN where not flown yet
-        self._fast_mm = np.zeros(0)
-        self._slow_mm = np.zeros(0)
-        self._lines_total = 0
+        self.live_map = LiveMap()
         self._build()
         self._event_received.connect(self._handle, QtCore.Qt.ConnectionType.QueuedConnection)
 
@@ -54,6 +51,11 @@ class PyMoDAQView(QtCore.QObject):
                 ("missed triggers", stats.get("missed_triggers")), ("dropped records", stats.get("dropped_records")),
                 ("abort latency (ms)", stats.get("abort_latency_ms"))]
         self.stats_label.setText("\n".join(f"{name}: {_fmt(value)}" for name, value in rows if value is not None))
+
+    @property
+    def map_volts(self) -> Optional[np.ndarray]:
+        """(6, lines, points) V, NaN where not flown yet."""
+        return self.live_map.volts
 
     def set_channel(self, index: int) -> None:
         self.channel = index
@@ -113,38 +115,34 @@ class PyMoDAQView(QtCore.QObject):
 
     def _start(self, event: FlyScanStarted) -> None:
         config = event.config
-        self._fast_mm = np.asarray(config.fast_axis_mm, dtype=float)
-        self._slow_mm = np.asarray(config.slow_axis_mm, dtype=float)
-        self._lines_total = event.lines_total
-        self.map_volts = np.full((len(CHANNEL_NAMES), len(self._slow_mm), len(self._fast_mm)), np.nan)
+        self.live_map.start(event)
         self.progress_bar.setValue(0)
         self.stats_label.setText("")
-        self.state_label.setText(f"started: {event.lines_total} lines of {len(self._fast_mm)} points, "
+        self.state_label.setText(f"started: {event.lines_total} lines of {config.points_per_line} points, "
                                  f"{config.fast_axis} {config.fast_start_mm:g}→{config.fast_stop_mm:g} mm at "
                                  f"{config.speed_mm_s:g} mm/s")
 
     def _add_line(self, event: FlyScanLineCorrelated) -> None:
-        if self.map_volts is None or not 0 <= event.line < self.map_volts.shape[1]:
+        if not self.live_map.add(event):
             return
         profile = np.asarray(event.profile_volts, dtype=float)
-        self.map_volts[:, event.line, :] = profile
-        self.progress_bar.setValue(int(round(100 * (event.line + 1) / max(self._lines_total, 1))))
+        self.progress_bar.setValue(int(round(100 * (event.line + 1) / max(self.live_map.lines_total, 1))))
         axis = Axis("position", units="mm", data=np.asarray(event.fast_axis_mm, dtype=float), index=0)
         self.line_viewer.show_data(DataRaw(f"line {event.line} at {event.slow_mm:.2f} mm", units="V",
                                            data=list(profile), labels=list(CHANNEL_NAMES), axes=[axis]))
         self._draw_map()
 
     def _draw_map(self) -> None:
-        if self.map_volts is None:
+        if self.live_map.volts is None:
             return
-        image = self.map_volts[self.channel]
+        image = self.live_map.volts[self.channel]
         flown = np.isfinite(image)
         if not flown.any():
             return
         # rows not flown yet are drawn at the mean level so they do not stretch the colour scale
         image = np.where(flown, image, np.nanmean(image))
-        axes = [Axis("slow", units="mm", data=self._slow_mm, index=0),
-                Axis("fast", units="mm", data=self._fast_mm, index=1)]
+        axes = [Axis(f"{self.live_map.slow_axis} position", units="mm", data=self.live_map.slow_axis_mm, index=0),
+                Axis(f"{self.live_map.fast_axis} position", units="mm", data=self.live_map.fast_axis_mm, index=1)]
         self.map_viewer.show_data(DataRaw(CHANNEL_NAMES[self.channel], units="V", data=[image], axes=axes))
 
 
