@@ -1,4 +1,8 @@
 //! Simulators of the bench hardware, faithful enough to test the flyscan against ground truth.
 //!
 //! - [`field`]: the known field map the simulated probe reads.
+//! - [`arcus`]: the PMX-4EX-SA model (time-analytic motion, ground truth, faults).
+//! - [`bench`]: in-process benches keyed by `sim://NAME`, and the in-process link.
+pub mod arcus;
+pub mod bench;
 pub mod field;
