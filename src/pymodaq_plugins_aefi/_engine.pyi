@@ -4,7 +4,7 @@ This file is the contract between the Rust bindings and the Python adapters. Eve
 releases the GIL. Units are in the names: steps (Arcus pulses), pps (pulses/s), ms, ns, volts.
 Timestamps are CLOCK_MONOTONIC nanoseconds (`time.monotonic_ns()`).
 """
-from typing import Any, Literal, TypedDict
+from typing import Any, Callable, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -34,3 +34,9 @@ def mono_ns() -> int: ...
 # ---- field map (simulated sample) ---------------------------------------------------------------
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Noiseless probe voltages (N, 6) at stage points (mm), channel order CHANNEL_NAMES."""
+
+# ---- acquisition board simulator ----------------------------------------------------------------
+def serve_board_sim(probe_mm: tuple[float, float] = (38.0, 32.0), timing: Literal["wire", "none"] = "wire",
+                    noise_volts: float = 300e-6, seed: int | None = None,
+                    on_ready: Callable[[str], None] | None = None) -> Literal["stopped", "unplugged"]:
+    """Serve a simulated board on a new PTY (on_ready(path) once); blocks until SIGINT or unplug."""

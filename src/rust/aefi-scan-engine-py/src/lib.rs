@@ -5,6 +5,7 @@
 //! exceptions of [`errors`]. One file per core module; each has a `register` function.
 use pyo3::prelude::*;
 
+mod board;
 mod errors;
 mod field;
 
@@ -21,5 +22,6 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mono_ns, m)?)?;
     errors::register(m)?;
     field::register(m)?;
+    board::register(m)?;
     Ok(())
 }

@@ -1,0 +1,182 @@
+"""FlyScanConfig: what the user asks for, in physical units (mm, mm/s, Hz), checked on creation.
+
+Every refusal names the parameter and its allowed range (`InvalidScanConfig.field`), before any
+motion. The controller checks its own limits again (speed against its HS, run-up room) when the
+engine receives the plan; these are the checks that need no hardware.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Mapping
+
+import numpy as np
+
+from .errors import InvalidScanConfig
+from .units import DEFAULT_STEP_UM, StepScale
+
+AXES = ("X", "Y", "Z", "U")
+PATTERNS = ("serpentine", "unidirectional")
+TRIGGERS = ("software", "continuous", "hardware")
+DETECTORS = ("virtual_probe", "board", "none")
+
+#: Stage travel of the bench (ScanZone of the legacy app): 0–1200 mm.
+TRAVEL_MIN_MM = 0.0
+TRAVEL_MAX_MM = 1200.0
+#: The fastest legacy speed mode (HS 3000 pulses/s); the bench's usual HS is 1500.
+MAX_SPEED_PPS = 3000.0
+MAX_SAMPLE_RATE_HZ = 50_000.0
+MAX_LINES = 10_000
+MAX_POINTS_PER_LINE = 100_000
+
+
+def _finite(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InvalidScanConfig(name, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _in_range(name: str, value: float, low: float, high: float, unit: str) -> None:
+    if not low <= value <= high:
+        raise InvalidScanConfig(name, f"{value:g} {unit} is outside the allowed range [{low:g}, {high:g}] {unit}")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidScanConfig(name, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def _count(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise InvalidScanConfig(name, f"must be a whole number in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise InvalidScanConfig(name, f"{value} is outside the allowed range [{low}, {high}]")
+
+
+@dataclass(frozen=True)
+class FlyScanConfig:
+    """A 2D raster flyscan: the fast axis flies at constant speed, the slow axis steps between lines.
+
+    The map grid has `points_per_line` columns from fast_start_mm to fast_stop_mm and `lines` rows
+    from slow_start_mm to slow_stop_mm; the detector is sampled at `sample_rate_hz` while flying.
+    """
+
+    fast_start_mm: float
+    fast_stop_mm: float
+    slow_start_mm: float
+    slow_stop_mm: float
+    lines: int
+    points_per_line: int
+    speed_mm_s: float
+    sample_rate_hz: float = 1000.0
+    fast_axis: str = "X"
+    slow_axis: str = "Y"
+    pattern: Literal["serpentine", "unidirectional"] = "serpentine"
+    trigger: Literal["software", "continuous", "hardware"] = "software"
+    detector: Literal["virtual_probe", "board", "none"] = "virtual_probe"
+    board_n_avg: int = 1
+    settle_ms: float = 0.0
+    step_um: float = DEFAULT_STEP_UM
+    travel_min_mm: float = TRAVEL_MIN_MM
+    travel_max_mm: float = TRAVEL_MAX_MM
+    max_speed_pps: float = MAX_SPEED_PPS
+    scale: StepScale = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _choice("fast_axis", self.fast_axis, AXES)
+        _choice("slow_axis", self.slow_axis, AXES)
+        if self.fast_axis == self.slow_axis:
+            raise InvalidScanConfig("slow_axis", f"must differ from fast_axis ({self.fast_axis})")
+        _choice("pattern", self.pattern, PATTERNS)
+        _choice("trigger", self.trigger, TRIGGERS)
+        _choice("detector", self.detector, DETECTORS)
+        step_um = _finite("step_um", self.step_um)
+        _in_range("step_um", step_um, 0.01, 1000.0, "µm")
+        object.__setattr__(self, "scale", StepScale(step_um))
+        travel_min = _finite("travel_min_mm", self.travel_min_mm)
+        travel_max = _finite("travel_max_mm", self.travel_max_mm)
+        if not travel_min < travel_max:
+            raise InvalidScanConfig("travel_max_mm", f"must exceed travel_min_mm ({travel_min:g} mm)")
+        for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm"):
+            _in_range(name, _finite(name, getattr(self, name)), travel_min, travel_max, "mm")
+        _count("lines", self.lines, 1, MAX_LINES)
+        _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
+        _count("board_n_avg", self.board_n_avg, 1, 127)
+        if self.fast_span_mm < 10 * self.scale.step_mm:
+            raise InvalidScanConfig(
+                "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"
+            )
+        if self.lines > 1 and self.slow_start_mm == self.slow_stop_mm:
+            raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
+        max_speed = _finite("max_speed_pps", self.max_speed_pps) * self.scale.step_mm
+        _in_range("speed_mm_s", _finite("speed_mm_s", self.speed_mm_s), self.scale.step_mm, max_speed, "mm/s")
+        _in_range("sample_rate_hz", _finite("sample_rate_hz", self.sample_rate_hz), 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
+        _in_range("settle_ms", _finite("settle_ms", self.settle_ms), 0.0, 60_000.0, "ms")
+        # Every map cell must see at least one sample, or the map has holes by construction.
+        if self.trigger != "continuous" and self.sample_spacing_mm > self.fast_pitch_mm:
+            raise InvalidScanConfig(
+                "sample_rate_hz",
+                f"{self.sample_rate_hz:g} Hz at {self.speed_mm_s:g} mm/s spaces samples "
+                f"{self.sample_spacing_mm:.4g} mm apart, wider than the map pitch {self.fast_pitch_mm:.4g} mm; "
+                f"use at least {self.speed_mm_s / self.fast_pitch_mm:.4g} Hz or fewer points_per_line",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as plain values (for files and plan provenance)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "FlyScanConfig":
+        """Rebuild from `to_dict()` output; unknown keys are refused (a typo must not pass silently)."""
+        known = {f.name: f for f in fields(cls) if f.init}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
+        ints = ("lines", "points_per_line", "board_n_avg")
+        return cls(**{k: (int(v) if k in ints else v) for k, v in values.items()})
+
+    # ---- derived values (units in the names) ------------------------------------------------------
+    @property
+    def fast_span_mm(self) -> float:
+        return abs(self.fast_stop_mm - self.fast_start_mm)
+
+    @property
+    def fast_pitch_mm(self) -> float:
+        """Distance between map columns."""
+        return self.fast_span_mm / (self.points_per_line - 1)
+
+    @property
+    def slow_pitch_mm(self) -> float:
+        """Distance between lines (0 for a single line)."""
+        return abs(self.slow_stop_mm - self.slow_start_mm) / (self.lines - 1) if self.lines > 1 else 0.0
+
+    @property
+    def sample_spacing_mm(self) -> float:
+        """Distance flown between two triggered samples."""
+        return self.speed_mm_s / self.sample_rate_hz
+
+    @property
+    def speed_pps(self) -> float:
+        return self.scale.speed_to_pps(self.speed_mm_s)
+
+    @property
+    def fast_axis_mm(self) -> np.ndarray:
+        """Map column centres (mm), from fast_start_mm to fast_stop_mm."""
+        return np.linspace(self.fast_start_mm, self.fast_stop_mm, self.points_per_line)
+
+    @property
+    def slow_axis_mm(self) -> np.ndarray:
+        """Map row centres (mm), one per line, from slow_start_mm to slow_stop_mm."""
+        return np.linspace(self.slow_start_mm, self.slow_stop_mm, self.lines)
+
+    @property
+    def point_count(self) -> int:
+        return self.lines * self.points_per_line
+
+    def line_direction(self, line: int) -> int:
+        """+1 when line `line` flies from fast_start to fast_stop, -1 the other way (serpentine)."""
+        return -1 if self.pattern == "serpentine" and line % 2 == 1 else 1
+
+    def fly_time_s(self) -> float:
+        """Time spent at constant speed over the sampled span, all lines (no run-up, no steps)."""
+        return self.lines * self.fast_span_mm / self.speed_mm_s

@@ -1,0 +1,110 @@
+"""ScanResults: everything one flyscan produced, complete or partial.
+
+Raw stream (every sample with its position), per-line summaries and arrays, the gridded map with
+its axes, the engine's statistics, and provenance (plan, versions, timestamps). A scan that was
+aborted or failed still has results: the lines acquired so far, with `partial` set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from .config import FlyScanConfig
+from .fly_scan import FlyScan, LineState, ScanStatus
+from .gridding import GriddedMap, grid_samples
+from .samples import RawSamples
+
+
+@dataclass(frozen=True)
+class LineSummary:
+    index: int
+    slow_mm: float
+    fast_from_mm: float
+    fast_to_mm: float
+    state: LineState
+    t_start_ns: Optional[int]
+    t_end_ns: Optional[int]
+    samples: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the results come from: the plan given to the executor, software versions, UTC times."""
+
+    plan: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
+    started_utc: str = ""
+    finished_utc: str = ""
+    source: str = ""  # the link URL or a description of the executor
+
+    @staticmethod
+    def now_utc() -> str:
+        return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class ScanResults:
+    scan_id: str
+    config: FlyScanConfig
+    status: ScanStatus
+    raw: RawSamples
+    map: GriddedMap
+    lines: tuple[LineSummary, ...]
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+    error: Optional[str] = None
+
+    @property
+    def partial(self) -> bool:
+        """True unless the scan completed with every line acquired."""
+        return self.status is not ScanStatus.COMPLETED or any(
+            line.state not in (LineState.ACQUIRED, LineState.CORRELATED) for line in self.lines
+        )
+
+    @property
+    def lines_done(self) -> int:
+        return sum(line.state in (LineState.ACQUIRED, LineState.CORRELATED) for line in self.lines)
+
+    @property
+    def samples(self) -> int:
+        return len(self.raw)
+
+    def line_samples(self, index: int) -> RawSamples:
+        """The raw samples of one line (in acquisition order)."""
+        return self.raw.for_line(index)
+
+    def line_profile(self, index: int) -> np.ndarray:
+        """The gridded row of one line, (6, points_per_line)."""
+        return self.map.row(index)
+
+
+def assemble_results(
+    scan: FlyScan,
+    raw: RawSamples,
+    stats: Optional[Mapping[str, Any]] = None,
+    provenance: Optional[Provenance] = None,
+    error: Optional[str] = None,
+    placed_fast_mm: Optional[np.ndarray] = None,
+) -> ScanResults:
+    """Results of `scan` from its raw stream: only samples of acquired lines enter the map.
+
+    `placed_fast_mm` replaces the raw fast positions for gridding when a correlation other than
+    the engine's model placed the samples.
+    """
+    done = np.array([line.index for line in scan.lines if line.done], dtype=np.int64)
+    keep = np.isin(raw.line, done)
+    fast = raw.fast_mm if placed_fast_mm is None else np.asarray(placed_fast_mm, dtype=np.float64)
+    if fast.size != len(raw):
+        raise ValueError(f"placed_fast_mm has {fast.size} rows, raw stream {len(raw)}")
+    config = scan.config
+    gridded = grid_samples(fast[keep], raw.slow_mm[keep], raw.channels_volts[keep], config.fast_axis_mm, config.slow_axis_mm)
+    lines = tuple(
+        LineSummary(l.index, l.slow_mm, l.fast_from_mm, l.fast_to_mm, l.state, l.t_start_ns, l.t_end_ns, l.samples)
+        for l in scan.lines
+    )
+    return ScanResults(
+        scan.id, config, scan.status, raw.select(keep), gridded, lines, dict(stats or {}), provenance or Provenance(), error
+    )
