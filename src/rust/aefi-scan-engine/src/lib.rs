@@ -5,10 +5,12 @@
 //! - [`lease`]: lend an open link to a scan; it comes back on every exit path.
 //! - [`board`]: the AEFI acquisition board: protocol, conversion, registers, timing, driver.
 //! - [`sim`]: simulators of the bench hardware and the known field map.
+//! - [`engine`]: the flyscan executor (plan, position model, pacer, ring, detectors, threads).
 //!
 //! The crate has no PyO3 in it; the bindings live in `aefi-scan-engine-py`.
 
 pub mod board;
 pub mod clock;
+pub mod engine;
 pub mod lease;
 pub mod sim;
