@@ -9,6 +9,9 @@ use std::time::Duration;
 use aefi_scan_engine::board::driver::{BoardDriver, BoardError, TimedMeasurement};
 use aefi_scan_engine::board::protocol::N_AVG_MAX;
 use aefi_scan_engine::board::registers::BoardConfig;
+use aefi_scan_engine::engine::board_detector::BoardDetector;
+use aefi_scan_engine::engine::detector::Detector;
+use aefi_scan_engine::engine::plan::FlyPlan;
 use aefi_scan_engine::lease::Shared;
 use aefi_scan_engine::sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort};
 use aefi_scan_engine::sim::board_bench::board_handle;
@@ -265,6 +268,22 @@ impl PyBoardController {
         };
         format!("BoardController({:?}, {state})", self.url)
     }
+}
+
+/// The board detector of a scan: borrows the link of `board` (a `BoardController`) for the scan;
+/// the link goes back when the detector is dropped, whatever ends the scan.
+///
+/// # Errors
+/// `TypeError` if `board` is not a `BoardController`; `PortBusyError` if it is already lent;
+/// `LinkError` if it is closed.
+#[allow(dead_code)] // called by the engine binding
+pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<Box<dyn Detector>> {
+    let ctrl = board.cast::<PyBoardController>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("board must be a BoardController")
+    })?;
+    let ctrl = ctrl.get();
+    let lent = ctrl.shared.lend("flyscan").map_err(|e| lease_error(e, &ctrl.url))?;
+    Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))
 }
 
 fn sim_name(url: &str) -> PyResult<String> {
