@@ -24,6 +24,7 @@ from ..domain.ports import ScanObserver, ScanPort
 from ..domain.recorder import FlyScanRecorder
 from ..domain.results import ScanResults
 from ..domain.samples import RawSamples, SampleFlag
+from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 
 #: Engine plan field → the FlyScanConfig parameter a user sets (PlanError.field is a plan field).
@@ -158,8 +159,8 @@ class RustScanAdapter(ScanPort):
     def _board_lease(self, scan: FlyScan) -> Any:
         if not self.board_url:
             raise InvalidScanConfig("detector", "detector 'board' needs a board link (board_url)")
-        opener = self._board_opener or _engine.BoardController
-        return PortArbiter.for_url(self.board_url, opener).lease(f"flyscan {scan.id}")
+        # the board's own arbiter: a sim:// URL names the Arcus and the board of one bench
+        return board_arbiter(self.board_url, self._board_opener).lease(f"flyscan {scan.id}")
 
     def _start(self, scan: FlyScan, plan: dict[str, Any], arcus: Any, board: Any) -> Any:
         executor = (self._executor_factory or _engine.RustScanExecutor)()
