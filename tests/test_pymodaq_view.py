@@ -73,3 +73,27 @@ def test_channel_choice_and_stats(view):
                      "missed_triggers": 0})
     text = view.stats_label.text()
     assert "samples: 12000" in text and "3.0 / 12.5 / 40.0" in text and "missed triggers: 0" in text
+
+
+def test_flyscan_window_runs_a_study_and_saves_a_screenshot(tmp_path):
+    from pymodaq_plugins_aefi.cli.flyscan_gui import FlyscanWindow
+
+    service = StudyService(FakeScanPort(), FakeResultsRepository())
+    window = FlyscanWindow(service, channel="z_in_phase")
+    outcome = window.run(REQUEST)
+    assert outcome.results.lines_done == 9
+    assert np.isfinite(window.view.map_volts).all() and window.view.channel == CHANNEL_NAMES.index("z_in_phase")
+    path = tmp_path / "gui.png"
+    window.close(screenshot=path)
+    assert path.stat().st_size > 10_000
+
+
+def test_closing_the_window_stops_the_study():
+    from pymodaq_plugins_aefi.cli.flyscan_gui import FlyscanWindow
+
+    service = StudyService(FakeScanPort(after_line=lambda index: time.sleep(0.05)), FakeResultsRepository())
+    window = FlyscanWindow(service)
+    window.window.close()
+    outcome = window.run(dict(REQUEST, lines=200))
+    assert outcome.results.status.value == "aborted" and outcome.results.lines_done < 200
+    window.close()

@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="default: virtual_probe on the simulator, board when --board is given, else none")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--gui", action="store_true",
+                   help="show the scan live in a window (PyMoDAQ widgets: map, current line, progress, timing)")
+    p.add_argument("--screenshot", type=Path, default=None,
+                   help="with --gui: save the window as this PNG when the scan ends, then close it")
     return p
 
 
@@ -227,6 +231,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bar = ProgressBar(enabled=not args.no_progress)
     app = build_flyscan(args.port, args.board, out_dir=out, file_name="scan.h5", observers=[bar])
+    window = None
+    if args.gui:
+        from .flyscan_gui import FlyscanWindow
+
+        window = FlyscanWindow(app.service, args.channel)
     interrupted = []
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -236,7 +245,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        outcome = app.service.run_study(config)
+        outcome = window.run(config) if window is not None else app.service.run_study(config)
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -252,6 +261,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     save_map_png(results, truth, args.channel, out / "map.png")
     print(summary(results, stats, out))
+    if window is not None:
+        if args.screenshot is None:
+            window.wait_closed()
+        window.close(args.screenshot)
     if results.status is ScanStatus.COMPLETED:
         return 0
     return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
