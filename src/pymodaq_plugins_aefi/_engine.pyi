@@ -35,6 +35,54 @@ def mono_ns() -> int: ...
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Noiseless probe voltages (N, 6) at stage points (mm), channel order CHANNEL_NAMES."""
 
+# ---- acquisition board --------------------------------------------------------------------------
+class TimedMeasurementDict(TypedDict):
+    volts: npt.NDArray[np.float64]   # (6,) V, CHANNEL_NAMES order
+    codes: npt.NDArray[np.int64]     # (8,) raw 24-bit codes
+    n_avg: int
+    t_send_ns: int                   # just before the command's first byte left
+    t_recv_ns: int                   # when the data line's terminator arrived
+    t_mid_ns: int                    # estimated middle of the MCU averaging window (the sample instant)
+    t_err_ns: int                    # bound of that estimate
+    window_ns: int                   # averaging window (n_avg conversions)
+
+class BoardController:
+    """The AEFI acquisition board on one link: sim://NAME (the board of that bench),
+    serial://PATH (1.5 Mbaud unless ?baud= is given), tcp://HOST:PORT. Opened exclusively.
+    While a scan has borrowed it every method raises PortBusyError naming the borrower.
+    Errors: LinkError subclasses (timeout, unplugged, busy, not found; the message names the
+    port), BoardError (a reply that does not parse, a refused command), ValueError (bad argument)."""
+    def __init__(self, url: str, timeout_s: float = 1.0) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def is_lent(self) -> bool: ...
+    @property
+    def borrower(self) -> str | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+    def measure(self, n_avg: int = 1) -> npt.NDArray[np.float64]:
+        """Six channel voltages (V) averaged n_avg (1..255) times on the MCU."""
+    def measure_timed(self, n_avg: int = 1) -> TimedMeasurementDict: ...
+    def read_codes(self, n_avg: int = 1) -> npt.NDArray[np.int64]:
+        """The 8 raw ADC codes."""
+    def configure(self, dds_frequency_hz: float = 1000.0, dds_gains: tuple[int, int, int, int] | None = None,
+                  dds_phases: tuple[int, int, int, int] | None = None,
+                  adc_gains: tuple[int, int, int, int] | None = None, osr: int = 4096,
+                  iclk_divider: int = 2) -> int:
+        """Write DDS (amplitude/phase words, 65536 = one turn) and ADC (gain 1..16, OSR) settings
+        through the register commands; returns the number of registers written."""
+    def close(self) -> None: ...
+    def __enter__(self) -> "BoardController": ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+def sim_board_fault(url: str, fault: Literal["garbage", "short", "silence", "unplug", "clear"], count: int = 1) -> None:
+    """Fault in the simulated board of sim://NAME for its next `count` measurements (unplug: until clear)."""
+def sim_board_truth(url: str, max: int = 1_000_000) -> dict[str, npt.NDArray[Any]]:
+    """Ground truth of the last measurements: t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6)."""
+
 # ---- acquisition board simulator ----------------------------------------------------------------
 def serve_board_sim(probe_mm: tuple[float, float] = (38.0, 32.0), timing: Literal["wire", "none"] = "wire",
                     noise_volts: float = 300e-6, seed: int | None = None,
