@@ -168,3 +168,98 @@ def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconn
                                              "stall", "unstall", "input"], **params: Any) -> None:
     """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),
     disconnect, reconnect, limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)."""
+
+# ---- flyscan engine -----------------------------------------------------------------------------
+class ProgressDict(TypedDict):
+    state: Literal["idle", "preparing", "moving_to_start", "flying", "between_lines", "stopping",
+                   "completed", "aborted", "failed"]
+    lines_done: int
+    lines_total: int
+    current_line: int
+    samples: int
+    fast_steps: float  # NaN before the first poll
+    slow_steps: float
+    elapsed_s: float
+    dropped_records: int
+
+class LatenessDict(TypedDict):
+    p50: float  # µs
+    p99: float
+    max: float
+    count: int
+
+class RtDict(TypedDict):
+    fifo: bool
+    pinned_cpu: int | None
+    detail: str
+
+class LineTimeDict(TypedDict):
+    line: int
+    t_start_ns: int
+    t_end_ns: int
+    samples: int
+
+class ScanErrorDict(TypedDict):
+    type: str  # an _engine exception class name: "LinkTimeoutError", "ControllerError", ...
+    message: str
+
+class ScanStatsDict(TypedDict):
+    status: Literal["completed", "aborted", "failed"]
+    error: ScanErrorDict | None
+    lines: int
+    samples: int
+    wall_time_s: float
+    polls: int
+    poll_rate_hz: float
+    wire_limit_hz: float  # inf when the link has no wire time (untimed simulator, USB)
+    trigger_lateness_us: LatenessDict
+    missed_triggers: int
+    dropped_records: int
+    sample_rate_hz: float
+    smear_steps: float
+    rt: RtDict
+    line_times: list[LineTimeDict]
+    abort_latency_ms: float | None  # abort request → ABORT written on the link
+    detector_faults: int
+    rejected_samples: int  # board replies that did not parse or missed their deadline (never recorded)
+
+class TriggerBenchmarkDict(TypedDict):
+    rate_hz: float
+    duration_s: float
+    ticks: int
+    trigger_lateness_us: LatenessDict
+    missed_triggers: int
+    dropped_records: int
+    rt: RtDict
+
+class RustScanExecutor:
+    """One flyscan at a time on the Rust engine (docs/architecture.md "Flyscan plan", "Records").
+
+    `start` validates the plan against the controller (PlanError(.field) before any motion),
+    borrows `arcus`' link (arcus.is_lent is true until the scan ends, whatever the ending) and
+    returns at once; a motion thread and a real-time trigger thread run the scan. Records come
+    out of a ring by `drain`. Dropping the executor aborts and joins a running scan."""
+    def __init__(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+    def start(self, plan: dict[str, Any], arcus: ArcusController, board: Any | None = None) -> None:
+        """Plan keys beyond the table: `step_um` (µm per step, the virtual probe's mm scale,
+        default 21.8) and `probe_noise_volts` (virtual probe RMS noise, default 0). Required:
+        fast_axis, fast_start_steps, fast_stop_steps, speed_pps. `detector` defaults to "board"
+        when a board is given, else "virtual_probe" on a sim:// link, else "none"; "external"
+        takes samples given to `feed`. Unknown keys raise PlanError naming the key."""
+    def progress(self) -> ProgressDict:
+        """Lock-free snapshot; cheap at any rate."""
+    def drain(self, max_records: int | None = None) -> dict[str, npt.NDArray[Any]]:
+        """Records since the last drain as columns: seq u64, t_ns i64, line u32, fast_steps,
+        slow_steps, pos_err_steps f64, flags u32, channels (N, 6) f64 volts."""
+    def feed(self, t_ns: npt.NDArray[np.int64], volts: npt.NDArray[np.float64]) -> int:
+        """Samples of an external detector (detector="external"): t_ns (N,), volts (N, 6).
+        Returns how many were accepted (the rest did not fit)."""
+    def abort(self) -> None:
+        """ABORT reaches the controller within ~20 ms (one link transaction)."""
+    def join(self, timeout_s: float | None = None) -> ScanStatsDict:
+        """Waits for the end; after `timeout_s` a running scan is aborted and waited for."""
+
+def trigger_benchmark(rate_hz: float, duration_s: float, realtime: bool = True) -> TriggerBenchmarkDict:
+    """The production pacer + virtual probe on a real-time thread for duration_s (GIL released)."""
