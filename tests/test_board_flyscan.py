@@ -21,7 +21,12 @@ def steps(mm: float) -> int:
 
 def bench() -> tuple[_engine.ArcusController, _engine.BoardController, str]:
     url = f"sim://board-fly{next(_BENCHES)}"
-    return _engine.ArcusController(url), _engine.BoardController(url), url
+    arcus = _engine.ArcusController(url)
+    arcus.query("HS=1500")  # the bench's speeds: HS 1500 pps, LS 10 pps
+    arcus.query("LS=10")
+    for axis in ("X", "Y"):
+        arcus.set_speeds(axis, accel_ms=100, decel_ms=100)
+    return arcus, _engine.BoardController(url), url
 
 
 def plan(x_mm, y_mm, lines, **overrides):
