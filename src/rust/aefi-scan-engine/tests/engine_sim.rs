@@ -43,11 +43,12 @@ fn fly_line_positions_match_ground_truth_at_9600_baud() {
     assert_eq!(shared.borrower(), None, "the link went home");
     let cols = scan.drain(None);
     assert!(cols.len() > 800, "{} samples", cols.len());
-    let mut errs: Vec<f64> =
-        (0..cols.len()).map(|i| (cols.fast_steps[i] - truth.true_steps(Axis::X, cols.t_ns[i])).abs()).collect();
+    let signed: Vec<f64> = (0..cols.len()).map(|i| cols.fast_steps[i] - truth.true_steps(Axis::X, cols.t_ns[i])).collect();
+    let mean = signed.iter().sum::<f64>() / signed.len() as f64;
+    let mut errs: Vec<f64> = signed.iter().map(|e| e.abs()).collect();
     errs.sort_by(f64::total_cmp);
     let p99 = errs[errs.len() * 99 / 100];
-    eprintln!("9600 baud, 1500 pps: {} samples, p99 |error| {p99:.3} steps, max {:.3}, {} polls at {:.1}/s", errs.len(), errs[errs.len() - 1], stats.polls, stats.poll_rate_hz);
+    eprintln!("9600 baud, 1500 pps: mean error {mean:+.3} steps, {} samples, p99 |error| {p99:.3} steps, max {:.3}, {} polls at {:.1}/s", errs.len(), errs[errs.len() - 1], stats.polls, stats.poll_rate_hz);
     assert!(p99 <= 0.5, "p99 position error {p99} steps (max {})", errs[errs.len() - 1]);
     assert!(stats.polls > 20 && stats.poll_rate_hz > 0.5 * stats.wire_limit_hz, "{stats:?}");
 }
