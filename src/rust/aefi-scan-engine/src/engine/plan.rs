@@ -300,7 +300,8 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             return Err(PlanError::new("speed_pps", format!("the controller reports {field} = {v}")));
         }
     }
-    let v = plan.speed_pps;
+    // The controller runs whole pulse rates.
+    let v = plan.speed_pps.round().max(1.0);
     let fly = AxisSpeeds { hs_pps: v, ..*speeds };
     // Arcus ramps are linear in speed from LS to HS over ACC ms: the distance is the mean speed
     // times the ramp time.
