@@ -435,6 +435,12 @@ impl Scan {
             }
             None => {}
         }
+        if let Some(e) = live.detector_failure() {
+            // the detector ended the scan (its link failed): the abort that stopped the motors
+            // was the engine's, not the user's
+            state = ScanState::Failed;
+            error = Some(ScanErrorInfo { kind: e.kind.into(), message: e.message });
+        }
         live.set_state(state);
         let ro = ro.unwrap_or(TriggerOutcome {
             lateness: Default::default(),
@@ -442,6 +448,7 @@ impl Scan {
             rt: Default::default(),
             line_times: Vec::new(),
             detector_faults: 0,
+            rejected_samples: 0,
             max_duration_ns: 0,
             flying_samples: 0,
             flying_ns: 0,
@@ -471,6 +478,7 @@ impl Scan {
             line_times: ro.line_times,
             abort_latency_ms,
             detector_faults: ro.detector_faults,
+            rejected_samples: ro.rejected_samples,
         }
     }
 }
