@@ -229,6 +229,7 @@ class ScanStatsDict(TypedDict):
     line_times: list[LineTimeDict]
     abort_latency_ms: float | None  # abort request → ABORT written on the link
     detector_faults: int
+    rejected_samples: int  # board replies that did not parse or missed their deadline (never recorded)
 
 class TriggerBenchmarkDict(TypedDict):
     rate_hz: float
