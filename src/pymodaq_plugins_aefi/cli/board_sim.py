@@ -24,9 +24,11 @@ assumptions (the real board's documentation leaves these open; the simulator doe
   - the acknowledgement is the command echoed followed by OK (9 bytes for m127*, as the legacy
     LabVIEW reader expects); errors replace it: ?ADDR, ?NOADDR, ?RANGE, ?CMD + the command;
   - n_avg is limited to 255 (an int32 sum of 24-bit codes);
-  - register map: 11 A_SYS_CFG, 13 CLK1, 14 CLK2 (ICLK code*32 + OSR code), 17-20 ADC gains
-    (log2), 62/63 DDS tuning word MSB/LSB (f * 2^32 / 16 MHz), 38/39 modes, 50-53 DDS gains,
-    64-67 DDS phases, 34-37 offsets, 46-49 constants; other addresses are refused;
+  - the register map is the legacy code's (11 A_SYS_CFG, 13 CLK1, 14 CLK2 = ICLK code*32 + OSR
+    code, 17-20 ADC gains as log2, 62/63 DDS tuning word MSB/LSB = f * 2^32 / 16 MHz, 38/39 modes,
+    50-53 DDS gains, 64-67 phases, 34-37 offsets, 46-49 constants); other addresses are refused;
+    the ADC gain writes go to both ADS131A04 (codes k and k+4 share a gain); the signal scales with
+    the DDS1/DDS2 amplitude (0 = sources off);
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
   - noise: 300 uV per conversion (1 sigma), divided by sqrt(n).
