@@ -1,4 +1,4 @@
-"""A small stand-in for `_engine.ArcusController` to drive faults the stage must handle (limits, alarms).
+"""A small stand-in for `_engine.ArcusController` (same method names and return shapes) for fast unit tests.
 
 Motion is linear at the axis high speed against time.monotonic(); one instance per `fake://NAME`
 is shared like the simulator's `sim://NAME`.
@@ -42,7 +42,7 @@ class FakeArcus:
 
     def positions(self):
         now = self._now()
-        return [round(self.axes[a].position(now)) for a in AXES]
+        return {a: round(self.axes[a].position(now)) for a in AXES}
 
     def status(self, axis):
         ax = self.axes[axis]
@@ -79,18 +79,22 @@ class FakeArcus:
 
     def speeds(self, axis):
         ax = self.axes[axis]
-        return {"high_pps": ax.high_pps, "low_pps": ax.low_pps, "accel_ms": ax.accel_ms, "decel_ms": ax.decel_ms}
+        return {"high_speed_pps": ax.high_pps, "low_speed_pps": ax.low_pps, "accel_ms": ax.accel_ms,
+                "decel_ms": ax.decel_ms}
 
-    def set_speeds(self, axis, high_pps, low_pps, accel_ms, decel_ms):
-        self.calls.append(("set_speeds", axis, high_pps, low_pps, accel_ms, decel_ms))
+    def set_speeds(self, axis, high_speed_pps=None, low_speed_pps=None, accel_ms=None, decel_ms=None):
+        self.calls.append(("set_speeds", axis, high_speed_pps, low_speed_pps, accel_ms, decel_ms))
         ax = self.axes[axis]
-        ax.high_pps, ax.low_pps, ax.accel_ms, ax.decel_ms = high_pps, low_pps, accel_ms, decel_ms
+        for name, value in (("high_pps", high_speed_pps), ("low_pps", low_speed_pps), ("accel_ms", accel_ms),
+                            ("decel_ms", decel_ms)):
+            if value is not None:
+                setattr(ax, name, value)
 
     def clear(self, axis=None):
         for name in ([axis] if axis else AXES):
             self.axes[name].plus_limit_error = self.axes[name].minus_limit_error = False
 
-    def enable(self, on=True):
+    def enable(self, axis, on=True):
         pass
 
     def close(self):

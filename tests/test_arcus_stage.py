@@ -5,7 +5,7 @@ import time
 import pytest
 
 from arcus_fake import FakeArcus
-from pymodaq_plugins_aefi.adapters.arcus_stage import (ArcusStage, AxisSpeeds, AxisTravel,
+from pymodaq_plugins_aefi.adapters.arcus_stage import (ArcusStage, AxisSpeeds, AxisTravel, read_position_steps,
                                                        SpeedRangeError, StageBusyError, TravelLimitError)
 from pymodaq_plugins_aefi.adapters.port_arbiter import LeaseBusyError, LinkHolder, PortArbiter
 
@@ -130,3 +130,15 @@ def test_users_share_and_last_one_closes():
     stage.release()
     assert not stage.is_open and controller.closed
     assert PortArbiter.for_url(url, FakeArcus).holder is None
+
+
+def test_position_is_read_from_the_holder_or_through_a_short_lease():
+    url = f"fake://stage{next(_BENCHES)}"
+    FakeArcus(url).set_position("Y", 321)
+    assert read_position_steps(url, "Y", opener=FakeArcus) == 321  # no holder: opened, read, closed
+    stage = ArcusStage.open(url, opener=FakeArcus)
+    controller = stage.release_link()
+    stage.restore_link(controller)
+    controller.set_position("Y", 400)
+    assert read_position_steps(url, "Y", opener=FakeArcus) == 400 and not stage.is_lent
+    stage.close()

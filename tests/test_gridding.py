@@ -44,3 +44,17 @@ def test_detector_faults_are_left_out():
 def test_length_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ in length"):
         grid_samples(np.zeros(3), np.zeros(2), channels([1, 2, 3]), np.array([0.0, 1.0]), np.array([0.0]))
+
+
+def test_quality_figures():
+    from pymodaq_plugins_aefi.domain.quality import percentiles, relative_rms_error
+
+    assert percentiles(np.array([np.nan])) is None
+    p = percentiles(np.arange(101.0))
+    assert p == {"p50": 50.0, "p99": 99.0}
+    truth = np.array([[0.0, 10.0], [5.0, 5.0]])
+    measured = np.array([[1.0, np.nan], [5.0, 4.0]])
+    assert relative_rms_error(measured, truth) == pytest.approx(np.sqrt(2 / 3) / 10)
+    assert relative_rms_error(np.full((2, 2), np.nan), truth) is None
+    with pytest.raises(ValueError, match="flat"):
+        relative_rms_error(measured, np.ones((2, 2)))

@@ -17,3 +17,8 @@ def _names(kind):
 def test_dashboard_discovers_the_actuator():
     assert "AEFI" in _names("daq_move")
 
+
+
+def test_dashboard_discovers_the_flyscan_viewers():
+    assert "AEFIFlyscan" in _names("daq_1Dviewer")
+    assert "AEFIFlyscan" in _names("daq_2Dviewer")

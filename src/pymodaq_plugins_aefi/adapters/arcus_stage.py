@@ -50,17 +50,18 @@ class ArcusLink(Protocol):
 
     is_lent: bool
 
-    def positions(self) -> list[int]: ...
+    def positions(self) -> dict[str, int]: ...
     def status(self, axis: str) -> dict[str, bool]: ...
     def move_abs(self, axis: str, steps: int) -> None: ...
     def stop(self, axis: Optional[str] = None) -> None: ...
     def abort(self, axis: Optional[str] = None) -> None: ...
     def home(self, axis: str, positive: bool = False, mode: int = 0) -> None: ...
     def set_position(self, axis: str, steps: int) -> None: ...
-    def speeds(self, axis: str) -> dict[str, float]: ...
-    def set_speeds(self, axis: str, high_pps: float, low_pps: float, accel_ms: float, decel_ms: float) -> None: ...
+    def speeds(self, axis: str) -> dict[str, int]: ...
+    def set_speeds(self, axis: str, high_speed_pps: Optional[int] = None, low_speed_pps: Optional[int] = None,
+                   accel_ms: Optional[int] = None, decel_ms: Optional[int] = None) -> None: ...
     def clear(self, axis: Optional[str] = None) -> None: ...
-    def enable(self, on: bool = True) -> None: ...
+    def enable(self, axis: str, on: bool = True) -> None: ...
     def close(self) -> None: ...
 
 
@@ -250,6 +251,10 @@ class ArcusStage:
     def position_mm(self, axis: str) -> float:
         return self.refresh_positions()[self._check_axis(axis)]
 
+    def position_steps(self, axis: str) -> int:
+        self.refresh_positions()
+        return self._positions_steps[self._check_axis(axis)]
+
     def state(self, axis: str) -> AxisState:
         """Status bits of the axis (`StageBusyError` while the link is lent)."""
         with self._lock:
@@ -262,7 +267,8 @@ class ArcusStage:
         with self._lock:
             pps = self._require_link("read the speeds").speeds(self._check_axis(axis))
         scale = self.axis_config(axis).scale
-        return AxisSpeeds(high_mm_s=scale.pps_to_speed(pps["high_pps"]), low_mm_s=scale.pps_to_speed(pps["low_pps"]),
+        return AxisSpeeds(high_mm_s=scale.pps_to_speed(pps["high_speed_pps"]),
+                          low_mm_s=scale.pps_to_speed(pps["low_speed_pps"]),
                           accel_ms=float(pps["accel_ms"]), decel_ms=float(pps["decel_ms"]))
 
     # ---- motion ----------------------------------------------------------------------------------
@@ -315,8 +321,10 @@ class ArcusStage:
         """Apply a motion profile after checking it against the controller's ranges."""
         high_pps, low_pps = self.check_speeds(axis, speeds)
         with self._lock:
+            # the controller takes whole pulses/s and ms
             self._require_link(f"set the speeds of {axis}").set_speeds(
-                axis, high_pps, low_pps, float(speeds.accel_ms), float(speeds.decel_ms))
+                axis, high_speed_pps=round(high_pps), low_speed_pps=max(1, round(low_pps)),
+                accel_ms=round(speeds.accel_ms), decel_ms=round(speeds.decel_ms))
 
     def check_speeds(self, axis: str, speeds: AxisSpeeds) -> tuple[float, float]:
         scale = self.axis_config(axis).scale
@@ -347,7 +355,8 @@ class ArcusStage:
         return self._controller
 
     def _read_positions(self, controller: ArcusLink) -> None:
-        self._positions_steps = dict(zip(AXES, (int(p) for p in controller.positions())))
+        positions = controller.positions()
+        self._positions_steps = {axis: int(positions[axis]) for axis in AXES}
 
     def _moving_axes(self, controller: ArcusLink) -> list[str]:
         return [axis for axis in AXES if AxisState.from_status(controller.status(axis)).moving]
@@ -357,3 +366,13 @@ class ArcusStage:
         if axis not in AXES:
             raise ValueError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
         return axis
+
+
+def read_position_steps(url: str, axis: str, opener: Optional[Callable[[str], ArcusLink]] = None) -> int:
+    """Where `axis` is now, from the stage holding the link if there is one, else through a short lease."""
+    arbiter = PortArbiter.for_url(url, opener or default_opener)
+    holder = arbiter.holder
+    if isinstance(holder, ArcusStage):
+        return holder.position_steps(axis)
+    with arbiter.lease(f"reading the {axis} position") as controller:
+        return int(controller.positions()[ArcusStage._check_axis(axis)])

@@ -52,9 +52,13 @@ class PortArbiter:
         self._borrower: Optional[str] = None
 
     @classmethod
-    def for_url(cls, url: str, opener: Callable[[str], Any]) -> "PortArbiter":
-        """The process-wide arbiter of the instrument at `url` (created on first use)."""
-        key = link_key(url)
+    def for_url(cls, url: str, opener: Callable[[str], Any], instrument: Optional[str] = None) -> "PortArbiter":
+        """The process-wide arbiter of the instrument at `url` (created on first use).
+
+        `instrument` tells apart two instruments behind one URL: a `sim://NAME` bench serves both
+        the Arcus (no instrument name, the default) and the acquisition board (`"board"`).
+        """
+        key = link_key(url) if instrument is None else f"{instrument}@{link_key(url)}"
         with cls._registry_lock:
             arbiter = cls._registry.get(key)
             if arbiter is None:

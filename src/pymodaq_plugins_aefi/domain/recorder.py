@@ -56,7 +56,7 @@ class FlyScanRecorder:
     def line_finished(self, index: int, t_start_ns: int, t_end_ns: int) -> None:
         """All samples of line `index` have been added: acquire, correlate, publish."""
         self.line_started(index)
-        line_samples = self._line_samples(index)
+        line_samples = self.line_samples(index)
         self._emit(self.scan.line_acquired(index, t_start_ns, t_end_ns, len(line_samples)))
         profile = self.correlation.correlate(self.scan.line(index), line_samples)
         self._placed[index] = profile.fast_mm
@@ -78,7 +78,8 @@ class FlyScanRecorder:
             )
         )
 
-    def _line_samples(self, index: int) -> RawSamples:
+    def line_samples(self, index: int) -> RawSamples:
+        """The samples of line `index` received so far, in acquisition order."""
         return RawSamples.concat(chunk.for_line(index) for chunk in self._chunks)
 
     def raw(self) -> RawSamples:

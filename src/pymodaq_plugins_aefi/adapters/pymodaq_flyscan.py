@@ -1,0 +1,276 @@
+"""What the flyscan viewer plugins share: a study run off the plugin's thread, and results as PyMoDAQ data.
+
+`StudyRunner` runs `StudyService.run_study` on a worker thread (a flyscan lasts seconds to hours;
+the plugin's Qt thread must stay free to receive Stop) and relays the study's events and its end
+as Qt signals, delivered in the thread that owns the runner. The `*_dte` functions turn domain
+results into `DataToExport` with real axes in mm.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+import numpy as np
+from qtpy import QtCore
+
+from pymodaq_data.data import Axis, DataToExport
+from pymodaq.utils.data import DataFromPlugins
+
+from ..application.study_service import StudyOutcome, StudyService
+from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
+from ..domain.measurement import CHANNEL_NAMES
+from ..domain.ports import ResultsRepository
+from ..domain.results import ScanResults
+
+ServiceFactory = Callable[[], StudyService]
+
+
+class LastResultsRepository(ResultsRepository):
+    """Keeps only the latest results in memory: for grabs whose data the caller saves (DAQ_Scan, DAQ_Viewer)."""
+
+    def __init__(self) -> None:
+        self.last: Optional[ScanResults] = None
+
+    def save(self, results: ScanResults) -> str:
+        self.last = results
+        return f"memory://{results.scan_id}"
+
+    def load(self, location: str) -> ScanResults:
+        if self.last is None or location != f"memory://{self.last.scan_id}":
+            raise FileNotFoundError(f"{location} is not the last grab kept in memory")
+        return self.last
+
+
+class StudyRunner(QtCore.QObject):
+    """One study at a time on a worker thread; events and the ending come back as Qt signals."""
+
+    event = QtCore.Signal(object)  # a FlyScanEvent
+    finished = QtCore.Signal(object)  # the StudyOutcome (completed, aborted or failed with data)
+    failed = QtCore.Signal(str)  # nothing to show: refused, link busy, failure before any line
+
+    def __init__(self, service_factory: ServiceFactory) -> None:
+        super().__init__()
+        self._service_factory = service_factory
+        self._service: Optional[StudyService] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, request: Mapping[str, Any]) -> None:
+        """Plan (refusing bad input at once, before any motion) and run `request` in the background."""
+        if self.running:
+            raise RuntimeError("a flyscan is already running; stop it or wait for its end")
+        service = self._service_factory()
+        service.plan(request)  # InvalidScanConfig here, in the caller's thread
+        service.observers.add(self)
+        self._service = service
+        self._thread = threading.Thread(target=self._run, args=(service, dict(request)), name="aefi-study",
+                                        daemon=True)
+        self._thread.start()
+
+    def abort(self) -> None:
+        """Stop the running study; its partial results still arrive through `finished`."""
+        if self._service is not None:
+            self._service.abort()
+
+    def wait(self, timeout_s: Optional[float] = None) -> bool:
+        """Join the worker thread (close() of a plugin); True when it ended."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return not self.running
+
+    def on_event(self, event: FlyScanEvent) -> None:  # ScanObserver, called on the worker thread
+        self.event.emit(event)
+
+    def _run(self, service: StudyService, request: dict) -> None:
+        try:
+            outcome = service.run_study(request)
+        except Exception as error:  # every ending reaches the plugin, which reports it
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.finished.emit(outcome)
+
+
+class LiveMap:
+    """The map as the lines arrive (rows not flown yet are NaN), for live displays."""
+
+    def __init__(self) -> None:
+        self.fast_axis_mm = np.zeros(0)
+        self.slow_axis_mm = np.zeros(0)
+        self.volts: Optional[np.ndarray] = None  # (6, lines, points)
+        self.lines_total = 0
+        self.fast_axis, self.slow_axis = "X", "Y"
+
+    def start(self, event: FlyScanStarted) -> None:
+        config = event.config
+        self.fast_axis_mm = np.asarray(config.fast_axis_mm, dtype=float)
+        self.slow_axis_mm = np.asarray(config.slow_axis_mm, dtype=float)
+        self.fast_axis, self.slow_axis = config.fast_axis, config.slow_axis
+        self.lines_total = event.lines_total
+        self.volts = np.full((len(CHANNEL_NAMES), self.slow_axis_mm.size, self.fast_axis_mm.size), np.nan)
+
+    def add(self, event: FlyScanLineCorrelated) -> bool:
+        """Place one line; False when it does not belong to the map started last."""
+        if self.volts is None or not 0 <= event.line < self.volts.shape[1]:
+            return False
+        self.volts[:, event.line, :] = np.asarray(event.profile_volts, dtype=float)
+        return True
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.isfinite(self.volts[0]).astype(int) if self.volts is not None else np.zeros((0, 0), int)
+
+    def dte(self, channels: Iterable[int]) -> DataToExport:
+        return DataToExport("AEFI", data=[map_dwa("AEFI map", self, self.fast_axis, self.slow_axis, list(channels))])
+
+
+# ---- domain results → PyMoDAQ data ----------------------------------------------------------------
+def _fast_axis(results: ScanResults, index: int) -> Axis:
+    return Axis(f"{results.config.fast_axis} position", units="mm", data=np.asarray(results.map.fast_axis_mm),
+                index=index)
+
+
+def line_profile_dwa(name: str, fast_axis_mm: np.ndarray, profile_volts: np.ndarray, fast_axis: str) -> DataFromPlugins:
+    """One line on the regular grid: six channels (V) against the fast-axis position (mm)."""
+    return DataFromPlugins(name=name, data=[np.asarray(row, dtype=float) for row in profile_volts], dim="Data1D",
+                           labels=list(CHANNEL_NAMES), units="V",
+                           axes=[Axis(f"{fast_axis} position", units="mm", data=np.asarray(fast_axis_mm), index=0)])
+
+
+def line_event_dte(event: FlyScanLineCorrelated, fast_axis: str) -> DataToExport:
+    """A line as soon as it is placed on the grid (live data while the scan flies)."""
+    return DataToExport("AEFI", data=[line_profile_dwa(f"line {event.line}", event.fast_axis_mm, event.profile_volts,
+                                                       fast_axis)])
+
+
+def line_dte(results: ScanResults, raw: bool) -> DataToExport:
+    """The result of a one-line grab: its profile, its statistics and, if asked, its raw samples."""
+    data = [line_profile_dwa("AEFI line", results.map.fast_axis_mm, results.map.row(0), results.config.fast_axis)]
+    data += line_stats_dwas(results, 0)
+    if raw:
+        data += raw_dwas(results)
+    return DataToExport("AEFI", data=data)
+
+
+def raw_dwas(results: ScanResults) -> list[DataFromPlugins]:
+    """Every sample as taken (irregular positions): channels (V) and positions (mm) against the sample number."""
+    raw = results.raw
+    sample_axis = Axis("sample", units="", data=np.arange(len(raw), dtype=float), index=0)
+    volts = np.asarray(raw.channels_volts, dtype=float).reshape(len(raw), len(CHANNEL_NAMES))
+    return [
+        DataFromPlugins(name="raw samples", data=[volts[:, k] for k in range(len(CHANNEL_NAMES))], dim="Data1D",
+                        labels=list(CHANNEL_NAMES), units="V", axes=[sample_axis]),
+        DataFromPlugins(name="raw positions", data=[np.asarray(raw.fast_mm, float), np.asarray(raw.slow_mm, float),
+                                                    np.asarray(raw.pos_err_mm, float)],
+                        dim="Data1D", labels=["fast", "slow", "position error"], units="mm", axes=[sample_axis.copy()]),
+    ]
+
+
+def line_stats_dwas(results: ScanResults, line: int) -> list[DataFromPlugins]:
+    """Per-line figures as 0D data: samples, duration, mean speed over the sampled span, grid fill."""
+    summary = next((s for s in results.lines if s.index == line), None)
+    samples = summary.samples if summary is not None else 0
+    duration_s = ((summary.t_end_ns - summary.t_start_ns) * 1e-9
+                  if summary is not None and summary.t_start_ns is not None and summary.t_end_ns is not None else 0.0)
+    row_counts = np.asarray(results.map.counts)[line] if len(results.map.counts) > line else np.zeros(0)
+    filled = float(np.count_nonzero(row_counts)) / row_counts.size if row_counts.size else 0.0
+    speed = results.config.fast_span_mm / duration_s if duration_s > 0 else 0.0
+    figures = [("samples", float(samples), "count"), ("line duration", duration_s, "s"),
+               ("mean speed", speed, "mm/s"), ("grid filled", 100.0 * filled, "percent")]
+    return [DataFromPlugins(name=name, data=[np.array([value])], dim="Data0D", labels=[name], units=units)
+            for name, value, units in figures]
+
+
+def map_dwa(name: str, results_map: Any, fast_axis: str, slow_axis: str, channels: Iterable[int]) -> DataFromPlugins:
+    """The gridded map (rows = slow axis, columns = fast axis), both axes in mm."""
+    volts = np.asarray(results_map.volts, dtype=float)
+    return DataFromPlugins(
+        name=name, data=[volts[k].copy() for k in channels], dim="Data2D", units="V",
+        labels=[CHANNEL_NAMES[k] for k in channels],
+        axes=[Axis(f"{slow_axis} position", units="mm", data=np.asarray(results_map.slow_axis_mm, float), index=0),
+              Axis(f"{fast_axis} position", units="mm", data=np.asarray(results_map.fast_axis_mm, float), index=1)])
+
+
+def map_dte(results: ScanResults, channels: Iterable[int]) -> DataToExport:
+    """The result of a raster grab: the map of the chosen channels (NaN where no sample fell)."""
+    return DataToExport("AEFI", data=[map_dwa("AEFI map", results.map, results.config.fast_axis,
+                                              results.config.slow_axis, list(channels))])
+
+
+# ---- PyMoDAQ parameters of the flyscan viewers ----------------------------------------------------
+MAP_CHANNELS = {"X, Y, Z in-phase": (0, 2, 4), "X, Y, Z quadrature": (1, 3, 5),
+                **{name: (k,) for k, name in enumerate(CHANNEL_NAMES)}}
+
+
+def viewer_defaults() -> dict:
+    """Defaults of the viewer settings, from the package configuration (~/.pymodaq/config_aefi.toml)."""
+    from .. import config
+
+    return {"url": config("arcus", "url"), "board_url": config("board", "url"), "step_um": config("arcus", "step_um"),
+            **{key: config("flyscan", key) for key in (
+                "fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "lines",
+                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir")}, "raw": False}
+
+
+def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
+    """The settings tree of a flyscan viewer; `settings` holds the defaults (the package config)."""
+    from .links import arcus_link_choices
+
+    axes = ["X", "Y", "Z", "U"]
+    params = [
+        {"title": "Stage link:", "name": "connection", "type": "list", "limits": arcus_link_choices(),
+         "value": settings["url"], "tip": "The Arcus controller; the move plugin on the same link lends it per grab"},
+        {"title": "URL:", "name": "url", "type": "str", "value": settings["url"]},
+        {"title": "Fast axis:", "name": "fast_axis", "type": "list", "limits": axes, "value": settings["fast_axis"]},
+        {"title": "Slow axis:", "name": "slow_axis", "type": "list", "limits": axes, "value": settings["slow_axis"],
+         "tip": "Stepped between lines" if raster else "The line is flown where this axis is now"},
+        {"title": "Start (mm):", "name": "fast_start_mm", "type": "float", "value": settings["fast_start_mm"]},
+        {"title": "Stop (mm):", "name": "fast_stop_mm", "type": "float", "value": settings["fast_stop_mm"]},
+    ]
+    if raster:
+        params += [
+            {"title": "Slow start (mm):", "name": "slow_start_mm", "type": "float", "value": settings["slow_start_mm"]},
+            {"title": "Slow stop (mm):", "name": "slow_stop_mm", "type": "float", "value": settings["slow_stop_mm"]},
+            {"title": "Lines:", "name": "lines", "type": "int", "value": settings["lines"], "min": 1},
+            {"title": "Pattern:", "name": "pattern", "type": "list", "limits": ["serpentine", "unidirectional"],
+             "value": "serpentine"},
+        ]
+    params += [
+        {"title": "Speed (mm/s):", "name": "speed_mm_s", "type": "float", "value": settings["speed_mm_s"]},
+        {"title": "Points per line:", "name": "points_per_line", "type": "int", "value": settings["points_per_line"],
+         "min": 2},
+        {"title": "Sample rate (Hz):", "name": "sample_rate_hz", "type": "float", "value": settings["sample_rate_hz"]},
+        {"title": "Trigger:", "name": "trigger", "type": "list", "limits": ["software", "continuous", "hardware"],
+         "value": "software"},
+        {"title": "Detector:", "name": "detector", "type": "list", "limits": ["virtual_probe", "board", "none"],
+         "value": settings["detector"]},
+        {"title": "Board URL:", "name": "board_url", "type": "str", "value": settings["board_url"]},
+        {"title": "Step size (µm):", "name": "step_um", "type": "float", "value": settings["step_um"]},
+    ]
+    if raster:
+        params += [
+            {"title": "Map channels:", "name": "map_channels", "type": "list", "limits": list(MAP_CHANNELS),
+             "value": "X, Y, Z in-phase"},
+            {"title": "Save HDF5 in:", "name": "save_dir", "type": "str", "value": settings["save_dir"],
+             "tip": "Every raster is also saved there as a PyMoDAQ-format file (empty: not saved)"},
+        ]
+    else:
+        params.append({"title": "Raw samples:", "name": "raw", "type": "bool", "value": settings["raw"],
+                       "tip": "Add every sample as taken (irregular positions) to the data; its length varies "
+                              "from line to line, so leave it off inside DAQ_Scan"})
+    params.append({"title": "Progress:", "name": "progress", "type": "str", "value": "", "readonly": True})
+    return params
+
+
+def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[float] = None) -> dict[str, Any]:
+    """The StudyService request of a viewer's settings (a one-line grab flies at `slow_position_mm`)."""
+    names = ["fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "speed_mm_s", "points_per_line",
+             "sample_rate_hz", "trigger", "detector", "step_um"]
+    if raster:
+        names += ["slow_start_mm", "slow_stop_mm", "lines", "pattern"]
+    request = {name: settings[name] for name in names}
+    if not raster:
+        request.update(slow_start_mm=slow_position_mm, slow_stop_mm=slow_position_mm, lines=1)
+    return request

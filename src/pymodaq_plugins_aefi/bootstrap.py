@@ -1,0 +1,55 @@
+"""Composition root: the one place that wires adapters into the application service.
+
+`build_flyscan(...)` returns a StudyService running flyscans through the Rust engine on the given
+Arcus link (the embedded simulator by default, or real hardware by URL) and saving PyMoDAQ-format
+HDF5 files, plus the adapters themselves for callers that need them (abort, statistics).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from .adapters.h5_repository import H5ResultsRepository
+from .adapters.rust_scan_adapter import RustScanAdapter
+from .application.study_service import StudyService
+from .domain.correlation import Placement
+from .domain.ports import ResultsRepository, ScanObserver, ScanPort
+
+#: The embedded simulated bench (Arcus + virtual probe), replying with the timing of a 9600-baud
+#: RS-485 link, the bench's default.
+DEFAULT_SIM_URL = "sim://aefi-flyscan?baud=9600&timing=wire"
+
+
+def is_simulated(url: str) -> bool:
+    return url.startswith("sim://")
+
+
+@dataclass(frozen=True)
+class FlyscanApp:
+    service: StudyService
+    scan_port: ScanPort
+    repository: ResultsRepository
+    arcus_url: str
+    board_url: Optional[str]
+
+    @property
+    def simulated(self) -> bool:
+        return is_simulated(self.arcus_url)
+
+
+def build_flyscan(
+    arcus_url: str = DEFAULT_SIM_URL,
+    board_url: Optional[str] = None,
+    out_dir: Path | str = "aefi-out",
+    file_name: Optional[str] = None,
+    observers: Iterable[ScanObserver] = (),
+    placement: Placement = Placement.ENGINE_MODEL,
+    scan_port: Optional[ScanPort] = None,
+    repository: Optional[ResultsRepository] = None,
+    **adapter_options: Any,
+) -> FlyscanApp:
+    """Wire a StudyService; `scan_port` / `repository` replace the real adapters (tests, other benches)."""
+    port = scan_port or RustScanAdapter(arcus_url, board_url, placement=placement, **adapter_options)
+    repo = repository or H5ResultsRepository(out_dir, file_name)
+    return FlyscanApp(StudyService(port, repo, observers), port, repo, arcus_url, board_url)

@@ -1,0 +1,274 @@
+"""`aefi-flyscan`: a headless 2D flyscan, on the embedded simulator by default or on hardware (--port).
+
+Writes into --out (default ./aefi-out/): scan.h5 (PyMoDAQ format), map.png (the map in mm with a
+colour bar; with the ground truth and the difference on the simulator) and stats.json (timing and
+accuracy figures; keys fixed by the issue). Ctrl-C stops the motors, saves the lines acquired so
+far with status "aborted" and exits with 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..domain.config import AXES, DETECTORS, PATTERNS, TRIGGERS, FlyScanConfig
+from ..domain.errors import FlyScanError, InvalidScanConfig
+from ..domain.events import FlyScanEvent, FlyScanProgress, FlyScanStarted
+from ..domain.fly_scan import ScanStatus
+from ..domain.measurement import CHANNEL_NAMES
+from ..domain.results import ScanResults
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+#: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
+#: the run-up needs ~6 mm before the first sample. Sized to finish in about half a minute at HS.
+DEFAULTS = dict(
+    fast_start_mm=12.0, fast_stop_mm=80.0, slow_start_mm=14.0, slow_stop_mm=62.0, lines=9, points_per_line=69,
+    speed_mm_s=32.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
+    trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..bootstrap import DEFAULT_SIM_URL
+
+    p = argparse.ArgumentParser(
+        prog="aefi-flyscan",
+        description="Run a 2D flyscan (fast axis at constant speed, slow axis stepped) and save scan.h5, map.png, stats.json.",
+    )
+    p.add_argument("--out", type=Path, default=Path("aefi-out"), help="output folder (default ./aefi-out)")
+    p.add_argument("--port", default=DEFAULT_SIM_URL,
+                   help=f"Arcus link URL: sim://NAME[?baud=&timing=wire|none], serial:///dev/ttyUSB0?baud=9600, "
+                        f"tcp://HOST:PORT, usb://4ex00 (default {DEFAULT_SIM_URL})")
+    p.add_argument("--board", default=None, help="AEFI acquisition board URL (detector 'board'), e.g. serial:///dev/ttyACM0?baud=1500000")
+    g = p.add_argument_group("plan (physical units)")
+    for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "speed_mm_s", "sample_rate_hz",
+                 "settle_ms", "step_um", "travel_min_mm", "travel_max_mm"):
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=DEFAULTS[name],
+                       help=f"default {DEFAULTS[name]:g}")
+    for name in ("lines", "points_per_line", "board_n_avg"):
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=DEFAULTS[name], help=f"default {DEFAULTS[name]}")
+    g.add_argument("--fast-axis", choices=AXES, default=DEFAULTS["fast_axis"])
+    g.add_argument("--slow-axis", choices=AXES, default=DEFAULTS["slow_axis"])
+    g.add_argument("--pattern", choices=PATTERNS, default=DEFAULTS["pattern"])
+    g.add_argument("--trigger", choices=TRIGGERS, default=DEFAULTS["trigger"])
+    g.add_argument("--detector", choices=DETECTORS, default=None,
+                   help="default: virtual_probe on the simulator, board when --board is given, else none")
+    p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--gui", action="store_true",
+                   help="show the scan live in a window (PyMoDAQ widgets: map, current line, progress, timing)")
+    p.add_argument("--screenshot", type=Path, default=None,
+                   help="with --gui: save the window as this PNG when the scan ends, then close it")
+    return p
+
+
+def _config(args: argparse.Namespace, simulated: bool) -> FlyScanConfig:
+    detector = args.detector or ("virtual_probe" if simulated else "board" if args.board else "none")
+    values = {name: getattr(args, name) for name in DEFAULTS}
+    return FlyScanConfig(detector=detector, **values)
+
+
+class ProgressBar:
+    """A ScanObserver drawing a tqdm bar: lines done, samples, engine state."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def on_event(self, event: FlyScanEvent) -> None:
+        if isinstance(event, FlyScanStarted):
+            config = event.config
+            print(f"{event.scan_id}: flying {config.lines} lines of {config.fast_span_mm:g} mm at {config.speed_mm_s:g} mm/s "
+                  f"({config.sample_rate_hz:g} Hz samples); Ctrl-C stops the motors and keeps what is acquired", flush=True)
+        if not self.enabled:
+            return
+        if isinstance(event, FlyScanStarted):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=event.lines_total, unit="line", desc=event.scan_id, dynamic_ncols=True)
+        elif isinstance(event, FlyScanProgress) and self._bar is not None:
+            self._bar.n = event.lines_done
+            self._bar.set_postfix(state=event.state, samples=event.samples, refresh=False)
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+# ---- figures -------------------------------------------------------------------------------------
+def truth_map(results: ScanResults) -> Optional[np.ndarray]:
+    """The simulated sample's noiseless map (6, n_slow, n_fast) on the results' grid (X/Y scans only)."""
+    from .. import _engine
+
+    config = results.config
+    if {config.fast_axis, config.slow_axis} != {"X", "Y"}:
+        return None
+    fast, slow = np.meshgrid(results.map.fast_axis_mm, results.map.slow_axis_mm)
+    x, y = (fast, slow) if config.fast_axis == "X" else (slow, fast)
+    volts = _engine.field_map_volts(np.ascontiguousarray(x.ravel()), np.ascontiguousarray(y.ravel()))
+    return np.asarray(volts).T.reshape((len(CHANNEL_NAMES),) + results.map.shape)
+
+
+def position_errors_steps(results: ScanResults, url: str) -> np.ndarray:
+    """|engine position − simulator ground truth| of every sample's fast axis, in steps."""
+    from .. import _engine
+
+    raw = results.raw
+    if not len(raw):
+        return np.empty(0)
+    truth = np.asarray(_engine.sim_truth(url, results.config.fast_axis, np.ascontiguousarray(raw.t_ns)), dtype=np.float64)
+    return np.abs(raw.fast_mm / results.config.scale.step_mm - truth)
+
+
+def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional[np.ndarray]) -> dict[str, Any]:
+    from ..domain.estimates import step_scan_estimate_s
+    from ..domain.quality import percentiles, relative_rms_error
+
+    engine = results.stats
+    lateness = engine.get("trigger_lateness_us") or {}
+    position_error = percentiles(position_errors_steps(results, url)) if simulated else None
+    map_error = relative_rms_error(results.map.volts, truth) if simulated and truth is not None else None
+    return {
+        "lines": results.lines_done,
+        "samples": results.samples,
+        "wall_time_s": engine.get("wall_time_s"),
+        "poll_rate_hz": engine.get("poll_rate_hz"),
+        "wire_limit_hz": engine.get("wire_limit_hz"),
+        "trigger_lateness_us": {k: lateness.get(k) for k in ("p50", "p99", "max")},
+        "missed_triggers": engine.get("missed_triggers"),
+        "dropped_records": engine.get("dropped_records"),
+        "position_error_steps": position_error,
+        "map_rms_error_rel": map_error,
+        "step_scan_estimate_s": step_scan_estimate_s(results.config),
+        "status": results.status.value,
+    }
+
+
+def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = CHANNEL_NAMES.index(channel)
+    config, grid = results.config, results.map
+    half_fast = config.fast_pitch_mm / 2
+    half_slow = config.slow_pitch_mm / 2 if config.lines > 1 else 0.5
+    extent = (grid.fast_axis_mm.min() - half_fast, grid.fast_axis_mm.max() + half_fast,
+              grid.slow_axis_mm.min() - half_slow, grid.slow_axis_mm.max() + half_slow)
+    panels = [("flyscan", grid.volts[c], "viridis")]
+    if truth is not None:
+        panels += [("ground truth (field map)", truth[c], "viridis"), ("flyscan − truth", grid.volts[c] - truth[c], "RdBu_r")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    vmin, vmax = np.nanmin(panels[0][1]) if np.isfinite(panels[0][1]).any() else 0, np.nanmax(panels[0][1]) if np.isfinite(panels[0][1]).any() else 1
+    for ax, (title, image, cmap) in zip(axes[0], panels):
+        if cmap == "RdBu_r":
+            lim = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
+            kwargs = dict(vmin=-lim, vmax=lim)
+        else:
+            kwargs = dict(vmin=vmin, vmax=vmax)
+        shown = ax.imshow(image, origin="lower", extent=extent, aspect="equal", cmap=cmap, interpolation="nearest", **kwargs)
+        ax.set_title(title)
+        ax.set_xlabel(f"{config.fast_axis} (mm)")
+        ax.set_ylabel(f"{config.slow_axis} (mm)")
+        fig.colorbar(shown, ax=ax, label=f"{channel} (V)", shrink=0.85)
+    fig.suptitle(f"{results.scan_id} — {results.status.value}{' (partial)' if results.partial else ''}: "
+                 f"{config.lines}×{config.points_per_line} at {config.speed_mm_s:g} mm/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
+def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
+    lateness = stats["trigger_lateness_us"]
+    lines = [
+        f"{results.scan_id}: {stats['status']}{' (partial)' if results.partial else ''} — {stats['lines']}/{results.config.lines} lines, "
+        f"{stats['samples']} samples in {_duration(stats['wall_time_s'])} "
+        f"(legacy step scan of the same {results.config.point_count} points: {_duration(stats['step_scan_estimate_s'])})",
+        f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
+        f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
+        f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}",
+    ]
+    if stats["position_error_steps"] is not None:
+        pe = stats["position_error_steps"]
+        lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
+                     + (f"; map RMS error {100 * stats['map_rms_error_rel']:.2f} % of range" if stats["map_rms_error_rel"] is not None else ""))
+    if results.error and results.status is not ScanStatus.COMPLETED:
+        lines.append(f"  {results.error}")
+    lines.append(f"  wrote {out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    from ..bootstrap import build_flyscan, is_simulated
+
+    simulated = is_simulated(args.port)
+    try:
+        config = _config(args, simulated)
+    except InvalidScanConfig as err:
+        print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    bar = ProgressBar(enabled=not args.no_progress)
+    app = build_flyscan(args.port, args.board, out_dir=out, file_name="scan.h5", observers=[bar])
+    window = None
+    if args.gui:
+        from .flyscan_gui import FlyscanWindow
+
+        window = FlyscanWindow(app.service, args.channel)
+    interrupted = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        # Only a flag and a non-blocking engine call: the scan loop notices, the engine stops the motors.
+        interrupted.append(signum)
+        app.service.abort()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        outcome = window.run(config) if window is not None else app.service.run_study(config)
+    except InvalidScanConfig as err:
+        print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FlyScanError as err:
+        print(f"aefi-flyscan: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    results = outcome.results
+    truth = truth_map(results) if simulated and config.detector == "virtual_probe" else None
+    stats = build_stats(results, args.port, simulated and config.detector == "virtual_probe", truth)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    save_map_png(results, truth, args.channel, out / "map.png")
+    print(summary(results, stats, out))
+    if window is not None:
+        if args.screenshot is None:
+            window.wait_closed()
+        window.close(args.screenshot)
+    if results.status is ScanStatus.COMPLETED:
+        return 0
+    return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""PyMoDAQ 2D viewer: one grab = one whole raster flyscan, rows shown live while it flies.
+
+A thin shell over bootstrap/StudyService like the 1D viewer. Stop aborts the engine (the motors
+are stopped by it) and the rows acquired so far are emitted as the result.
+"""
+import time
+from pathlib import Path
+from typing import Optional
+
+from pymodaq.control_modules.thread_commands import ThreadStatus
+from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
+from pymodaq_utils.utils import ThreadCommand
+
+from pymodaq_plugins_aefi.adapters.arcus_stage import read_position_steps
+from pymodaq_plugins_aefi.adapters.links import OTHER_URL
+from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (MAP_CHANNELS, LastResultsRepository, LiveMap, StudyRunner,
+                                                           flyscan_params, flyscan_request, map_dte, viewer_defaults)
+from pymodaq_plugins_aefi.bootstrap import build_flyscan
+from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress, FlyScanStarted
+
+_PROGRESS_PERIOD_S = 0.25
+
+
+class DAQ_2DViewer_AEFIFlyscan(DAQ_Viewer_base):
+    """A raster flyscan per grab: Data2D map with both axes in mm (AEFI bench)."""
+
+    live_mode_available = False
+    params = comon_parameters + flyscan_params(raster=True, settings=viewer_defaults())
+
+    def ini_attributes(self) -> None:
+        self.controller: Optional[StudyRunner] = None
+        self.live_map = LiveMap()
+        self._last_progress_s = 0.0
+
+    def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
+        try:
+            url = self.settings["url"]
+            read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
+        except Exception as error:
+            return f"AEFI flyscan: {error}", False
+        self.controller = StudyRunner(self._service)
+        self.controller.event.connect(self._on_event)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.failed.connect(self._on_failed)
+        return f"AEFI raster flyscan on {url}", True
+
+    def _service(self):
+        save_dir = self.settings["save_dir"].strip()
+        return build_flyscan(arcus_url=self.settings["url"], board_url=self.settings["board_url"],
+                             out_dir=Path(save_dir) if save_dir else Path.cwd(),
+                             repository=None if save_dir else LastResultsRepository()).service
+
+    def commit_settings(self, param) -> None:
+        if param.name() == "connection" and param.value() != OTHER_URL:
+            self.settings.child("url").setValue(param.value())
+
+    def grab_data(self, Naverage: int = 1, **kwargs) -> None:
+        try:
+            self.controller.start(flyscan_request(self.settings, raster=True))
+        except Exception as error:  # refused before motion, or the link is busy: say so, keep running
+            self._on_failed(f"{type(error).__name__}: {error}")
+
+    def stop(self) -> str:
+        if self.controller is not None:
+            self.controller.abort()
+        return ""
+
+    def close(self) -> None:
+        if self.controller is not None:
+            self.controller.abort()
+            self.controller.wait(10.0)
+            self.controller = None
+
+    # ---- study events (this plugin's thread) -----------------------------------------------------
+    @property
+    def _channels(self) -> tuple[int, ...]:
+        return MAP_CHANNELS[self.settings["map_channels"]]
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, FlyScanStarted):
+            self.live_map.start(event)
+        elif isinstance(event, FlyScanLineCorrelated):
+            if self.live_map.add(event):
+                self.dte_signal_temp.emit(self.live_map.dte(self._channels))
+        elif isinstance(event, FlyScanProgress) and time.monotonic() - self._last_progress_s >= _PROGRESS_PERIOD_S:
+            self._last_progress_s = time.monotonic()
+            self.settings.child("progress").setValue(
+                f"{event.state}: line {event.lines_done}/{event.lines_total}, {event.samples} samples, "
+                f"{event.elapsed_s:.1f} s")
+
+    def _on_finished(self, outcome) -> None:
+        results = outcome.results
+        self.settings.child("progress").setValue(
+            f"{results.status.value}: {results.lines_done}/{len(results.lines)} lines, {results.samples} samples")
+        self.dte_signal.emit(map_dte(results, self._channels))
+        if not outcome.location.startswith("memory://"):
+            self._report(f"saved {outcome.location}")
+        if results.partial:
+            self._report(f"raster {results.status.value} after {results.lines_done} lines"
+                         + (f": {results.error}" if results.error else ""))
+
+    def _on_failed(self, message: str) -> None:
+        self.settings.child("progress").setValue("failed")
+        self._report(f"grab failed: {message}")
+
+    def _report(self, message: str) -> None:
+        self.emit_status(ThreadCommand(ThreadStatus.UPDATE_STATUS, f"AEFI flyscan: {message}"))
+
+
+if __name__ == "__main__":
+    main(__file__, init=False)

@@ -1,0 +1,185 @@
+"""FakeScanExecutor: a stand-in for `_engine.RustScanExecutor` with the same contract, in Python.
+
+It follows docs/architecture.md: `start(plan, arcus, board=None)` validates the plan (PlanError with
+`.field`, before any motion) and returns at once; a worker thread "flies" the lines on a compressed
+clock, sampling `field(x_mm, y_mm)` at exact positions; `progress()`, `drain()` (columns, records since
+the last drain), `abort()` and `join()` (stats) behave like the engine's. The Arcus link is marked
+lent while the scan runs and handed back when it ends. Used to test adapters without the Rust loop.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..domain.measurement import N_CHANNELS
+from ..domain.samples import SampleFlag
+
+REQUIRED_PLAN_KEYS = ("fast_axis", "slow_axis", "fast_start_steps", "fast_stop_steps", "slow_start_steps",
+                      "slow_stop_steps", "lines", "speed_pps", "sample_rate_hz")
+
+
+class FakePlanError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"plan field `{field}`: {message}")
+        self.field = field
+
+
+class FakeArcusLink:
+    """The part of `_engine.ArcusController` a scan touches: lent while a scan runs, closable."""
+
+    def __init__(self, url: str = "fake://arcus", hs_pps: float = 1500.0) -> None:
+        self.url, self.hs_pps = url, hs_pps
+        self.is_lent = False
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeScanExecutor:
+    def __init__(
+        self,
+        field: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        plan_error: type[Exception] = FakePlanError,
+        time_scale: float = 50.0,
+        fail_on_line: Optional[int] = None,
+        chunk_records: int = 200,
+        lines_done_early: bool = False,
+    ) -> None:
+        self.field = field
+        self.plan_error = plan_error
+        self.time_scale = time_scale
+        self.fail_on_line = fail_on_line
+        self.chunk_records = chunk_records
+        # The engine counts a line done when its motion ends; its last records may reach the ring later.
+        self.lines_done_early = lines_done_early
+        self.plan: dict[str, Any] = {}
+        self.abort_calls = 0
+        self._lock = threading.Lock()
+        self._pending: list[dict[str, np.ndarray]] = []
+        self._abort = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._arcus: Any = None
+        self._progress: dict[str, Any] = {"state": "idle", "lines_done": 0, "lines_total": 0, "current_line": -1,
+                                          "samples": 0, "fast_steps": 0.0, "slow_steps": 0.0, "elapsed_s": 0.0,
+                                          "dropped_records": 0}
+        self._stats: dict[str, Any] = {}
+
+    # ---- contract ---------------------------------------------------------------------------------
+    def start(self, plan: dict[str, Any], arcus: Any, board: Any = None) -> None:
+        for key in REQUIRED_PLAN_KEYS:
+            if key not in plan:
+                raise self._plan_error(key, "missing")
+        if not 0 < plan["speed_pps"] <= getattr(arcus, "hs_pps", 1500.0):
+            raise self._plan_error("speed_pps", f"{plan['speed_pps']} pps is above HS ({arcus.hs_pps} pps)")
+        if plan["fast_start_steps"] < plan.get("travel_min_steps", -(1 << 30)):
+            raise self._plan_error("fast_start_steps", "outside the travel")
+        if getattr(arcus, "is_lent", False):
+            raise RuntimeError("the Arcus link is already lent to a scan")
+        self.plan = dict(plan)
+        self._arcus = arcus
+        arcus.is_lent = True
+        self._progress.update(state="preparing", lines_total=int(plan["lines"]))
+        self._thread = threading.Thread(target=self._fly, name="fake-flyscan", daemon=True)
+        self._thread.start()
+
+    def progress(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._progress)
+
+    def drain(self, max_records: Optional[int] = None) -> dict[str, np.ndarray]:
+        with self._lock:
+            chunks, self._pending = self._pending, []
+        if not chunks:
+            return _empty_columns()
+        return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+    def abort(self) -> None:
+        self.abort_calls += 1
+        self._abort.set()
+
+    def join(self, timeout_s: Optional[float] = None) -> dict[str, Any]:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return dict(self._stats)
+
+    # ---- the fake flight ----------------------------------------------------------------------------
+    def _plan_error(self, field: str, message: str) -> Exception:
+        err = self.plan_error(f"plan field `{field}`: {message}")
+        err.field = field
+        return err
+
+    def _set(self, **values: Any) -> None:
+        with self._lock:
+            self._progress.update(values)
+
+    def _fly(self) -> None:
+        plan = self.plan
+        step_mm = plan.get("step_um", 21.8) * 1e-3
+        lines = int(plan["lines"])
+        slows = np.round(np.linspace(plan["slow_start_steps"], plan["slow_stop_steps"], lines)) if lines > 1 else [plan["slow_start_steps"]]
+        t0 = time.monotonic_ns()
+        seq, status, error, line_times = 0, "completed", None, []
+        for index, slow in enumerate(slows):
+            if self._abort.is_set():
+                status = "aborted"
+                break
+            reverse = plan.get("pattern", "serpentine") == "serpentine" and index % 2 == 1
+            a, b = plan["fast_start_steps"], plan["fast_stop_steps"]
+            start, stop = (b, a) if reverse else (a, b)
+            self._set(state="flying", current_line=index, slow_steps=float(slow))
+            duration_s = abs(stop - start) / plan["speed_pps"]
+            n = max(2, int(duration_s * plan["sample_rate_hz"]) + 1)
+            t_line = time.monotonic_ns()
+            t_ns = t_line + (np.arange(n) / plan["sample_rate_hz"] * 1e9).astype(np.int64)
+            fast = np.linspace(start, stop, n)
+            if index == self.fail_on_line:
+                status, error = "failed", {"type": "LinkTimeoutError", "message": f"no reply on line {index}"}
+                break
+            for lo in range(0, n, self.chunk_records):
+                if self._abort.is_set():
+                    status = "aborted"
+                    break
+                hi = min(n, lo + self.chunk_records)
+                flags = np.full(hi - lo, int(SampleFlag.ESTIMATED), dtype=np.uint32)
+                if lo == 0:
+                    flags[0] |= SampleFlag.LINE_FIRST
+                if hi == n:
+                    flags[-1] |= SampleFlag.LINE_LAST
+                f_mm, s_mm = fast[lo:hi] * step_mm, np.full(hi - lo, slow * step_mm)
+                x, y = (f_mm, s_mm) if plan["fast_axis"] == "X" else (s_mm, f_mm)
+                chunk = {"seq": np.arange(seq, seq + hi - lo, dtype=np.uint64), "t_ns": t_ns[lo:hi],
+                         "line": np.full(hi - lo, index, dtype=np.uint32), "fast_steps": fast[lo:hi],
+                         "slow_steps": np.full(hi - lo, float(slow)), "pos_err_steps": np.full(hi - lo, 0.25),
+                         "flags": flags, "channels": np.asarray(self.field(x, y), dtype=np.float64)}
+                seq += hi - lo
+                if hi == n and self.lines_done_early:
+                    self._set(lines_done=index + 1)
+                    time.sleep(0.06)
+                time.sleep((hi - lo) / plan["sample_rate_hz"] / self.time_scale)
+                with self._lock:
+                    self._pending.append(chunk)
+                    self._progress.update(samples=seq, fast_steps=float(fast[hi - 1]),
+                                          elapsed_s=(time.monotonic_ns() - t0) * 1e-9)
+            if status == "aborted":
+                break
+            line_times.append({"line": index, "t_start_ns": int(t_ns[0]), "t_end_ns": int(t_ns[-1]), "samples": n})
+            self._set(state="between_lines", lines_done=index + 1)
+        wall_s = (time.monotonic_ns() - t0) * 1e-9
+        self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": seq, "wall_time_s": wall_s,
+                       "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
+                       "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": seq},
+                       "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan["sample_rate_hz"],
+                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "detail": "fake"},
+                       "line_times": line_times, "abort_latency_ms": 0.0 if status == "aborted" else None}
+        self._arcus.is_lent = False
+        self._set(state=status)
+
+
+def _empty_columns() -> dict[str, np.ndarray]:
+    return {"seq": np.empty(0, np.uint64), "t_ns": np.empty(0, np.int64), "line": np.empty(0, np.uint32),
+            "fast_steps": np.empty(0), "slow_steps": np.empty(0), "pos_err_steps": np.empty(0),
+            "flags": np.empty(0, np.uint32), "channels": np.empty((0, N_CHANNELS))}

@@ -1,0 +1,22 @@
+//! The flyscan engine (ADR-002 §1, DESIGN.md `engine/`).
+//!
+//! - [`plan`]: the plan and its validation against the controller (before any motion).
+//! - [`model`]: the commanded trapezoid fitted to stamped polls: a position for any instant.
+//! - [`pacer`]: absolute-deadline pacing, lateness histogram, SCHED_FIFO/pinning attempt.
+//! - [`record`]: the fixed-size record and the `rtrb` ring (drops counted, never silent).
+//! - [`detector`]: the detector trait; virtual probe, external stream, none.
+//! - [`stage`]: what the executor needs from the motion controller.
+//! - [`trigger`]: the real-time trigger loop.
+//! - [`executor`]: one scan = a motion thread and a trigger thread; progress, drain, abort, join.
+//! - [`stats`]: state, progress and final statistics.
+//! - [`fake`]: an in-memory stage with analytic motion, for tests and benches.
+pub mod detector;
+pub mod executor;
+pub mod fake;
+pub mod model;
+pub mod pacer;
+pub mod plan;
+pub mod record;
+pub mod stage;
+pub mod stats;
+pub mod trigger;

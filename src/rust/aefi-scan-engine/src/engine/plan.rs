@@ -1,0 +1,423 @@
+//! The flyscan plan (docs/architecture.md "Flyscan plan") and its validation.
+//!
+//! A plan is checked against the controller's speed settings and the soft travel limits before
+//! anything moves. Every refusal is a [`PlanError`] naming the plan field and the allowed range,
+//! so the Python side can raise `PlanError(.field)`. Validation also computes the run-up and
+//! run-out from the acceleration so that every sample of a line falls in the constant-speed part.
+
+/// One of the controller's four axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Axis {
+    /// Axis X (index 0).
+    X,
+    /// Axis Y (index 1).
+    Y,
+    /// Axis Z (index 2).
+    Z,
+    /// Axis U (index 3).
+    U,
+}
+
+impl Axis {
+    /// All axes in controller order.
+    pub const ALL: [Axis; 4] = [Axis::X, Axis::Y, Axis::Z, Axis::U];
+
+    /// The axis letter as the controller spells it.
+    pub fn letter(self) -> char {
+        match self {
+            Axis::X => 'X',
+            Axis::Y => 'Y',
+            Axis::Z => 'Z',
+            Axis::U => 'U',
+        }
+    }
+
+    /// Parses `"X"`…`"U"` (upper case only, as the controller does).
+    pub fn parse(s: &str) -> Option<Axis> {
+        Axis::ALL.into_iter().find(|a| s.len() == 1 && s.starts_with(a.letter()))
+    }
+}
+
+/// Line order of a raster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// Every other line flies back (no return move).
+    Serpentine,
+    /// Every line flies in the same direction (a return move between lines).
+    Unidirectional,
+}
+
+/// Who gives the six channels of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// The virtual AEFI probe: the known field map at the true simulator position.
+    VirtualProbe,
+    /// The AEFI acquisition board.
+    Board,
+    /// No detector: positions only (channels NaN).
+    None,
+    /// Samples fed from outside (a Python DAQ adapter).
+    External,
+}
+
+/// What times the samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerMode {
+    /// Absolute deadline schedule at `sample_rate_hz` on the real-time thread.
+    Software,
+    /// The detector is read back to back; each sample stamped when taken.
+    Continuous,
+    /// An external sample clock at `sample_rate_hz`; the engine stamps the start edge.
+    Hardware,
+}
+
+/// A flyscan plan, positions in steps (Arcus pulses). Field meanings: docs/architecture.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlyPlan {
+    /// Flown axis.
+    pub fast_axis: Axis,
+    /// Stepped axis (None: one line at the current position of nothing).
+    pub slow_axis: Option<Axis>,
+    /// First sampled fast position of an even line (steps).
+    pub fast_start_steps: i64,
+    /// Last sampled fast position of an even line (steps).
+    pub fast_stop_steps: i64,
+    /// First slow position (steps).
+    pub slow_start_steps: i64,
+    /// Last slow position (steps).
+    pub slow_stop_steps: i64,
+    /// Number of lines.
+    pub lines: u32,
+    /// Line order.
+    pub pattern: Pattern,
+    /// Fly speed of the fast axis (pulses/s).
+    pub speed_pps: f64,
+    /// Detector.
+    pub detector: DetectorKind,
+    /// Trigger mode.
+    pub trigger: TriggerMode,
+    /// Software/hardware trigger rate (Hz).
+    pub sample_rate_hz: f64,
+    /// MCU averaging per board sample.
+    pub board_n_avg: u32,
+    /// Soft travel limit, low side (steps).
+    pub travel_min_steps: i64,
+    /// Soft travel limit, high side (steps).
+    pub travel_max_steps: i64,
+    /// Wait after each slow-axis step (ms).
+    pub settle_ms: f64,
+    /// Records the SPSC ring holds.
+    pub ring_capacity: usize,
+    /// Try SCHED_FIFO and a pinned core for the trigger thread.
+    pub realtime: bool,
+    /// Stage step size (µm per pulse), used by the virtual probe to read the field map in mm.
+    pub step_um: f64,
+    /// RMS noise (V) the virtual probe adds to each channel.
+    pub probe_noise_volts: f64,
+}
+
+impl Default for FlyPlan {
+    fn default() -> Self {
+        Self {
+            fast_axis: Axis::X,
+            slow_axis: Some(Axis::Y),
+            fast_start_steps: 0,
+            fast_stop_steps: 1000,
+            slow_start_steps: 0,
+            slow_stop_steps: 0,
+            lines: 1,
+            pattern: Pattern::Serpentine,
+            speed_pps: 1000.0,
+            detector: DetectorKind::VirtualProbe,
+            trigger: TriggerMode::Software,
+            sample_rate_hz: 1000.0,
+            board_n_avg: 1,
+            travel_min_steps: -(1 << 30),
+            travel_max_steps: 1 << 30,
+            settle_ms: 0.0,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            realtime: true,
+            step_um: 21.8,
+            probe_noise_volts: 0.0,
+        }
+    }
+}
+
+/// Default ring size (records).
+pub const DEFAULT_RING_CAPACITY: usize = 1 << 20;
+/// Largest ring accepted (records; 96 bytes each: 12 GiB would be absurd, 6 GiB is the cap).
+pub const MAX_RING_CAPACITY: usize = 1 << 26;
+/// Highest software trigger rate accepted (Hz).
+pub const MAX_SAMPLE_RATE_HZ: f64 = 200_000.0;
+/// Extra run-up/run-out beyond the ramp, in seconds at fly speed: room for the position model
+/// to see cruise polls on both sides of the sampled span.
+pub const RUN_MARGIN_S: f64 = 0.02;
+
+/// A plan refused before any motion.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("plan field `{field}`: {message}")]
+pub struct PlanError {
+    /// The plan key that was refused.
+    pub field: String,
+    /// What was wrong and what is allowed.
+    pub message: String,
+}
+
+impl PlanError {
+    /// A refusal of `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self { field: field.to_string(), message: message.into() }
+    }
+}
+
+/// The fast axis' speed settings as the controller will apply them to the fly move.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AxisSpeeds {
+    /// Start/stop speed LS (pps).
+    pub ls_pps: f64,
+    /// High speed HS (pps): the bench's maximum; the fly speed must not exceed it.
+    pub hs_pps: f64,
+    /// Time from LS to HS (ms).
+    pub acc_ms: f64,
+    /// Time from HS to LS (ms): DEC, or ACC when the controller decelerates with ACC (EDEC=0).
+    pub dec_ms: f64,
+}
+
+/// One line of the validated plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineSpec {
+    /// Line index (0-based, in flight order).
+    pub index: u32,
+    /// Slow-axis position of the line (steps).
+    pub slow_steps: i64,
+    /// First sampled fast position (steps).
+    pub span_from_steps: i64,
+    /// Last sampled fast position (steps).
+    pub span_to_steps: i64,
+    /// Where the fast axis starts (run-up included).
+    pub runup_start_steps: i64,
+    /// Where the fly move ends (run-out included).
+    pub runout_end_steps: i64,
+}
+
+impl LineSpec {
+    /// +1 when the line flies towards larger positions, -1 otherwise.
+    pub fn direction(&self) -> f64 {
+        if self.span_to_steps >= self.span_from_steps {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+}
+
+/// A plan checked against the controller, with its lines laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedPlan {
+    /// The plan as given.
+    pub plan: FlyPlan,
+    /// The fast axis' speed settings used for the fly moves (HS replaced by the fly speed).
+    pub fly_speeds: AxisSpeeds,
+    /// Run-up distance before the span (steps).
+    pub runup_steps: i64,
+    /// Run-out distance after the span (steps).
+    pub runout_steps: i64,
+    /// Lines in flight order.
+    pub lines: Vec<LineSpec>,
+}
+
+fn finite_in(field: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), PlanError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(PlanError::new(field, format!("{v} is outside the allowed range {lo}..={hi} {unit}")))
+    }
+}
+
+/// Slow positions: linspace(start, stop, lines), rounded to whole steps.
+pub fn slow_positions(start: i64, stop: i64, lines: u32) -> Vec<i64> {
+    if lines <= 1 {
+        return vec![start];
+    }
+    let n = f64::from(lines - 1);
+    (0..lines).map(|i| (start as f64 + (stop - start) as f64 * f64::from(i) / n).round() as i64).collect()
+}
+
+/// Checks `plan` against the fast axis' controller speeds and lays out its lines.
+///
+/// # Errors
+/// A [`PlanError`] naming the first refused field, with the allowed range.
+///
+/// ```
+/// use aefi_scan_engine::engine::plan::{validate, AxisSpeeds, FlyPlan};
+/// let speeds = AxisSpeeds { ls_pps: 10.0, hs_pps: 1500.0, acc_ms: 300.0, dec_ms: 300.0 };
+/// let plan = FlyPlan { speed_pps: 2000.0, ..FlyPlan::default() };
+/// assert_eq!(validate(&plan, &speeds).unwrap_err().field, "speed_pps");
+/// ```
+pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, PlanError> {
+    if plan.slow_axis == Some(plan.fast_axis) {
+        return Err(PlanError::new("slow_axis", "must differ from fast_axis"));
+    }
+    if plan.lines == 0 || plan.lines > 100_000 {
+        return Err(PlanError::new("lines", format!("{} is outside 1..=100000", plan.lines)));
+    }
+    if plan.slow_axis.is_none() && plan.lines != 1 {
+        return Err(PlanError::new("lines", "must be 1 when there is no slow_axis"));
+    }
+    if plan.fast_start_steps == plan.fast_stop_steps {
+        return Err(PlanError::new("fast_stop_steps", "must differ from fast_start_steps (an empty span)"));
+    }
+    if plan.travel_min_steps >= plan.travel_max_steps {
+        return Err(PlanError::new("travel_max_steps", "must be greater than travel_min_steps"));
+    }
+    let lo_speed = speeds.ls_pps.max(1.0);
+    if !(plan.speed_pps.is_finite() && plan.speed_pps > lo_speed && plan.speed_pps <= speeds.hs_pps) {
+        return Err(PlanError::new(
+            "speed_pps",
+            format!(
+                "{} pps is outside the controller's range: above LS ({} pps) and at most HS ({} pps)",
+                plan.speed_pps, speeds.ls_pps, speeds.hs_pps
+            ),
+        ));
+    }
+    if plan.trigger != TriggerMode::Continuous {
+        finite_in("sample_rate_hz", plan.sample_rate_hz, 1e-3, MAX_SAMPLE_RATE_HZ, "Hz")?;
+    }
+    if plan.board_n_avg == 0 || plan.board_n_avg > 65_535 {
+        return Err(PlanError::new("board_n_avg", format!("{} is outside 1..=65535", plan.board_n_avg)));
+    }
+    finite_in("settle_ms", plan.settle_ms, 0.0, 60_000.0, "ms")?;
+    finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
+    finite_in("probe_noise_volts", plan.probe_noise_volts, 0.0, 10.0, "V")?;
+    if plan.ring_capacity < 1024 || plan.ring_capacity > MAX_RING_CAPACITY {
+        return Err(PlanError::new(
+            "ring_capacity",
+            format!("{} is outside 1024..={MAX_RING_CAPACITY} records", plan.ring_capacity),
+        ));
+    }
+    for (field, v) in [("acc_ms", speeds.acc_ms), ("dec_ms", speeds.dec_ms)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(PlanError::new("speed_pps", format!("the controller reports {field} = {v}")));
+        }
+    }
+    let v = plan.speed_pps;
+    let fly = AxisSpeeds { hs_pps: v, ..*speeds };
+    // Arcus ramps are linear in speed from LS to HS over ACC ms: the distance is the mean speed
+    // times the ramp time.
+    let margin = v * RUN_MARGIN_S + 2.0;
+    let runup = ((fly.ls_pps + v) / 2.0 * fly.acc_ms * 1e-3 + margin).ceil() as i64;
+    let runout = ((fly.ls_pps + v) / 2.0 * fly.dec_ms * 1e-3 + margin).ceil() as i64;
+
+    let slows = slow_positions(plan.slow_start_steps, plan.slow_stop_steps, plan.lines);
+    let mut lines = Vec::with_capacity(slows.len());
+    for (i, &slow) in slows.iter().enumerate() {
+        let reversed = plan.pattern == Pattern::Serpentine && i % 2 == 1;
+        let (from, to) =
+            if reversed { (plan.fast_stop_steps, plan.fast_start_steps) } else { (plan.fast_start_steps, plan.fast_stop_steps) };
+        let dir = if to > from { 1 } else { -1 };
+        lines.push(LineSpec {
+            index: i as u32,
+            slow_steps: slow,
+            span_from_steps: from,
+            span_to_steps: to,
+            runup_start_steps: from - dir * runup,
+            runout_end_steps: to + dir * runout,
+        });
+    }
+    let (tmin, tmax) = (plan.travel_min_steps, plan.travel_max_steps);
+    for l in &lines {
+        for (field, p) in [
+            (if l.span_from_steps == plan.fast_start_steps { "fast_start_steps" } else { "fast_stop_steps" }, l.runup_start_steps),
+            (if l.span_to_steps == plan.fast_stop_steps { "fast_stop_steps" } else { "fast_start_steps" }, l.runout_end_steps),
+        ] {
+            if p < tmin || p > tmax {
+                return Err(PlanError::new(
+                    field,
+                    format!(
+                        "with the run-up/run-out of {runup}/{runout} steps the fast axis would reach {p}, outside the travel {tmin}..={tmax} steps"
+                    ),
+                ));
+            }
+        }
+        if plan.slow_axis.is_some() && (l.slow_steps < tmin || l.slow_steps > tmax) {
+            let field = if l.slow_steps == plan.slow_start_steps { "slow_start_steps" } else { "slow_stop_steps" };
+            return Err(PlanError::new(field, format!("{} is outside the travel {tmin}..={tmax} steps", l.slow_steps)));
+        }
+    }
+    Ok(ValidatedPlan { plan: plan.clone(), fly_speeds: fly, runup_steps: runup, runout_steps: runout, lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BENCH: AxisSpeeds = AxisSpeeds { ls_pps: 10.0, hs_pps: 1500.0, acc_ms: 300.0, dec_ms: 300.0 };
+
+    #[test]
+    fn serpentine_lines_alternate_and_runup_covers_the_ramp() {
+        let plan = FlyPlan { lines: 3, slow_start_steps: 0, slow_stop_steps: 100, speed_pps: 1500.0, ..FlyPlan::default() };
+        let v = validate(&plan, &BENCH).unwrap();
+        // (10 + 1500)/2 * 0.3 s = 226.5 steps of ramp, plus the margin
+        assert!(v.runup_steps >= 227 && v.runup_steps < 227 + 40, "{}", v.runup_steps);
+        assert_eq!(v.lines.iter().map(|l| l.slow_steps).collect::<Vec<_>>(), vec![0, 50, 100]);
+        assert_eq!((v.lines[0].span_from_steps, v.lines[0].span_to_steps), (0, 1000));
+        assert_eq!((v.lines[1].span_from_steps, v.lines[1].span_to_steps), (1000, 0));
+        assert_eq!(v.lines[1].runup_start_steps, 1000 + v.runup_steps);
+        assert_eq!(v.lines[0].runout_end_steps, 1000 + v.runout_steps);
+        assert_eq!(v.fly_speeds.hs_pps, 1500.0);
+    }
+
+    #[test]
+    fn unidirectional_lines_all_fly_the_same_way() {
+        let plan = FlyPlan { lines: 2, pattern: Pattern::Unidirectional, ..FlyPlan::default() };
+        let v = validate(&plan, &BENCH).unwrap();
+        assert!(v.lines.iter().all(|l| l.direction() > 0.0));
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases: Vec<(FlyPlan, &str)> = vec![
+            (FlyPlan { speed_pps: 1500.1, ..FlyPlan::default() }, "speed_pps"),
+            (FlyPlan { speed_pps: 5.0, ..FlyPlan::default() }, "speed_pps"),
+            (FlyPlan { speed_pps: f64::NAN, ..FlyPlan::default() }, "speed_pps"),
+            (FlyPlan { fast_stop_steps: 0, ..FlyPlan::default() }, "fast_stop_steps"),
+            (FlyPlan { lines: 0, ..FlyPlan::default() }, "lines"),
+            (FlyPlan { slow_axis: Some(Axis::X), ..FlyPlan::default() }, "slow_axis"),
+            (FlyPlan { sample_rate_hz: 0.0, ..FlyPlan::default() }, "sample_rate_hz"),
+            (FlyPlan { ring_capacity: 10, ..FlyPlan::default() }, "ring_capacity"),
+            (FlyPlan { travel_min_steps: -100, travel_max_steps: 5000, ..FlyPlan::default() }, "fast_start_steps"),
+            (FlyPlan { travel_min_steps: -1000, travel_max_steps: 1100, ..FlyPlan::default() }, "fast_stop_steps"),
+            (
+                FlyPlan { lines: 2, slow_stop_steps: 9000, travel_min_steps: -1000, travel_max_steps: 5000, ..FlyPlan::default() },
+                "slow_stop_steps",
+            ),
+            (FlyPlan { settle_ms: -1.0, ..FlyPlan::default() }, "settle_ms"),
+        ];
+        for (plan, field) in cases {
+            let err = validate(&plan, &BENCH).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn continuous_trigger_ignores_the_rate() {
+        let plan = FlyPlan { trigger: TriggerMode::Continuous, sample_rate_hz: 0.0, ..FlyPlan::default() };
+        assert!(validate(&plan, &BENCH).is_ok());
+    }
+
+    #[test]
+    fn slow_positions_are_rounded_linspace() {
+        assert_eq!(slow_positions(0, 10, 4), vec![0, 3, 7, 10]);
+        assert_eq!(slow_positions(5, 99, 1), vec![5]);
+    }
+
+    #[test]
+    fn axis_letters_round_trip() {
+        for a in Axis::ALL {
+            assert_eq!(Axis::parse(&a.letter().to_string()), Some(a));
+        }
+        assert_eq!(Axis::parse("x"), None);
+        assert_eq!(Axis::parse("XY"), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! What the executor needs from the motion controller: the [`Stage`] trait.
+//!
+//! The executor drives any stage through this small trait (the Arcus driver implements it; tests
+//! use [`super::fake::FakeStage`]). Every call is one wire transaction (or a few) and returns
+//! typed errors; position queries come back stamped ([`Poll`]) so the position model can place
+//! them in time.
+use super::model::{LinkTiming, Poll};
+use super::plan::{AxisSpeeds, Axis};
+
+/// The kind of a stage failure; decides the Python exception type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageErrorKind {
+    /// No (complete) reply before the deadline.
+    Timeout,
+    /// The link failed (I/O error, disconnected).
+    Link,
+    /// The port is held by someone else.
+    Busy,
+    /// A reply that does not parse.
+    Protocol,
+    /// The controller answered `?…` (a refused command, a latched limit, ...).
+    Controller,
+}
+
+impl StageErrorKind {
+    /// The `_engine` exception class name of this kind.
+    pub fn python_type(self) -> &'static str {
+        match self {
+            StageErrorKind::Timeout => "LinkTimeoutError",
+            StageErrorKind::Link => "LinkError",
+            StageErrorKind::Busy => "PortBusyError",
+            StageErrorKind::Protocol => "ProtocolError",
+            StageErrorKind::Controller => "ControllerError",
+        }
+    }
+}
+
+/// A stage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StageError {
+    /// What kind.
+    pub kind: StageErrorKind,
+    /// The controller's code for `Controller` errors (`LIMIT`, `PULSING`, ...).
+    pub code: Option<String>,
+    /// Human-readable description.
+    pub message: String,
+}
+
+impl StageError {
+    /// An error of `kind`.
+    pub fn new(kind: StageErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, code: None, message: message.into() }
+    }
+
+    /// A controller refusal with its code.
+    pub fn controller(code: &str, message: impl Into<String>) -> Self {
+        Self { kind: StageErrorKind::Controller, code: Some(code.to_string()), message: message.into() }
+    }
+}
+
+/// The motion state of one axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AxisMotion {
+    /// Not pulsing.
+    Idle,
+    /// Pulsing.
+    Moving,
+    /// Stopped by a fault (limit, alarm): the reason.
+    Fault(String),
+}
+
+/// A motion controller as the flyscan executor drives it.
+pub trait Stage: Send {
+    /// Timing of the link, to place polls in time.
+    fn timing(&self) -> LinkTiming;
+
+    /// Position polls per second the wire allows (the wire limit; f64::INFINITY when unknown).
+    fn wire_limit_hz(&self) -> f64;
+
+    /// The speeds the controller applies to a single-axis move of `axis` (global fallback resolved).
+    ///
+    /// # Errors
+    /// Link or controller failures.
+    fn speeds(&mut self, axis: Axis) -> Result<AxisSpeeds, StageError>;
+
+    /// Sets the per-axis high speed of `axis` (raw value, 0 = use the global); returns the raw
+    /// value it replaced.
+    ///
+    /// # Errors
+    /// Link or controller failures.
+    fn set_axis_high_speed(&mut self, axis: Axis, raw_pps: f64) -> Result<f64, StageError>;
+
+    /// Starts an absolute move; the returned stamps (steps = target) say when the command went.
+    ///
+    /// # Errors
+    /// Link failures, controller refusals (`PULSING`, `LIMIT`, ...).
+    fn move_to(&mut self, axis: Axis, target_steps: i64) -> Result<Poll, StageError>;
+
+    /// One stamped position query.
+    ///
+    /// # Errors
+    /// Link or protocol failures.
+    fn poll(&mut self, axis: Axis) -> Result<Poll, StageError>;
+
+    /// Motion state of `axis`.
+    ///
+    /// # Errors
+    /// Link or protocol failures.
+    fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError>;
+
+    /// Decelerated stop of every axis; returns the send stamp (ns).
+    ///
+    /// # Errors
+    /// Link failures.
+    fn stop_all(&mut self) -> Result<i64, StageError>;
+
+    /// Immediate stop of every axis (no ramp); returns the send stamp (ns).
+    ///
+    /// # Errors
+    /// Link failures.
+    fn abort_all(&mut self) -> Result<i64, StageError>;
+}
+
+impl<T: Stage + ?Sized> Stage for Box<T> {
+    fn timing(&self) -> LinkTiming {
+        (**self).timing()
+    }
+    fn wire_limit_hz(&self) -> f64 {
+        (**self).wire_limit_hz()
+    }
+    fn speeds(&mut self, axis: Axis) -> Result<AxisSpeeds, StageError> {
+        (**self).speeds(axis)
+    }
+    fn set_axis_high_speed(&mut self, axis: Axis, raw_pps: f64) -> Result<f64, StageError> {
+        (**self).set_axis_high_speed(axis, raw_pps)
+    }
+    fn move_to(&mut self, axis: Axis, target_steps: i64) -> Result<Poll, StageError> {
+        (**self).move_to(axis, target_steps)
+    }
+    fn poll(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        (**self).poll(axis)
+    }
+    fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
+        (**self).motion(axis)
+    }
+    fn stop_all(&mut self) -> Result<i64, StageError> {
+        (**self).stop_all()
+    }
+    fn abort_all(&mut self) -> Result<i64, StageError> {
+        (**self).abort_all()
+    }
+}

@@ -1,0 +1,256 @@
+//! Scan state, live progress and final statistics (docs/architecture.md "Progress and statistics").
+//!
+//! Live values are atomics written by the scan threads and read by anyone (`progress()` at any
+//! rate never blocks the real-time thread). Final statistics are assembled once, at join, from
+//! what each thread hands back.
+use super::pacer::{LatenessUs, RtReport};
+use super::record::RingCounters;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+/// Where a scan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ScanState {
+    /// Created, not started.
+    Idle = 0,
+    /// Reading the controller, setting speeds.
+    Preparing = 1,
+    /// Fast axis going to the run-up start of the first line.
+    MovingToStart = 2,
+    /// A line is flying.
+    Flying = 3,
+    /// Moving to the next line.
+    BetweenLines = 4,
+    /// Stopping after an abort or fault.
+    Stopping = 5,
+    /// Every line done.
+    Completed = 6,
+    /// Ended by an abort request.
+    Aborted = 7,
+    /// Ended by a fault.
+    Failed = 8,
+}
+
+impl ScanState {
+    /// The contract's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanState::Idle => "idle",
+            ScanState::Preparing => "preparing",
+            ScanState::MovingToStart => "moving_to_start",
+            ScanState::Flying => "flying",
+            ScanState::BetweenLines => "between_lines",
+            ScanState::Stopping => "stopping",
+            ScanState::Completed => "completed",
+            ScanState::Aborted => "aborted",
+            ScanState::Failed => "failed",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => ScanState::Preparing,
+            2 => ScanState::MovingToStart,
+            3 => ScanState::Flying,
+            4 => ScanState::BetweenLines,
+            5 => ScanState::Stopping,
+            6 => ScanState::Completed,
+            7 => ScanState::Aborted,
+            8 => ScanState::Failed,
+            _ => ScanState::Idle,
+        }
+    }
+
+    /// True for the three end states.
+    pub fn is_final(self) -> bool {
+        matches!(self, ScanState::Completed | ScanState::Aborted | ScanState::Failed)
+    }
+}
+
+/// Live values shared by the scan threads and the reader of progress.
+#[derive(Debug)]
+pub struct Live {
+    state: AtomicU8,
+    /// Set by `abort()`; checked by the scan threads every tick.
+    pub abort: AtomicBool,
+    /// When the abort was requested (monotonic ns, 0 = never).
+    pub abort_requested_ns: AtomicI64,
+    /// Lines completed.
+    pub lines_done: AtomicU32,
+    /// Line being flown (or next).
+    pub current_line: AtomicU32,
+    /// Samples recorded (pushed or dropped).
+    pub samples: AtomicU64,
+    /// Position polls made during flight.
+    pub polls: AtomicU64,
+    fast_bits: AtomicU64,
+    slow_bits: AtomicU64,
+    /// Scan start (monotonic ns).
+    pub t_start_ns: i64,
+    /// Scan end (monotonic ns, 0 while running).
+    pub t_end_ns: AtomicI64,
+    /// Ring counters (pushed, dropped).
+    pub ring: Arc<RingCounters>,
+    /// Lines in the plan.
+    pub lines_total: u32,
+}
+
+impl Live {
+    /// Fresh live values for a scan of `lines_total` lines.
+    pub fn new(lines_total: u32, ring: Arc<RingCounters>) -> Self {
+        Self {
+            state: AtomicU8::new(ScanState::Preparing as u8),
+            abort: AtomicBool::new(false),
+            abort_requested_ns: AtomicI64::new(0),
+            lines_done: AtomicU32::new(0),
+            current_line: AtomicU32::new(0),
+            samples: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            fast_bits: AtomicU64::new(f64::NAN.to_bits()),
+            slow_bits: AtomicU64::new(f64::NAN.to_bits()),
+            t_start_ns: crate::clock::mono_ns(),
+            t_end_ns: AtomicI64::new(0),
+            ring,
+            lines_total,
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> ScanState {
+        ScanState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Moves to `s` unless the scan already ended (an end state is final).
+    pub fn set_state(&self, s: ScanState) {
+        let _ = self.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            if ScanState::from_u8(cur).is_final() {
+                None
+            } else {
+                Some(s as u8)
+            }
+        });
+    }
+
+    /// Latest fast-axis position (steps).
+    pub fn set_fast(&self, v: f64) {
+        self.fast_bits.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Latest slow-axis position (steps).
+    pub fn set_slow(&self, v: f64) {
+        self.slow_bits.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Whether an abort was requested.
+    pub fn abort_requested(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+    }
+
+    /// Requests an abort (idempotent; the first request's instant is kept).
+    pub fn request_abort(&self) {
+        let _ = self.abort_requested_ns.compare_exchange(0, crate::clock::mono_ns(), Ordering::AcqRel, Ordering::Acquire);
+        self.abort.store(true, Ordering::Release);
+    }
+
+    /// A snapshot for `progress()`.
+    pub fn progress(&self) -> Progress {
+        let end = self.t_end_ns.load(Ordering::Acquire);
+        let now = if end > 0 { end } else { crate::clock::mono_ns() };
+        Progress {
+            state: self.state(),
+            lines_done: self.lines_done.load(Ordering::Relaxed),
+            lines_total: self.lines_total,
+            current_line: self.current_line.load(Ordering::Relaxed),
+            samples: self.samples.load(Ordering::Relaxed),
+            fast_steps: f64::from_bits(self.fast_bits.load(Ordering::Relaxed)),
+            slow_steps: f64::from_bits(self.slow_bits.load(Ordering::Relaxed)),
+            elapsed_s: (now - self.t_start_ns) as f64 * 1e-9,
+            dropped_records: self.ring.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What `progress()` returns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// State.
+    pub state: ScanState,
+    /// Lines completed.
+    pub lines_done: u32,
+    /// Lines in the plan.
+    pub lines_total: u32,
+    /// Line being flown.
+    pub current_line: u32,
+    /// Samples so far.
+    pub samples: u64,
+    /// Latest fast position (steps; NaN before the first poll).
+    pub fast_steps: f64,
+    /// Latest slow position (steps).
+    pub slow_steps: f64,
+    /// Seconds since start.
+    pub elapsed_s: f64,
+    /// Records dropped by a full ring.
+    pub dropped_records: u64,
+}
+
+/// Timing of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTime {
+    /// Line index.
+    pub line: u32,
+    /// First sample instant (ns; 0 when the line had none).
+    pub t_start_ns: i64,
+    /// Last sample instant (ns).
+    pub t_end_ns: i64,
+    /// Samples in the line.
+    pub samples: u64,
+}
+
+/// The typed error a scan ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanErrorInfo {
+    /// `_engine` exception class name (`LinkTimeoutError`, `ControllerError`, ...).
+    pub kind: String,
+    /// Message.
+    pub message: String,
+}
+
+/// Final statistics of a scan (`join()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanStats {
+    /// End state (completed/aborted/failed).
+    pub status: ScanState,
+    /// The error of a failed scan.
+    pub error: Option<ScanErrorInfo>,
+    /// Lines completed.
+    pub lines: u32,
+    /// Samples recorded.
+    pub samples: u64,
+    /// Wall time (s).
+    pub wall_time_s: f64,
+    /// Polls made while flying.
+    pub polls: u64,
+    /// Poll rate while flying (Hz).
+    pub poll_rate_hz: f64,
+    /// Wire limit of the link (polls/s).
+    pub wire_limit_hz: f64,
+    /// Trigger lateness.
+    pub trigger_lateness_us: LatenessUs,
+    /// Deadlines missed.
+    pub missed_triggers: u64,
+    /// Records dropped by a full ring.
+    pub dropped_records: u64,
+    /// Effective sample rate while flying (Hz).
+    pub sample_rate_hz: f64,
+    /// Position smear of one sample (speed × integration time, steps).
+    pub smear_steps: f64,
+    /// What the RT set-up obtained.
+    pub rt: RtReport,
+    /// Per-line timing.
+    pub line_times: Vec<LineTime>,
+    /// Abort request → ABORT on the wire (ms), when aborted.
+    pub abort_latency_ms: Option<f64>,
+    /// Detector samples that failed (NaN channels).
+    pub detector_faults: u64,
+}

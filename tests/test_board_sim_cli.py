@@ -1,0 +1,73 @@
+"""aefi-board-sim served on a PTY, spoken to with pyserial as the legacy bench code does."""
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from pymodaq_plugins_aefi import _engine
+
+VREF_VOLTS = 2.442
+
+
+@pytest.fixture
+def board_pty():
+    exe = Path(sys.executable).parent / "aefi-board-sim"
+    proc = subprocess.Popen([str(exe), "--pty", "--probe-mm", "38,32", "--seed", "7"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/"), (path, proc.stderr.read() if proc.poll() is not None else "")
+        yield path, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _measure(port: serial.Serial, n_avg: int) -> tuple[str, list[int], float]:
+    t0 = time.perf_counter()
+    port.write(f"m{n_avg}*".encode())
+    ack = port.readline().decode("ascii").rstrip("\r\n")
+    data = port.readline().decode("ascii")
+    elapsed = time.perf_counter() - t0
+    return ack, [int(c) for c in data.split("\t") if c.strip()], elapsed
+
+
+def test_pyserial_client_measures_the_field_at_the_probe(board_pty):
+    path, proc = board_pty
+    with serial.Serial(path, 1_500_000, timeout=2, exclusive=True) as port:
+        ack, codes, _ = _measure(port, 50)
+        assert ack == "m50*OK"
+        assert len(codes) == 8
+        volts = np.array(codes[:6]) / 2**23 * VREF_VOLTS
+        truth = _engine.field_map_volts(np.array([38.0]), np.array([32.0]))[0]
+        np.testing.assert_allclose(volts, truth, atol=1e-3)
+        port.write(b"a17*")
+        assert port.readline() == b"a17*OK\r\n"
+        port.write(b"d1*")  # ADC1 gain 2: code 1 and 5 double
+        assert port.readline() == b"d1*OK\r\n"
+        _, doubled, _ = _measure(port, 50)
+        assert doubled[0] == pytest.approx(2 * codes[0], rel=0.01)
+        port.write(b"a999*")
+        assert port.readline() == b"?ADDR a999*\r\n"
+    assert proc.poll() is None
+
+
+@pytest.mark.slow
+def test_round_trip_grows_with_averaging_like_the_real_board(board_pty):
+    path, _ = board_pty
+    with serial.Serial(path, 1_500_000, timeout=2) as port:
+        t1 = min(_measure(port, 1)[2] for _ in range(5))
+        t127 = min(_measure(port, 127)[2] for _ in range(3))
+    # model: 11.5 ms at n=1, 41.7 ms at n=127; generous bounds (loaded CI machine)
+    assert 0.010 < t1 < 0.030, t1
+    assert 0.040 < t127 < 0.080, t127
+    assert t127 - t1 > 0.025

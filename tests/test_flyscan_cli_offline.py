@@ -1,0 +1,50 @@
+"""`aefi-flyscan` main() wired to fakes: stats.json keys, map.png, HDF5, summary, exit codes (no engine)."""
+import json
+
+import pytest
+
+from pymodaq_plugins_aefi import bootstrap
+from pymodaq_plugins_aefi.cli import flyscan
+from pymodaq_plugins_aefi.testing.fakes import FakeScanPort
+
+
+STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us", "missed_triggers",
+              "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s", "status"}
+
+
+@pytest.fixture
+def fake_port(monkeypatch):
+    ports = []
+    real = bootstrap.build_flyscan
+
+    def build(*args, **kwargs):
+        ports.append(kwargs.pop("scan_port", None) or FakeScanPort(**getattr(build, "options", {})))
+        return real(*args, scan_port=ports[-1], **kwargs)
+
+    monkeypatch.setattr(bootstrap, "build_flyscan", build)
+    build.ports = ports
+    return build
+
+
+def test_hardware_run_writes_files_with_null_truth_figures(tmp_path, fake_port, capsys):
+    code = flyscan.main(["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--lines", "4", "--no-progress"])
+    assert code == 0
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert set(stats) == STATS_KEYS
+    assert stats["position_error_steps"] is None and stats["map_rms_error_rel"] is None
+    assert stats["status"] == "completed" and stats["lines"] == 4 and stats["samples"] > 0
+    assert stats["step_scan_estimate_s"] > 60
+    assert (tmp_path / "map.png").stat().st_size > 5_000 and (tmp_path / "scan.h5").exists()
+    assert fake_port.ports[0].executed[0].config.detector == "none"
+    out = capsys.readouterr().out
+    assert "flying 4 lines" in out and "completed" in out and "scan.h5" in out
+
+
+def test_aborted_run_exits_130_only_when_interrupted(tmp_path, fake_port, capsys):
+    fake_port.options = {"abort_after_lines": 2}
+    code = flyscan.main(["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--lines", "4", "--no-progress"])
+    # aborted without Ctrl-C (e.g. by the engine): a failure, not an interruption
+    assert code == flyscan.EXIT_FAILED
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["status"] == "aborted" and stats["lines"] == 2
+    assert "(partial)" in capsys.readouterr().out
