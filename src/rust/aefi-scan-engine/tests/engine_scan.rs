@@ -35,8 +35,8 @@ fn virtual_probe_image_matches_the_field_map() {
         slow_start_steps: mm_to_steps(y0_mm),
         slow_stop_steps: mm_to_steps(y1_mm),
         lines: n,
-        speed_pps: 40_000.0,
-        sample_rate_hz: 5_000.0,
+        speed_pps: 20_000.0,
+        sample_rate_hz: 2_500.0,
         probe_noise_volts: 1e-3,
         realtime: false,
         ..FlyPlan::default()

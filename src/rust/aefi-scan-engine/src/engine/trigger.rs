@@ -71,6 +71,8 @@ pub struct TriggerOutcome {
     pub line_times: Vec<LineTime>,
     /// Samples with a detector fault.
     pub detector_faults: u64,
+    /// Samples the detector rejected (never recorded).
+    pub rejected_samples: u64,
     /// Longest detector integration time (ns).
     pub max_duration_ns: i64,
     /// Samples taken while flying and the flying time (ns) they span.
@@ -111,6 +113,7 @@ struct Loop {
     max_duration_ns: i64,
     flying_samples: u64,
     flying_ns: i64,
+    failed: bool,
 }
 
 impl Loop {
@@ -212,6 +215,12 @@ impl Loop {
         let (t_ns, volts, fault, dur) = match sample {
             Ok(Some(s)) => (s.t_ns, s.volts, false, s.duration_ns),
             Ok(None) => return false,
+            Err(e) if e.fatal => {
+                // the detector's link is gone: stop the scan; nothing more is sampled
+                self.failed = true;
+                self.live.fail_detector(e);
+                return false;
+            }
             Err(_) => (t_trig, [f64::NAN; N_CHANNELS], true, 0),
         };
         let Some(run) = &self.line else { return true };
@@ -263,6 +272,7 @@ pub fn run_trigger_loop(
         max_duration_ns: 0,
         flying_samples: 0,
         flying_ns: 0,
+        failed: false,
     };
     let start_error = lp.detector.begin().err();
     let self_timed = lp.detector.self_timed();
@@ -289,7 +299,7 @@ pub fn run_trigger_loop(
                 break;
             }
             let missed_flag = if missed > 0 && cfg.mode == TriggerMode::Software { flags::MISSED_DEADLINE } else { 0 };
-            if lp.line.is_some() {
+            if lp.line.is_some() && !lp.failed {
                 if self_timed {
                     loop {
                         let s = lp.detector.acquire(t_trig);
@@ -317,6 +327,7 @@ pub fn run_trigger_loop(
         rt,
         line_times: lp.line_times,
         detector_faults: lp.detector_faults,
+        rejected_samples: lp.detector.rejected(),
         max_duration_ns: lp.max_duration_ns,
         flying_samples: lp.flying_samples,
         flying_ns: lp.flying_ns,
