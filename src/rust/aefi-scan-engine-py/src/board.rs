@@ -122,12 +122,6 @@ pub struct PyBoardController {
 }
 
 impl PyBoardController {
-    /// The lendable slot holding the open driver.
-    #[allow(dead_code)] // lent by the engine binding
-    pub(crate) fn shared(&self) -> &SharedBoard {
-        &self.shared
-    }
-
     fn run<R: Send>(
         &self,
         py: Python<'_>,
@@ -276,7 +270,6 @@ impl PyBoardController {
 /// # Errors
 /// `TypeError` if `board` is not a `BoardController`; `PortBusyError` if it is already lent;
 /// `LinkError` if it is closed.
-#[allow(dead_code)] // called by the engine binding
 pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<Box<dyn Detector>> {
     let ctrl = board.cast::<PyBoardController>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err("board must be a BoardController")

@@ -109,7 +109,7 @@ pub fn parse_plan(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, b
             "sample_rate_hz" => p.sample_rate_hz = get_float(py, key, &v)?,
             "board_n_avg" => {
                 let n = get_int(py, key, &v)?;
-                p.board_n_avg = u32::try_from(n).map_err(|_| bad(py, key, format!("{n} is outside 1..=65535")))?;
+                p.board_n_avg = u32::try_from(n).map_err(|_| bad(py, key, format!("{n} is outside 1..=255")))?;
             }
             "travel_min_steps" => p.travel_min_steps = get_int(py, key, &v)?,
             "travel_max_steps" => p.travel_max_steps = get_int(py, key, &v)?,
@@ -203,6 +203,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict
     d.set_item("line_times", lines)?;
     d.set_item("abort_latency_ms", s.abort_latency_ms)?;
     d.set_item("detector_faults", s.detector_faults)?;
+    d.set_item("rejected_samples", s.rejected_samples)?;
     Ok(d)
 }
 
@@ -284,9 +285,10 @@ impl RustScanExecutor {
                 feed = Some(f);
                 Box::new(stream)
             }
-            DetectorKind::Board => {
-                return Err(bad(py, "detector", "the acquisition-board detector is not available in this build".into()))
-            }
+            DetectorKind::Board => match board {
+                Some(b) => crate::board::detector_for_scan(b, &fly)?,
+                None => return Err(bad(py, "detector", "\"board\" needs board=BoardController(...)".into())),
+            },
         };
         // The scan's motion thread owns the lent link; it goes home when that thread ends.
         let lent = shared.lend("flyscan").map_err(|e| lease_error(e, &url))?;
