@@ -70,3 +70,49 @@ pub fn plan_error(py: Python<'_>, field: &str, message: &str) -> PyErr {
 }
 
 use pyo3::types::IntoPyDict;
+
+use aefi_scan_engine::arcus::driver::ArcusError;
+use aefi_scan_engine::lease::LeaseError;
+use aefi_scan_engine::transport::TransportError;
+
+/// The exception of a transport failure (`LinkError` subclasses; a bad URL is a `ValueError`).
+pub fn transport_error(e: &TransportError, message: String) -> PyErr {
+    match e {
+        TransportError::PortBusy { .. } => PortBusyError::new_err(message),
+        TransportError::PortNotFound { .. } => PortNotFoundError::new_err(message),
+        TransportError::Timeout { .. } => LinkTimeoutError::new_err(message),
+        TransportError::UsbUnavailable { .. } => UsbUnavailableError::new_err(message),
+        TransportError::BadUrl { .. } => PyValueError::new_err(message),
+        TransportError::Disconnected { .. } | TransportError::Io { .. } => LinkError::new_err(message),
+    }
+}
+
+/// The exception of an Arcus driver error; `ControllerError.code` is the reply without `?`.
+pub fn arcus_error(e: ArcusError) -> PyErr {
+    let message = e.to_string();
+    match &e {
+        ArcusError::Transport { source, .. } => transport_error(source, message),
+        ArcusError::Protocol { .. } => ProtocolError::new_err(message),
+        ArcusError::Controller { error, .. } => {
+            let code = error.code().to_string();
+            Python::attach(|py| {
+                let err = ControllerError::new_err(message);
+                let _ = err.value(py).setattr("code", code);
+                err
+            })
+        }
+        ArcusError::InvalidArgument { .. } => PyValueError::new_err(message),
+        ArcusError::WaitTimeout { .. } => pyo3::exceptions::PyTimeoutError::new_err(message),
+    }
+}
+
+/// The exception of a link that cannot be used now: lent to a scan (`PortBusyError` naming the
+/// borrower) or closed (`LinkError`).
+pub fn lease_error(e: LeaseError, url: &str) -> PyErr {
+    match e {
+        LeaseError::Lent { borrower } => {
+            PortBusyError::new_err(format!("{url} is lent to {borrower}; it comes back when that scan ends"))
+        }
+        LeaseError::Closed => LinkError::new_err(format!("{url} is closed")),
+    }
+}

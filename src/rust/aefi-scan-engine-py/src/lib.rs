@@ -5,9 +5,11 @@
 //! exceptions of [`errors`]. One file per core module; each has a `register` function.
 use pyo3::prelude::*;
 
+mod arcus;
 mod board;
 mod errors;
 mod field;
+mod sim;
 
 /// Monotonic nanoseconds, the same clock as `time.monotonic_ns()` and every engine stamp.
 #[pyfunction]
@@ -23,5 +25,7 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     field::register(m)?;
     board::register(m)?;
+    arcus::register(m)?;
+    sim::register(m)?;
     Ok(())
 }

@@ -1,0 +1,121 @@
+//! Simulator helpers for Python: ground truth and fault injection of in-process `sim://`
+//! benches, and the PTY/TCP server behind `aefi-arcus-sim`.
+use aefi_scan_engine::arcus::protocol::Axis;
+use aefi_scan_engine::sim::arcus::Fault;
+use aefi_scan_engine::sim::bench::{find_bench, SimBench};
+use aefi_scan_engine::transport::LinkUrl;
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::sync::Arc;
+
+use crate::errors::PortNotFoundError;
+
+fn bench_of(url: &str) -> PyResult<Arc<SimBench>> {
+    let name = match LinkUrl::parse(url) {
+        Ok(LinkUrl::Sim { name, .. }) => name,
+        Ok(_) => return Err(PyValueError::new_err(format!("url: {url:?} is not a sim:// URL"))),
+        Err(e) => return Err(PyValueError::new_err(format!("url: {e}"))),
+    };
+    find_bench(&name).ok_or_else(|| {
+        PortNotFoundError::new_err(format!("no simulated bench {url:?} in this process (open a link to it first)"))
+    })
+}
+
+fn axis_arg(name: &str) -> PyResult<Axis> {
+    Axis::parse_name(name).map_err(|m| PyValueError::new_err(format!("axis: {m}")))
+}
+
+/// True positions (pulses, counter frame) of `axis` of the in-process bench `url` at `t_ns`.
+#[pyfunction]
+fn sim_truth<'py>(
+    py: Python<'py>,
+    url: &str,
+    axis: &str,
+    t_ns: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let bench = bench_of(url)?;
+    let a = axis_arg(axis)?;
+    let times = t_ns.as_slice()?.to_vec();
+    let truth = bench.truth.clone();
+    let out = py.detach(move || truth.true_positions_steps(a, &times));
+    Ok(PyArray1::from_vec(py, out))
+}
+
+/// The motion log of the in-process bench `url`, as JSON (the `--truth-log` format).
+#[pyfunction]
+fn sim_truth_log(py: Python<'_>, url: &str) -> PyResult<String> {
+    let bench = bench_of(url)?;
+    let truth = bench.truth.clone();
+    py.detach(move || truth.log().to_json()).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+const FAULT_KINDS: &str = "drop(count=1), garble(count=1), delay(delay_ms, count=1), disconnect, reconnect, \
+     limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)";
+
+fn fault_of(kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Fault> {
+    let get = |key: &str| -> Option<Bound<'_, PyAny>> { params.and_then(|p| p.get_item(key).ok().flatten()) };
+    let allowed: &[&str] = match kind {
+        "drop" | "garble" => &["count"],
+        "delay" => &["delay_ms", "count"],
+        "disconnect" | "reconnect" => &[],
+        "limit" => &["axis", "position_steps"],
+        "stall" | "unstall" => &["axis"],
+        "input" => &["input", "on"],
+        _ => return Err(PyValueError::new_err(format!("kind: unknown fault {kind:?} (allowed: {FAULT_KINDS})"))),
+    };
+    if let Some(p) = params {
+        for k in p.keys() {
+            let k: String = k.extract()?;
+            if !allowed.contains(&k.as_str()) {
+                return Err(PyValueError::new_err(format!("{kind}: unexpected parameter {k:?} (allowed: {allowed:?})")));
+            }
+        }
+    }
+    let count = || -> PyResult<u64> { get("count").map_or(Ok(1), |v| v.extract()) };
+    let required = |key: &str| -> PyResult<Bound<'_, PyAny>> {
+        get(key).ok_or_else(|| PyValueError::new_err(format!("{kind}: parameter {key:?} is required")))
+    };
+    let axis = || -> PyResult<Axis> { axis_arg(&required("axis")?.extract::<String>()?) };
+    Ok(match kind {
+        "drop" => Fault::DropReplies { count: count()? },
+        "garble" => Fault::GarbleReplies { count: count()? },
+        "delay" => {
+            let ms: f64 = required("delay_ms")?.extract()?;
+            if !(0.0..=60_000.0).contains(&ms) {
+                return Err(PyValueError::new_err(format!("delay_ms must be in 0..=60000 (got {ms})")));
+            }
+            Fault::DelayReplies { count: count()?, delay_ns: (ms * 1e6) as i64 }
+        }
+        "disconnect" => Fault::Disconnect,
+        "reconnect" => Fault::Reconnect,
+        "limit" => Fault::LimitAt { axis: axis()?, position: required("position_steps")?.extract()? },
+        "stall" => Fault::Stall { axis: axis()? },
+        "unstall" => Fault::Unstall { axis: axis()? },
+        _ => {
+            let input: u8 = required("input")?.extract()?;
+            if !(1..=8).contains(&input) {
+                return Err(PyValueError::new_err(format!("input must be 1..=8 (got {input})")));
+            }
+            Fault::DigitalInput { input, on: get("on").map_or(Ok(true), |v| v.extract())? }
+        }
+    })
+}
+
+/// Injects a fault into the in-process bench `url` now (kinds: see FAULT_KINDS).
+#[pyfunction]
+#[pyo3(signature = (url, kind, **params))]
+fn sim_inject_fault(py: Python<'_>, url: &str, kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    let bench = bench_of(url)?;
+    let fault = fault_of(kind, params)?;
+    py.detach(move || bench.inject(fault));
+    Ok(())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sim_truth, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_truth_log, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_inject_fault, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! The Arcus Performax PMX-4EX-SA: sans-IO [`protocol`], [`framing`] for RS-485 and USB, and the
+//! [`driver`] (`ArcusController`) that runs them over a `transport::ByteLink`.
+pub mod driver;
+pub mod framing;
+pub mod protocol;

@@ -1,0 +1,216 @@
+//! Link URLs (docs/architecture.md "Link URLs"): one syntax for Rust, Python, the CLI and the
+//! PyMoDAQ settings.
+//!
+//! | URL | link |
+//! |---|---|
+//! | `sim://NAME[?baud=9600&timing=wire\|none&device=00&…]` | in-process simulated bench |
+//! | `serial:///dev/ttyUSB0[?baud=9600&device=00]` | RS-485 / USB-serial, exclusive |
+//! | `tcp://HOST:PORT[?device=00&baud=9600]` | RS-485 framing over TCP |
+//! | `usb://4ex00` | vendor bulk protocol over libusb |
+//!
+//! Unknown query keys are refused, except on `sim://` where they are simulator options (limits,
+//! home switches…) handed to the simulator, which validates them.
+use super::TransportError;
+
+/// Default baud of the PMX-4EX-SA (`DB=1`).
+pub const DEFAULT_BAUD: u32 = 9600;
+
+/// How an in-process simulator paces its replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimTiming {
+    /// Each reply arrives when the real wire would deliver it (default).
+    Wire,
+    /// Replies are immediate (fast unit tests).
+    None,
+}
+
+/// A parsed link URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkUrl {
+    /// `sim://NAME`.
+    Sim {
+        /// Bench name (process-global registry key).
+        name: String,
+        /// Simulated baud.
+        baud: u32,
+        /// Reply pacing.
+        timing: SimTiming,
+        /// Device number the link addresses (and the simulator's on creation).
+        device: u8,
+        /// Further simulator options, `key=value`, in order.
+        options: Vec<(String, String)>,
+    },
+    /// `serial://PATH`.
+    Serial {
+        /// Device path.
+        path: String,
+        /// Baud rate.
+        baud: u32,
+        /// Device number.
+        device: u8,
+    },
+    /// `tcp://HOST:PORT`.
+    Tcp {
+        /// `HOST:PORT`.
+        addr: String,
+        /// Device number.
+        device: u8,
+        /// Baud of the serial line behind the TCP adapter, if known.
+        baud: Option<u32>,
+    },
+    /// `usb://SERIAL` (the USB serial string is the device name in lower case, `4ex00`).
+    Usb {
+        /// USB serial-number string to match (case-insensitive); empty = first device.
+        serial: String,
+    },
+}
+
+fn bad(url: &str, reason: impl Into<String>) -> TransportError {
+    TransportError::BadUrl { url: url.to_string(), reason: reason.into() }
+}
+
+fn parse_baud(url: &str, v: &str) -> Result<u32, TransportError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|b| (300..=10_000_000).contains(b))
+        .ok_or_else(|| bad(url, format!("baud must be an integer in 300..=10000000 (got {v:?})")))
+}
+
+fn parse_device(url: &str, v: &str) -> Result<u8, TransportError> {
+    v.parse::<u8>()
+        .ok()
+        .filter(|d| *d <= 99)
+        .ok_or_else(|| bad(url, format!("device must be 0..=99, the last two digits of the device name (got {v:?})")))
+}
+
+impl LinkUrl {
+    /// Parses a link URL.
+    ///
+    /// # Errors
+    /// [`TransportError::BadUrl`] naming what is wrong and what is allowed.
+    ///
+    /// ```
+    /// use aefi_scan_engine::transport::{LinkUrl, SimTiming};
+    /// let u = LinkUrl::parse("sim://bench?timing=none").unwrap();
+    /// assert!(matches!(u, LinkUrl::Sim { timing: SimTiming::None, baud: 9600, device: 0, .. }));
+    /// assert!(LinkUrl::parse("ftp://x").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<LinkUrl, TransportError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad(url, "expected SCHEME://…, SCHEME one of sim, serial, tcp, usb"))?;
+        let (body, query) = match rest.split_once('?') {
+            Some((b, q)) => (b, q),
+            None => (rest, ""),
+        };
+        let mut pairs = Vec::new();
+        for part in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(|| bad(url, format!("query item {part:?} is not key=value")))?;
+            pairs.push((k.to_string(), v.to_string()));
+        }
+        let mut baud = None;
+        let mut device = 0u8;
+        let mut timing = SimTiming::Wire;
+        let mut extra = Vec::new();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "baud" => baud = Some(parse_baud(url, &v)?),
+                "device" => device = parse_device(url, &v)?,
+                "timing" if scheme == "sim" => {
+                    timing = match v.as_str() {
+                        "wire" => SimTiming::Wire,
+                        "none" => SimTiming::None,
+                        _ => return Err(bad(url, format!("timing must be wire or none (got {v:?})"))),
+                    }
+                }
+                _ if scheme == "sim" => extra.push((k, v)),
+                _ => return Err(bad(url, format!("unknown option {k:?} (allowed: baud, device)"))),
+            }
+        }
+        match scheme {
+            "sim" => {
+                if body.is_empty() || body.contains('/') {
+                    return Err(bad(url, "sim://NAME needs a bench name without '/'"));
+                }
+                Ok(LinkUrl::Sim { name: body.to_string(), baud: baud.unwrap_or(DEFAULT_BAUD), timing, device, options: extra })
+            }
+            "serial" => {
+                if body.is_empty() {
+                    return Err(bad(url, "serial:// needs a device path, e.g. serial:///dev/ttyUSB0"));
+                }
+                Ok(LinkUrl::Serial { path: body.to_string(), baud: baud.unwrap_or(DEFAULT_BAUD), device })
+            }
+            "tcp" => {
+                let (host, port) = body.rsplit_once(':').ok_or_else(|| bad(url, "tcp://HOST:PORT needs a port"))?;
+                if host.is_empty() || port.parse::<u16>().is_err() {
+                    return Err(bad(url, "tcp://HOST:PORT needs a host and a port 0..=65535"));
+                }
+                Ok(LinkUrl::Tcp { addr: body.to_string(), device, baud })
+            }
+            "usb" => {
+                if baud.is_some() || device != 0 {
+                    return Err(bad(url, "usb:// takes no baud or device (USB is unaddressed)"));
+                }
+                Ok(LinkUrl::Usb { serial: body.to_string() })
+            }
+            other => Err(bad(url, format!("unknown scheme {other:?} (allowed: sim, serial, tcp, usb)"))),
+        }
+    }
+
+    /// Device number for RS-485 framing (None for USB).
+    pub fn device(&self) -> Option<u8> {
+        match self {
+            LinkUrl::Sim { device, .. } | LinkUrl::Serial { device, .. } | LinkUrl::Tcp { device, .. } => Some(*device),
+            LinkUrl::Usb { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_table() {
+        assert_eq!(
+            LinkUrl::parse("sim://bench?baud=115200&timing=wire&device=3&limit=X=-10:10").unwrap(),
+            LinkUrl::Sim {
+                name: "bench".into(),
+                baud: 115200,
+                timing: SimTiming::Wire,
+                device: 3,
+                options: vec![("limit".into(), "X=-10:10".into())]
+            }
+        );
+        assert_eq!(
+            LinkUrl::parse("serial:///dev/ttyUSB0?baud=115200").unwrap(),
+            LinkUrl::Serial { path: "/dev/ttyUSB0".into(), baud: 115200, device: 0 }
+        );
+        assert_eq!(
+            LinkUrl::parse("tcp://127.0.0.1:4000?device=1").unwrap(),
+            LinkUrl::Tcp { addr: "127.0.0.1:4000".into(), device: 1, baud: None }
+        );
+        assert_eq!(LinkUrl::parse("usb://4ex00").unwrap(), LinkUrl::Usb { serial: "4ex00".into() });
+    }
+
+    #[test]
+    fn bad_urls_say_why() {
+        for (url, needle) in [
+            ("bench", "SCHEME://"),
+            ("ftp://x", "unknown scheme"),
+            ("sim://", "bench name"),
+            ("sim://b?timing=fast", "timing must be"),
+            ("sim://b?baud=abc", "baud must be"),
+            ("serial://", "device path"),
+            ("serial:///dev/x?device=100", "device must be"),
+            ("serial:///dev/x?parity=n", "unknown option"),
+            ("tcp://host", "needs a port"),
+            ("tcp://:80", "host and a port"),
+            ("usb://4ex00?device=2", "unaddressed"),
+            ("sim://b?novalue", "key=value"),
+        ] {
+            let e = LinkUrl::parse(url).unwrap_err().to_string();
+            assert!(e.contains(needle), "{url}: {e}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+"""_engine.ArcusController against the simulator: in-process sim:// (instant and wire timing),
+typed errors, lending state."""
+import time
+
+import numpy as np
+import pytest
+
+from pymodaq_plugins_aefi import _engine
+
+
+def _fresh(name: str, **query: str) -> str:
+    # Bench names are process-global: make each test's unique.
+    q = "&".join(f"{k}={v}" for k, v in {"timing": "none", **query}.items())
+    return f"sim://{name}-{time.monotonic_ns()}?{q}"
+
+
+def test_identity_positions_and_status():
+    with _engine.ArcusController(_fresh("ident")) as ctrl:
+        assert ctrl.is_open and not ctrl.is_lent and ctrl.borrower is None
+        assert ctrl.query("VER") == "V180BL"
+        assert ctrl.query("DN") == "4EX00"
+        assert ctrl.positions() == {"X": 0, "Y": 0, "Z": 0, "U": 0}
+        st = ctrl.status("X")
+        assert st["raw"] == 0 and st["moving"] is False and st["plus_limit_error"] is False
+        assert ctrl.speeds("x") == {"high_speed_pps": 1000, "low_speed_pps": 100, "accel_ms": 300, "decel_ms": 300}
+    assert not ctrl.is_open
+
+
+def test_move_reaches_target_and_truth_agrees():
+    url = _fresh("move")
+    ctrl = _engine.ArcusController(url)
+    ctrl.set_speeds("X", high_speed_pps=50_000, low_speed_pps=1000, accel_ms=10, decel_ms=10)
+    assert ctrl.speeds("X")["high_speed_pps"] == 50_000
+    ctrl.move_abs("X", 20_000)
+    assert ctrl.is_moving("X") and ctrl.is_moving() and not ctrl.is_moving("Y")
+    ctrl.wait_idle("X", timeout_s=10)
+    assert ctrl.position("X") == 20_000
+    ctrl.move_rel("X", -500)
+    ctrl.wait_idle(timeout_s=10)
+    assert ctrl.position("X") == 19_500
+    now = np.array([time.monotonic_ns()], dtype=np.int64)
+    assert _engine.sim_truth(url, "X", now)[0] == pytest.approx(19_500)
+    ctrl.set_position("X", 0)
+    assert ctrl.position("X") == 0
+    ctrl.close()
+
+
+def test_jog_stop_abort_home():
+    url = _fresh("jog", home="Y=-300")
+    ctrl = _engine.ArcusController(url)
+    ctrl.set_speeds("Y", high_speed_pps=20_000, low_speed_pps=500, accel_ms=20, decel_ms=20)
+    ctrl.jog("Y", positive=True)
+    time.sleep(0.05)
+    assert ctrl.status("Y")["moving"]
+    ctrl.stop("Y")
+    ctrl.wait_idle("Y", timeout_s=5)
+    ctrl.abort()
+    ctrl.home("Y", positive=False, mode=4)
+    ctrl.wait_idle("Y", timeout_s=10)
+    assert ctrl.position("Y") == 0
+    assert ctrl.status("Y")["home_input"]
+
+
+def test_controller_errors_are_typed_with_code():
+    ctrl = _engine.ArcusController(_fresh("errors", limit="X=-100:100"))
+    with pytest.raises(_engine.ControllerError) as e:
+        ctrl.query("ID")
+    assert e.value.code == "ID"
+    ctrl.set_speeds("X", high_speed_pps=50_000, low_speed_pps=1000, accel_ms=5, decel_ms=5)
+    ctrl.move_abs("X", 1000)
+    with pytest.raises(_engine.ControllerError) as e:
+        ctrl.move_abs("X", 0)  # still pulsing
+    assert e.value.code == "PULSING"
+    ctrl.wait_idle("X", timeout_s=5)
+    assert ctrl.position("X") == 100
+    assert ctrl.status("X")["plus_limit_error"]
+    with pytest.raises(_engine.ControllerError) as e:
+        ctrl.move_abs("X", 0)
+    assert e.value.code == "LIMIT"
+    ctrl.clear("X")
+    ctrl.move_abs("X", 0)
+    ctrl.wait_idle("X", timeout_s=5)
+    assert ctrl.position("X") == 0
+
+
+def test_bad_input_refused_before_sending():
+    ctrl = _engine.ArcusController(_fresh("badin"))
+    with pytest.raises(ValueError, match="axis"):
+        ctrl.position("W")
+    with pytest.raises(ValueError, match="high_speed_pps"):
+        ctrl.set_speeds("X", high_speed_pps=0)
+    with pytest.raises(ValueError, match="mode"):
+        ctrl.home("X", mode=9)
+    with pytest.raises(ValueError, match="timeout_s"):
+        _engine.ArcusController(_fresh("badin2"), timeout_s=-1)
+    with pytest.raises(ValueError, match="unknown scheme"):
+        _engine.ArcusController("ftp://nowhere")
+    with pytest.raises(ValueError, match="unknown simulator option"):
+        _engine.ArcusController(_fresh("badin3", colour="red"))
+
+
+def test_missing_serial_port_lists_available():
+    with pytest.raises(_engine.PortNotFoundError, match="/dev/no-such-arcus"):
+        _engine.ArcusController("serial:///dev/no-such-arcus")
+
+
+def test_wait_idle_times_out_with_timeouterror():
+    ctrl = _engine.ArcusController(_fresh("waitto"))
+    ctrl.jog("X")
+    with pytest.raises(TimeoutError):
+        ctrl.wait_idle("X", timeout_s=0.05)
+    ctrl.abort()
+
+
+def test_faults_become_link_errors():
+    url = _fresh("faults")
+    ctrl = _engine.ArcusController(url, timeout_s=0.05)
+    _engine.sim_inject_fault(url, "drop")
+    with pytest.raises(_engine.LinkTimeoutError):
+        ctrl.position("X")
+    assert ctrl.position("X") == 0
+    _engine.sim_inject_fault(url, "garble")
+    with pytest.raises(_engine.ProtocolError):
+        ctrl.position("X")
+    _engine.sim_inject_fault(url, "disconnect")
+    with pytest.raises(_engine.LinkError):
+        ctrl.position("X")
+    _engine.sim_inject_fault(url, "reconnect")
+    assert ctrl.position("X") == 0
+    with pytest.raises(ValueError, match="unknown fault"):
+        _engine.sim_inject_fault(url, "meteor")
+    with pytest.raises(ValueError, match="axis"):
+        _engine.sim_inject_fault(url, "stall")
+    with pytest.raises(_engine.PortNotFoundError):
+        _engine.sim_inject_fault("sim://never-opened-bench", "drop")
+
+
+def test_wire_timing_delays_replies_as_the_wire_would():
+    # 9600 baud: @00PX\r (6 B) + 0\r (2 B) = 8 bytes → 8.33 ms, plus the 0.2 ms turnaround.
+    ctrl = _engine.ArcusController(_fresh("wire", timing="wire", baud="9600"))
+    assert ctrl.wire_limit_hz() == pytest.approx(80.0)
+    t0 = time.monotonic_ns()
+    for _ in range(5):
+        ctrl.position("X")
+    per_query_ms = (time.monotonic_ns() - t0) / 5 / 1e6
+    assert per_query_ms >= 8.3
+    fast = _engine.ArcusController(_fresh("wire115", timing="wire", baud="115200"))
+    assert fast.wire_limit_hz() == pytest.approx(960.0)
+
+
+def test_two_links_share_one_bench_and_truth_log():
+    url = _fresh("shared")
+    a = _engine.ArcusController(url)
+    b = _engine.ArcusController(url.split("?")[0] + "?timing=none")
+    a.move_abs("Z", 321)
+    b.wait_idle("Z", timeout_s=10)
+    assert b.position("Z") == 321
+    log = _engine.sim_truth_log(url)
+    assert '"axes"' in log and '"pieces"' in log
