@@ -35,6 +35,54 @@ def mono_ns() -> int: ...
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Noiseless probe voltages (N, 6) at stage points (mm), channel order CHANNEL_NAMES."""
 
+# ---- acquisition board --------------------------------------------------------------------------
+class TimedMeasurementDict(TypedDict):
+    volts: npt.NDArray[np.float64]   # (6,) V, CHANNEL_NAMES order
+    codes: npt.NDArray[np.int64]     # (8,) raw 24-bit codes
+    n_avg: int
+    t_send_ns: int                   # just before the command's first byte left
+    t_recv_ns: int                   # when the data line's terminator arrived
+    t_mid_ns: int                    # estimated middle of the MCU averaging window (the sample instant)
+    t_err_ns: int                    # bound of that estimate
+    window_ns: int                   # averaging window (n_avg conversions)
+
+class BoardController:
+    """The AEFI acquisition board on one link: sim://NAME (the board of that bench),
+    serial://PATH (1.5 Mbaud unless ?baud= is given), tcp://HOST:PORT. Opened exclusively.
+    While a scan has borrowed it every method raises PortBusyError naming the borrower.
+    Errors: LinkError subclasses (timeout, unplugged, busy, not found; the message names the
+    port), BoardError (a reply that does not parse, a refused command), ValueError (bad argument)."""
+    def __init__(self, url: str, timeout_s: float = 1.0) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def is_lent(self) -> bool: ...
+    @property
+    def borrower(self) -> str | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+    def measure(self, n_avg: int = 1) -> npt.NDArray[np.float64]:
+        """Six channel voltages (V) averaged n_avg (1..255) times on the MCU."""
+    def measure_timed(self, n_avg: int = 1) -> TimedMeasurementDict: ...
+    def read_codes(self, n_avg: int = 1) -> npt.NDArray[np.int64]:
+        """The 8 raw ADC codes."""
+    def configure(self, dds_frequency_hz: float = 1000.0, dds_gains: tuple[int, int, int, int] | None = None,
+                  dds_phases: tuple[int, int, int, int] | None = None,
+                  adc_gains: tuple[int, int, int, int] | None = None, osr: int = 4096,
+                  iclk_divider: int = 2) -> int:
+        """Write DDS (amplitude/phase words, 65536 = one turn) and ADC (gain 1..16, OSR) settings
+        through the register commands; returns the number of registers written."""
+    def close(self) -> None: ...
+    def __enter__(self) -> "BoardController": ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+def sim_board_fault(url: str, fault: Literal["garbage", "short", "silence", "unplug", "clear"], count: int = 1) -> None:
+    """Fault in the simulated board of sim://NAME for its next `count` measurements (unplug: until clear)."""
+def sim_board_truth(url: str, max: int = 1_000_000) -> dict[str, npt.NDArray[Any]]:
+    """Ground truth of the last measurements: t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6)."""
+
 # ---- acquisition board simulator ----------------------------------------------------------------
 def serve_board_sim(probe_mm: tuple[float, float] = (38.0, 32.0), timing: Literal["wire", "none"] = "wire",
                     noise_volts: float = 300e-6, seed: int | None = None,
@@ -120,3 +168,106 @@ def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconn
                                              "stall", "unstall", "input"], **params: Any) -> None:
     """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),
     disconnect, reconnect, limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)."""
+ARCUS_SIM_CHOICES: list[tuple[str, str]]  # (topic, what the simulator does) for every unverified behaviour
+def serve_arcus_sim(tcp: str | None = None, options: list[tuple[str, str]] = ..., no_delay: bool = False,
+                    truth_log: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve a simulated PMX-4EX-SA on a new PTY (tcp=None) or on TCP ("HOST:PORT"); on_ready(path or
+    tcp://HOST:PORT) once; blocks until SIGINT (KeyboardInterrupt). options: ("limit", "X=-1000:300000"),
+    ("home", "X=0"), ("baud", "9600"), ("device", "0"), ("turnaround_us", "200"), ("encoder_ratio", "1"),
+    ("drop_every", "N"), ("garble_every", "N"), ("delay_ms", "x"), ("disconnect_after", "N"),
+    ("limit_hit", "X=5000"), ("stall", "X=2.5")."""
+
+# ---- flyscan engine -----------------------------------------------------------------------------
+class ProgressDict(TypedDict):
+    state: Literal["idle", "preparing", "moving_to_start", "flying", "between_lines", "stopping",
+                   "completed", "aborted", "failed"]
+    lines_done: int
+    lines_total: int
+    current_line: int
+    samples: int
+    fast_steps: float  # NaN before the first poll
+    slow_steps: float
+    elapsed_s: float
+    dropped_records: int
+
+class LatenessDict(TypedDict):
+    p50: float  # µs
+    p99: float
+    max: float
+    count: int
+
+class RtDict(TypedDict):
+    fifo: bool
+    pinned_cpu: int | None
+    detail: str
+
+class LineTimeDict(TypedDict):
+    line: int
+    t_start_ns: int
+    t_end_ns: int
+    samples: int
+
+class ScanErrorDict(TypedDict):
+    type: str  # an _engine exception class name: "LinkTimeoutError", "ControllerError", ...
+    message: str
+
+class ScanStatsDict(TypedDict):
+    status: Literal["completed", "aborted", "failed"]
+    error: ScanErrorDict | None
+    lines: int
+    samples: int
+    wall_time_s: float
+    polls: int
+    poll_rate_hz: float
+    wire_limit_hz: float  # inf when the link has no wire time (untimed simulator, USB)
+    trigger_lateness_us: LatenessDict
+    missed_triggers: int
+    dropped_records: int
+    sample_rate_hz: float
+    smear_steps: float
+    rt: RtDict
+    line_times: list[LineTimeDict]
+    abort_latency_ms: float | None  # abort request → ABORT written on the link
+    detector_faults: int
+    rejected_samples: int  # board replies that did not parse or missed their deadline (never recorded)
+
+class TriggerBenchmarkDict(TypedDict):
+    rate_hz: float
+    duration_s: float
+    ticks: int
+    trigger_lateness_us: LatenessDict
+    missed_triggers: int
+    dropped_records: int
+    rt: RtDict
+
+class RustScanExecutor:
+    """One flyscan at a time on the Rust engine (docs/architecture.md "Flyscan plan", "Records").
+
+    `start` validates the plan against the controller (PlanError(.field) before any motion),
+    borrows `arcus`' link (arcus.is_lent is true until the scan ends, whatever the ending) and
+    returns at once; a motion thread and a real-time trigger thread run the scan. Records come
+    out of a ring by `drain`. Dropping the executor aborts and joins a running scan."""
+    def __init__(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+    def start(self, plan: dict[str, Any], arcus: ArcusController, board: Any | None = None) -> None:
+        """Plan keys beyond the table: `step_um` (µm per step, the virtual probe's mm scale,
+        default 21.8) and `probe_noise_volts` (virtual probe RMS noise, default 0). Required:
+        fast_axis, fast_start_steps, fast_stop_steps, speed_pps. `detector` defaults to "board"
+        when a board is given, else "virtual_probe" on a sim:// link, else "none"; "external"
+        takes samples given to `feed`. Unknown keys raise PlanError naming the key."""
+    def progress(self) -> ProgressDict:
+        """Lock-free snapshot; cheap at any rate."""
+    def drain(self, max_records: int | None = None) -> dict[str, npt.NDArray[Any]]:
+        """Records since the last drain as columns: seq u64, t_ns i64, line u32, fast_steps,
+        slow_steps, pos_err_steps f64, flags u32, channels (N, 6) f64 volts."""
+    def feed(self, t_ns: npt.NDArray[np.int64], volts: npt.NDArray[np.float64]) -> int:
+        """Samples of an external detector (detector="external"): t_ns (N,), volts (N, 6).
+        Returns how many were accepted (the rest did not fit)."""
+    def abort(self) -> None:
+        """ABORT reaches the controller within ~20 ms (one link transaction)."""
+    def join(self, timeout_s: float | None = None) -> ScanStatsDict:
+        """Waits for the end; after `timeout_s` a running scan is aborted and waited for."""
+
+def trigger_benchmark(rate_hz: float, duration_s: float, realtime: bool = True) -> TriggerBenchmarkDict:
+    """The production pacer + virtual probe on a real-time thread for duration_s (GIL released)."""

@@ -42,7 +42,45 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wire: reply when the real board would; none: at once")
     parser.add_argument("--noise-uv", type=float, default=300.0, help="noise of one conversion, µV (1 sigma)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the noise (reproducible runs)")
+    parser.add_argument("--rates", action="store_true",
+                        help="instead of serving: measure the sample rate at n = 1, 10, 127 on the in-process "
+                             "simulated board (wire timing) and compare with the model and the legacy bench")
     return parser
+
+
+#: The legacy bench's figures (notes/aefi-legacy.md): rate (Hz) by n_avg, and "~16 ms per command".
+LEGACY_RATES_HZ = {10: 73.0, 50: 43.0}
+LEGACY_COMMAND_MS = 16.0
+
+
+def measure_rates(n_values: Sequence[int] = (1, 10, 127), repeats: int = 20) -> list[dict[str, float]]:
+    """Round trips of `m<n>*` on the in-process simulated board, timed by the driver's own stamps."""
+    import statistics
+
+    from pymodaq_plugins_aefi import _engine
+
+    rows = []
+    with _engine.BoardController("sim://board-rates?timing=wire") as board:
+        board.measure_timed(1)  # first exchange outside the statistics
+        for n_avg in n_values:
+            trips_ns = []
+            for _ in range(repeats):
+                m = board.measure_timed(n_avg)
+                trips_ns.append(m["t_recv_ns"] - m["t_send_ns"])
+            trip_ms = statistics.median(trips_ns) * 1e-6
+            rows.append({"n_avg": n_avg, "round_trip_ms": trip_ms, "rate_hz": 1e3 / trip_ms,
+                         "window_ms": m["window_ns"] * 1e-6})
+    return rows
+
+
+def print_rates() -> None:
+    print("n_avg  round trip (ms)  rate (Hz)  averaging window (ms)  legacy bench")
+    for row in measure_rates():
+        legacy = LEGACY_RATES_HZ.get(int(row["n_avg"]))
+        note = f"{legacy:.0f} Hz" if legacy else "-"
+        print(f"{row['n_avg']:5d}  {row['round_trip_ms']:15.2f}  {row['rate_hz']:9.1f}  {row['window_ms']:21.2f}  {note}")
+    print(f"legacy bench: 73 Hz at n=10, 43 Hz at n=50 (the fit's two points); ~{LEGACY_COMMAND_MS:.0f} ms per "
+          "command (~62 commands/s) for any command")
 
 
 def parse_probe(text: str) -> tuple[float, float]:
@@ -55,6 +93,9 @@ def parse_probe(text: str) -> tuple[float, float]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.rates:
+        print_rates()
+        return 0
     probe = parse_probe(args.probe_mm)
     if args.noise_uv < 0:
         raise SystemExit(f"aefi-board-sim: --noise-uv must be >= 0 (got {args.noise_uv})")

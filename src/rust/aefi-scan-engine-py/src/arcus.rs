@@ -54,7 +54,6 @@ pub struct PyArcusController {
 
 impl PyArcusController {
     /// The lendable slot holding the open controller (the engine binding borrows it for a scan).
-    #[allow(dead_code)] // until the engine binding lends it
     pub(crate) fn shared(&self) -> &Shared<ArcusController> {
         &self.shared
     }

@@ -1,9 +1,25 @@
-//! The acquisition board for Python: the board simulator's PTY server (`serve_board_sim`).
+//! The acquisition board for Python: `BoardController` (the core driver in a lendable slot, so a
+//! flyscan can borrow the open link; every call releases the GIL; while lent, every method
+//! raises `PortBusyError` naming the borrower), the simulated board's fault injection and ground
+//! truth, and its PTY server (`serve_board_sim`).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aefi_scan_engine::sim::board::{static_probe, BoardModel, BoardSimConfig, BoardSimPort};
+use aefi_scan_engine::board::driver::{BoardDriver, BoardError, TimedMeasurement};
+use aefi_scan_engine::board::protocol::N_AVG_MAX;
+use aefi_scan_engine::board::registers::BoardConfig;
+use aefi_scan_engine::engine::board_detector::BoardDetector;
+use aefi_scan_engine::engine::detector::Detector;
+use aefi_scan_engine::engine::plan::FlyPlan;
+use aefi_scan_engine::lease::Shared;
+use aefi_scan_engine::sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort};
+use aefi_scan_engine::sim::board_bench::board_handle;
+use aefi_scan_engine::transport::{ByteLink, LinkUrl};
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::types::PyDict;
+
+use crate::errors::{lease_error, transport_error};
 use aefi_scan_engine::sim::board_serve::{BoardPty, ServeEnd};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -63,7 +79,253 @@ fn serve_board_sim(
     }
 }
 
+/// The lendable board driver a `BoardController` holds (the engine binding borrows it for a scan).
+pub type SharedBoard = Shared<BoardDriver<Box<dyn ByteLink>>>;
+
+/// The exception of a board driver error: link failures are `LinkError` subclasses, replies that
+/// do not parse or refused commands `BoardError`, out-of-range settings `ValueError`.
+pub fn board_error(e: BoardError) -> PyErr {
+    let message = e.to_string();
+    match &e {
+        BoardError::Link(source) => transport_error(source, message),
+        BoardError::Protocol { .. } => crate::errors::BoardError::new_err(message),
+        BoardError::Config(_) => PyValueError::new_err(message),
+    }
+}
+
+fn timing_dict<'py>(py: Python<'py>, m: &TimedMeasurement, window_ns: i64) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("volts", PyArray1::from_slice(py, &m.volts))?;
+    d.set_item("codes", PyArray1::from_vec(py, m.codes.iter().map(|&c| i64::from(c)).collect()))?;
+    d.set_item("n_avg", m.n_avg)?;
+    d.set_item("t_send_ns", m.t_send_ns)?;
+    d.set_item("t_recv_ns", m.t_recv_ns)?;
+    d.set_item("t_mid_ns", m.t_mid_ns)?;
+    d.set_item("t_err_ns", m.t_err_ns)?;
+    d.set_item("window_ns", window_ns)?;
+    Ok(d)
+}
+
+fn words<const N: usize, T: Copy>(name: &str, v: Option<Vec<T>>, default: [T; N]) -> PyResult<[T; N]> {
+    match v {
+        None => Ok(default),
+        Some(v) => <[T; N]>::try_from(v.as_slice())
+            .map_err(|_| PyValueError::new_err(format!("{name} must have {N} values (got {})", v.len()))),
+    }
+}
+
+/// The AEFI acquisition board on one link (`sim://NAME`, `serial://PATH` at 1.5 Mbaud, `tcp://`).
+#[pyclass(name = "BoardController", module = "pymodaq_plugins_aefi._engine", frozen)]
+pub struct PyBoardController {
+    url: String,
+    shared: SharedBoard,
+}
+
+impl PyBoardController {
+    fn run<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut BoardDriver<Box<dyn ByteLink>>) -> Result<R, BoardError> + Send,
+    ) -> PyResult<R> {
+        let shared = self.shared.clone();
+        py.detach(move || shared.with(f)).map_err(|e| lease_error(e, &self.url))?.map_err(board_error)
+    }
+}
+
+fn n_avg_arg(n_avg: i64) -> PyResult<u32> {
+    u32::try_from(n_avg)
+        .ok()
+        .filter(|n| (1..=u32::from(N_AVG_MAX)).contains(n))
+        .ok_or_else(|| PyValueError::new_err(format!("n_avg = {n_avg} is out of range (allowed: 1..={N_AVG_MAX})")))
+}
+
+#[pymethods]
+impl PyBoardController {
+    #[new]
+    #[pyo3(signature = (url, timeout_s = 1.0))]
+    fn new(py: Python<'_>, url: String, timeout_s: f64) -> PyResult<Self> {
+        if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
+            return Err(PyValueError::new_err(format!("timeout_s = {timeout_s} is out of range (allowed: 0 < t <= 3600 s)")));
+        }
+        let timeout_ns = (timeout_s * 1e9) as i64;
+        let driver = py.detach(|| BoardDriver::open(&url, timeout_ns)).map_err(board_error)?;
+        Ok(Self { url, shared: Shared::new(driver) })
+    }
+
+    /// The URL it was opened with.
+    #[getter]
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Open (home or lent), i.e. not closed.
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.shared.is_open()
+    }
+
+    /// Lent to a scan right now.
+    #[getter]
+    fn is_lent(&self) -> bool {
+        self.shared.borrower().is_some()
+    }
+
+    /// Who has the link while it is lent.
+    #[getter]
+    fn borrower(&self) -> Option<String> {
+        self.shared.borrower()
+    }
+
+    /// The six channel voltages (V, CHANNEL_NAMES order) of one measurement averaged n_avg times.
+    #[pyo3(signature = (n_avg = 1))]
+    fn measure<'py>(&self, py: Python<'py>, n_avg: i64) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let n = n_avg_arg(n_avg)?;
+        let volts = self.run(py, move |d| d.measure(n))?;
+        Ok(PyArray1::from_slice(py, &volts))
+    }
+
+    /// One measurement with its stamps: dict volts, codes, n_avg, t_send_ns, t_recv_ns,
+    /// t_mid_ns (estimated middle of the averaging window), t_err_ns, window_ns.
+    #[pyo3(signature = (n_avg = 1))]
+    fn measure_timed<'py>(&self, py: Python<'py>, n_avg: i64) -> PyResult<Bound<'py, PyDict>> {
+        let n = n_avg_arg(n_avg)?;
+        let (m, window) = self.run(py, move |d| Ok((d.measure_timed(n)?, d.timing().window_ns(n))))?;
+        timing_dict(py, &m, window)
+    }
+
+    /// The 8 raw ADC codes of one measurement (int64 array).
+    #[pyo3(signature = (n_avg = 1))]
+    fn read_codes<'py>(&self, py: Python<'py>, n_avg: i64) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let n = n_avg_arg(n_avg)?;
+        let codes = self.run(py, move |d| d.read_codes(n))?;
+        Ok(PyArray1::from_vec(py, codes.iter().map(|&c| i64::from(c)).collect()))
+    }
+
+    /// Writes the DDS and ADC settings through the register commands; returns the number of
+    /// registers written. Phases are AD9106 words (65536 = one turn), gains amplitude words.
+    #[pyo3(signature = (dds_frequency_hz = 1000.0, dds_gains = None, dds_phases = None, adc_gains = None, osr = 4096, iclk_divider = 2))]
+    #[allow(clippy::too_many_arguments)]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        dds_frequency_hz: f64,
+        dds_gains: Option<Vec<u16>>,
+        dds_phases: Option<Vec<u16>>,
+        adc_gains: Option<Vec<u8>>,
+        osr: u16,
+        iclk_divider: u8,
+    ) -> PyResult<usize> {
+        let default = BoardConfig::default();
+        let gains = words("dds_gains", dds_gains, default.dds.map(|c| c.gain))?;
+        let phases = words("dds_phases", dds_phases, default.dds.map(|c| c.phase))?;
+        let mut config = BoardConfig {
+            dds_frequency_hz,
+            adc_gains: words("adc_gains", adc_gains, default.adc_gains)?,
+            osr,
+            iclk_divider,
+            ..default
+        };
+        for k in 0..4 {
+            config.dds[k].gain = gains[k];
+            config.dds[k].phase = phases[k];
+        }
+        config.register_writes().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.run(py, move |d| d.configure(&config))
+    }
+
+    /// Reply deadline (s).
+    #[getter]
+    fn timeout_s(&self, py: Python<'_>) -> PyResult<f64> {
+        self.run(py, |d| Ok(d.timeout_ns() as f64 * 1e-9))
+    }
+
+    /// Closes the link (PortBusyError while it is lent).
+    fn close(&self) -> PyResult<()> {
+        self.shared.close().map_err(|e| lease_error(e, &self.url))
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = match self.shared.borrower() {
+            Some(b) => format!("lent to {b}"),
+            None if self.shared.is_open() => "open".into(),
+            None => "closed".into(),
+        };
+        format!("BoardController({:?}, {state})", self.url)
+    }
+}
+
+/// The board detector of a scan: borrows the link of `board` (a `BoardController`) for the scan;
+/// the link goes back when the detector is dropped, whatever ends the scan.
+///
+/// # Errors
+/// `TypeError` if `board` is not a `BoardController`; `PortBusyError` if it is already lent;
+/// `LinkError` if it is closed.
+pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<Box<dyn Detector>> {
+    let ctrl = board.cast::<PyBoardController>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("board must be a BoardController")
+    })?;
+    let ctrl = ctrl.get();
+    let lent = ctrl.shared.lend("flyscan").map_err(|e| lease_error(e, &ctrl.url))?;
+    Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))
+}
+
+fn sim_name(url: &str) -> PyResult<String> {
+    match LinkUrl::parse(url) {
+        Ok(LinkUrl::Sim { name, .. }) => Ok(name),
+        _ => Err(PyValueError::new_err(format!("{url:?} is not a sim://NAME URL"))),
+    }
+}
+
+fn board_handle_of(url: &str) -> PyResult<BoardSimHandle> {
+    let name = sim_name(url)?;
+    board_handle(&name).ok_or_else(|| PyValueError::new_err(format!("no simulated bench named {name:?} in this process")))
+}
+
+/// Injects a fault into the simulated board of `sim://NAME`: "garbage", "short", "silence"
+/// (each for the next `count` measurements) or "unplug" (until `sim_board_fault(url, "clear")`).
+#[pyfunction]
+#[pyo3(signature = (url, fault, count = 1))]
+fn sim_board_fault(url: &str, fault: &str, count: u32) -> PyResult<()> {
+    let handle = board_handle_of(url)?;
+    if fault == "clear" {
+        handle.clear_faults();
+        return Ok(());
+    }
+    let fault: BoardFault = fault.parse().map_err(|e: String| PyValueError::new_err(format!("{e} (or clear)")))?;
+    handle.inject(fault, count);
+    Ok(())
+}
+
+/// Ground truth of the last `max` measurements of the simulated board of `sim://NAME`: dict of
+/// arrays t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6) (noiseless, window-averaged).
+#[pyfunction]
+#[pyo3(signature = (url, max = 1_000_000))]
+fn sim_board_truth<'py>(py: Python<'py>, url: &str, max: usize) -> PyResult<Bound<'py, PyDict>> {
+    let truth = board_handle_of(url)?.truth(max);
+    let d = PyDict::new(py);
+    d.set_item("t_mid_ns", PyArray1::from_vec(py, truth.iter().map(|t| t.t_mid_ns).collect()))?;
+    d.set_item("n_avg", PyArray1::from_vec(py, truth.iter().map(|t| i64::from(t.n_avg)).collect()))?;
+    d.set_item("x_mm", PyArray1::from_vec(py, truth.iter().map(|t| t.x_mm).collect()))?;
+    d.set_item("y_mm", PyArray1::from_vec(py, truth.iter().map(|t| t.y_mm).collect()))?;
+    let flat: Vec<f64> = truth.iter().flat_map(|t| t.volts).collect();
+    d.set_item("volts", PyArray1::from_vec(py, flat).reshape([truth.len(), 6])?)?;
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyBoardController>()?;
     m.add_function(wrap_pyfunction!(serve_board_sim, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_board_fault, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_board_truth, m)?)?;
     Ok(())
 }

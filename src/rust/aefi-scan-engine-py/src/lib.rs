@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod arcus;
 mod board;
+mod engine;
 mod errors;
 mod field;
 mod sim;
@@ -27,5 +28,6 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     board::register(m)?;
     arcus::register(m)?;
     sim::register(m)?;
+    engine::register(m)?;
     Ok(())
 }

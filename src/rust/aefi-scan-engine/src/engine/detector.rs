@@ -16,11 +16,31 @@ use rand_distr::{Distribution, Normal};
 use std::sync::Arc;
 
 /// A detector failure (the record gets the detector-fault flag and NaN channels).
+///
+/// A *fatal* failure (the detector's link is gone: timeout, unplugged) ends the scan: the
+/// motors are stopped, the records already taken are kept, and the scan reports `failed` with
+/// `kind` as the error type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("detector: {message}")]
 pub struct DetectorError {
     /// What failed.
     pub message: String,
+    /// The scan cannot go on.
+    pub fatal: bool,
+    /// Error type reported when fatal (`LinkError`, `BoardError`, ...).
+    pub kind: &'static str,
+}
+
+impl DetectorError {
+    /// A failure of one sample; the scan goes on.
+    pub fn sample(message: impl Into<String>) -> Self {
+        Self { message: message.into(), fatal: false, kind: "AefiError" }
+    }
+
+    /// A failure that ends the scan, reported as `kind`.
+    pub fn fatal(kind: &'static str, message: impl Into<String>) -> Self {
+        Self { message: message.into(), fatal: true, kind }
+    }
 }
 
 /// One detector sample.
@@ -53,6 +73,12 @@ pub trait Detector: Send {
 
     /// Called after the last sample.
     fn end(&mut self) {}
+
+    /// Samples the detector threw away because they were not valid (a board reply that did not
+    /// parse): they are never recorded, only counted.
+    fn rejected(&self) -> u64 {
+        0
+    }
 
     /// True when samples carry their own instants (an external stream): the engine does not
     /// trigger it, it takes the samples as they arrive.

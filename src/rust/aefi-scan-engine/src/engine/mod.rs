@@ -4,12 +4,16 @@
 //! - [`model`]: the commanded trapezoid fitted to stamped polls: a position for any instant.
 //! - [`pacer`]: absolute-deadline pacing, lateness histogram, SCHED_FIFO/pinning attempt.
 //! - [`record`]: the fixed-size record and the `rtrb` ring (drops counted, never silent).
+//! - [`board_detector`]: the AEFI acquisition board polled back to back as the detector.
 //! - [`detector`]: the detector trait; virtual probe, external stream, none.
 //! - [`stage`]: what the executor needs from the motion controller.
 //! - [`trigger`]: the real-time trigger loop.
 //! - [`executor`]: one scan = a motion thread and a trigger thread; progress, drain, abort, join.
 //! - [`stats`]: state, progress and final statistics.
+//! - [`arcus_stage`]: the Arcus driver as a [`stage::Stage`].
 //! - [`fake`]: an in-memory stage with analytic motion, for tests and benches.
+pub mod arcus_stage;
+pub mod board_detector;
 pub mod detector;
 pub mod executor;
 pub mod fake;

@@ -123,7 +123,11 @@ impl Pacer {
             return Err(format!("rate_hz must be > 0, got {rate_hz}"));
         }
         let lateness_ns = Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
-        Ok(Self { start_ns, period_ns: 1e9 / rate_hz, spin_ns: DEFAULT_SPIN_NS, next: 0, lateness_ns, missed: 0 })
+        let period_ns = 1e9 / rate_hz;
+        // Spinning most of a short period would keep a SCHED_FIFO thread on the CPU nearly all
+        // the time, and the kernel's RT throttling then parks it for tens of ms each second.
+        let spin_ns = DEFAULT_SPIN_NS.min((period_ns / 4.0) as i64);
+        Ok(Self { start_ns, period_ns, spin_ns, next: 0, lateness_ns, missed: 0 })
     }
 
     /// The period (ns).

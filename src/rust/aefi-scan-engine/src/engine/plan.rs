@@ -283,8 +283,9 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     if plan.trigger != TriggerMode::Continuous {
         finite_in("sample_rate_hz", plan.sample_rate_hz, 1e-3, MAX_SAMPLE_RATE_HZ, "Hz")?;
     }
-    if plan.board_n_avg == 0 || plan.board_n_avg > 65_535 {
-        return Err(PlanError::new("board_n_avg", format!("{} is outside 1..=65535", plan.board_n_avg)));
+    let n_avg_max = u32::from(crate::board::protocol::N_AVG_MAX);
+    if plan.board_n_avg == 0 || plan.board_n_avg > n_avg_max {
+        return Err(PlanError::new("board_n_avg", format!("{} is outside 1..={n_avg_max} (MCU averages per board sample)", plan.board_n_avg)));
     }
     finite_in("settle_ms", plan.settle_ms, 0.0, 60_000.0, "ms")?;
     finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
@@ -300,7 +301,8 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             return Err(PlanError::new("speed_pps", format!("the controller reports {field} = {v}")));
         }
     }
-    let v = plan.speed_pps;
+    // The controller runs whole pulse rates.
+    let v = plan.speed_pps.round().max(1.0);
     let fly = AxisSpeeds { hs_pps: v, ..*speeds };
     // Arcus ramps are linear in speed from LS to HS over ACC ms: the distance is the mean speed
     // times the ramp time.

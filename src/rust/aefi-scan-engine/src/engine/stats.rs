@@ -94,6 +94,8 @@ pub struct Live {
     pub ring: Arc<RingCounters>,
     /// Lines in the plan.
     pub lines_total: u32,
+    /// A fatal detector failure (it also requests the abort that stops the motors).
+    detector_failure: std::sync::Mutex<Option<super::detector::DetectorError>>,
 }
 
 impl Live {
@@ -113,7 +115,23 @@ impl Live {
             t_end_ns: AtomicI64::new(0),
             ring,
             lines_total,
+            detector_failure: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Records a fatal detector failure (the first one is kept) and requests the abort.
+    pub fn fail_detector(&self, e: super::detector::DetectorError) {
+        let mut slot = self.detector_failure.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        drop(slot);
+        self.request_abort();
+    }
+
+    /// The fatal detector failure, if any.
+    pub fn detector_failure(&self) -> Option<super::detector::DetectorError> {
+        self.detector_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Current state.
@@ -253,4 +271,6 @@ pub struct ScanStats {
     pub abort_latency_ms: Option<f64>,
     /// Detector samples that failed (NaN channels).
     pub detector_faults: u64,
+    /// Detector samples rejected as invalid (a board reply that did not parse); never recorded.
+    pub rejected_samples: u64,
 }

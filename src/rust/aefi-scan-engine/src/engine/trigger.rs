@@ -71,6 +71,8 @@ pub struct TriggerOutcome {
     pub line_times: Vec<LineTime>,
     /// Samples with a detector fault.
     pub detector_faults: u64,
+    /// Samples the detector rejected (never recorded).
+    pub rejected_samples: u64,
     /// Longest detector integration time (ns).
     pub max_duration_ns: i64,
     /// Samples taken while flying and the flying time (ns) they span.
@@ -81,8 +83,10 @@ pub struct TriggerOutcome {
     pub start_error: Option<DetectorError>,
 }
 
-/// Records waiting for a poll after them; a full buffer is positioned early (extrapolated).
+/// Records waiting for polls after them; a full buffer is positioned early.
 const PENDING_CAP: usize = 1 << 16;
+/// How far (ns) the polls must reach past a sample before it is positioned.
+const HOLD_NS: f64 = 200e6;
 
 struct LineRun {
     spec: LineSpec,
@@ -111,6 +115,7 @@ struct Loop {
     max_duration_ns: i64,
     flying_samples: u64,
     flying_ns: i64,
+    failed: bool,
 }
 
 impl Loop {
@@ -140,8 +145,10 @@ impl Loop {
 
     /// Positions the pending samples a poll has overtaken.
     fn flush_covered(&mut self) {
+        // A sample waits until the fit has polls well after it (a window on both sides), not
+        // just one: the first cruise polls alone leave the offset loose.
         let covered = match &self.line {
-            Some(run) => run.model.last_poll_ns(),
+            Some(run) => run.model.last_poll_ns() - HOLD_NS,
             None => return,
         };
         // The newest record stays back so that the line end can still flag it as the last.
@@ -212,6 +219,12 @@ impl Loop {
         let (t_ns, volts, fault, dur) = match sample {
             Ok(Some(s)) => (s.t_ns, s.volts, false, s.duration_ns),
             Ok(None) => return false,
+            Err(e) if e.fatal => {
+                // the detector's link is gone: stop the scan; nothing more is sampled
+                self.failed = true;
+                self.live.fail_detector(e);
+                return false;
+            }
             Err(_) => (t_trig, [f64::NAN; N_CHANNELS], true, 0),
         };
         let Some(run) = &self.line else { return true };
@@ -263,6 +276,7 @@ pub fn run_trigger_loop(
         max_duration_ns: 0,
         flying_samples: 0,
         flying_ns: 0,
+        failed: false,
     };
     let start_error = lp.detector.begin().err();
     let self_timed = lp.detector.self_timed();
@@ -289,7 +303,7 @@ pub fn run_trigger_loop(
                 break;
             }
             let missed_flag = if missed > 0 && cfg.mode == TriggerMode::Software { flags::MISSED_DEADLINE } else { 0 };
-            if lp.line.is_some() {
+            if lp.line.is_some() && !lp.failed {
                 if self_timed {
                     loop {
                         let s = lp.detector.acquire(t_trig);
@@ -317,6 +331,7 @@ pub fn run_trigger_loop(
         rt,
         line_times: lp.line_times,
         detector_faults: lp.detector_faults,
+        rejected_samples: lp.detector.rejected(),
         max_duration_ns: lp.max_duration_ns,
         flying_samples: lp.flying_samples,
         flying_ns: lp.flying_ns,

@@ -397,6 +397,11 @@ impl BoardSimPort {
         self.queue.front().map(|(t, _)| *t)
     }
 
+    /// Sets the reply pacing (`true`: the board's timing; `false`: at once).
+    pub fn set_wire_timing(&mut self, wire: bool) {
+        self.model.cfg.wire_timing = wire;
+    }
+
     /// Drops queued replies (the host flushed its input).
     pub fn discard_pending(&mut self) {
         self.queue.clear();

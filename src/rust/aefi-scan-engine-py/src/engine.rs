@@ -1,0 +1,414 @@
+//! `RustScanExecutor` and `trigger_benchmark`: the flyscan engine for Python.
+//!
+//! Conversion only: the plan dict becomes a `FlyPlan` (unknown keys and bad types are refused
+//! as `PlanError(.field)`), records become numpy columns (one copy per column, no per-record
+//! Python objects), progress and statistics become dicts with the contract's keys
+//! (docs/architecture.md). `start` borrows the `ArcusController`'s link through its lease; the
+//! scan's motion thread owns it and drops it on every exit path, which gives it back. Every
+//! blocking call releases the GIL; dropping the executor aborts and joins a running scan.
+use crate::arcus::PyArcusController;
+use crate::errors::{self, lease_error};
+use aefi_scan_engine::engine::arcus_stage::{sim_truth_for_url, ArcusStage};
+use aefi_scan_engine::engine::detector::{external_stream, Detector, ExternalFeed, NoDetector, Sample, TruthSource, VirtualProbe};
+use aefi_scan_engine::engine::executor::{start, Scan, StartError};
+use aefi_scan_engine::engine::plan::{Axis, DetectorKind, FlyPlan, Pattern, PlanError, TriggerMode};
+use aefi_scan_engine::engine::record::{Columns, N_CHANNELS};
+use aefi_scan_engine::engine::stage::{StageError, StageErrorKind};
+use aefi_scan_engine::engine::stats::ScanStats;
+use aefi_scan_engine::engine::trigger::trigger_benchmark as core_trigger_benchmark;
+use aefi_scan_engine::engine::pacer::{LatenessUs, RtReport};
+use aefi_scan_engine::sim::field::FieldMap;
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn plan_err(py: Python<'_>, e: &PlanError) -> PyErr {
+    errors::plan_error(py, &e.field, &e.to_string())
+}
+
+fn bad(py: Python<'_>, field: &str, msg: String) -> PyErr {
+    errors::plan_error(py, field, &format!("plan field `{field}`: {msg}"))
+}
+
+fn get_int(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(bad(py, key, "expected an integer, got a bool".into()));
+    }
+    v.extract::<i64>().map_err(|_| bad(py, key, format!("expected an integer, got {}", v.repr().map(|r| r.to_string()).unwrap_or_default())))
+}
+
+fn get_float(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    v.extract::<f64>().map_err(|_| bad(py, key, format!("expected a number, got {}", v.repr().map(|r| r.to_string()).unwrap_or_default())))
+}
+
+fn get_str(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    v.extract::<String>().map_err(|_| bad(py, key, "expected a string".into()))
+}
+
+fn get_axis(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<Axis> {
+    let s = get_str(py, key, v)?;
+    Axis::parse(&s).ok_or_else(|| bad(py, key, format!("{s:?} is not one of \"X\", \"Y\", \"Z\", \"U\"")))
+}
+
+/// The plan dict (docs/architecture.md "Flyscan plan") as a `FlyPlan`, and whether the detector
+/// was given explicitly.
+pub fn parse_plan(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, bool)> {
+    let mut p = FlyPlan { slow_axis: None, ..FlyPlan::default() };
+    let mut detector_given = false;
+    for required in ["fast_axis", "fast_start_steps", "fast_stop_steps", "speed_pps"] {
+        if !d.contains(required)? {
+            return Err(bad(py, required, "is required".into()));
+        }
+    }
+    for (k, v) in d.iter() {
+        let key: String = k.extract().map_err(|_| bad(py, "plan", "keys must be strings".into()))?;
+        let key = key.as_str();
+        match key {
+            "fast_axis" => p.fast_axis = get_axis(py, key, &v)?,
+            "slow_axis" => p.slow_axis = if v.is_none() { None } else { Some(get_axis(py, key, &v)?) },
+            "fast_start_steps" => p.fast_start_steps = get_int(py, key, &v)?,
+            "fast_stop_steps" => p.fast_stop_steps = get_int(py, key, &v)?,
+            "slow_start_steps" => p.slow_start_steps = get_int(py, key, &v)?,
+            "slow_stop_steps" => p.slow_stop_steps = get_int(py, key, &v)?,
+            "lines" => {
+                let n = get_int(py, key, &v)?;
+                p.lines = u32::try_from(n).map_err(|_| bad(py, key, format!("{n} is outside 1..=100000")))?;
+            }
+            "pattern" => {
+                p.pattern = match get_str(py, key, &v)?.as_str() {
+                    "serpentine" => Pattern::Serpentine,
+                    "unidirectional" => Pattern::Unidirectional,
+                    other => return Err(bad(py, key, format!("{other:?} is not \"serpentine\" or \"unidirectional\""))),
+                }
+            }
+            "speed_pps" => p.speed_pps = get_float(py, key, &v)?,
+            "detector" => {
+                detector_given = true;
+                p.detector = match get_str(py, key, &v)?.as_str() {
+                    "virtual_probe" => DetectorKind::VirtualProbe,
+                    "board" => DetectorKind::Board,
+                    "none" => DetectorKind::None,
+                    "external" => DetectorKind::External,
+                    other => return Err(bad(py, key, format!("{other:?} is not one of \"virtual_probe\", \"board\", \"external\", \"none\""))),
+                }
+            }
+            "trigger" => {
+                p.trigger = match get_str(py, key, &v)?.as_str() {
+                    "software" => TriggerMode::Software,
+                    "continuous" => TriggerMode::Continuous,
+                    "hardware" => TriggerMode::Hardware,
+                    other => return Err(bad(py, key, format!("{other:?} is not one of \"software\", \"continuous\", \"hardware\""))),
+                }
+            }
+            "sample_rate_hz" => p.sample_rate_hz = get_float(py, key, &v)?,
+            "board_n_avg" => {
+                let n = get_int(py, key, &v)?;
+                p.board_n_avg = u32::try_from(n).map_err(|_| bad(py, key, format!("{n} is outside 1..=255")))?;
+            }
+            "travel_min_steps" => p.travel_min_steps = get_int(py, key, &v)?,
+            "travel_max_steps" => p.travel_max_steps = get_int(py, key, &v)?,
+            "settle_ms" => p.settle_ms = get_float(py, key, &v)?,
+            "ring_capacity" => {
+                let n = get_int(py, key, &v)?;
+                p.ring_capacity = usize::try_from(n).map_err(|_| bad(py, key, format!("{n} is negative")))?;
+            }
+            "realtime" => p.realtime = v.extract::<bool>().map_err(|_| bad(py, key, "expected a bool".into()))?,
+            "step_um" => p.step_um = get_float(py, key, &v)?,
+            "probe_noise_volts" => p.probe_noise_volts = get_float(py, key, &v)?,
+            other => return Err(bad(py, other, "unknown plan key (see docs/architecture.md, \"Flyscan plan\")".into())),
+        }
+    }
+    Ok((p, detector_given))
+}
+
+fn stage_err(py: Python<'_>, e: &StageError) -> PyErr {
+    let msg = e.message.clone();
+    match e.kind {
+        StageErrorKind::Timeout => errors::LinkTimeoutError::new_err(msg),
+        StageErrorKind::Link => errors::LinkError::new_err(msg),
+        StageErrorKind::Busy => errors::PortBusyError::new_err(msg),
+        StageErrorKind::Protocol => errors::ProtocolError::new_err(msg),
+        StageErrorKind::Controller => {
+            let err = errors::ControllerError::new_err(msg);
+            let _ = err.value(py).setattr("code", e.code.clone().unwrap_or_default());
+            err
+        }
+    }
+}
+
+fn start_err(py: Python<'_>, e: &StartError) -> PyErr {
+    match e {
+        StartError::Plan(p) => plan_err(py, p),
+        StartError::Stage(s) => stage_err(py, s),
+        StartError::Spawn(m) => errors::AefiError::new_err(m.clone()),
+    }
+}
+
+fn lateness_dict<'py>(py: Python<'py>, l: &LatenessUs) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("p50", l.p50)?;
+    d.set_item("p99", l.p99)?;
+    d.set_item("max", l.max)?;
+    d.set_item("count", l.count)?;
+    Ok(d)
+}
+
+fn rt_dict<'py>(py: Python<'py>, r: &RtReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("fifo", r.fifo)?;
+    d.set_item("pinned_cpu", r.pinned_cpu)?;
+    d.set_item("detail", &r.detail)?;
+    Ok(d)
+}
+
+fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("status", s.status.name())?;
+    match &s.error {
+        Some(e) => {
+            let ed = PyDict::new(py);
+            ed.set_item("type", &e.kind)?;
+            ed.set_item("message", &e.message)?;
+            d.set_item("error", ed)?;
+        }
+        None => d.set_item("error", py.None())?,
+    }
+    d.set_item("lines", s.lines)?;
+    d.set_item("samples", s.samples)?;
+    d.set_item("wall_time_s", s.wall_time_s)?;
+    d.set_item("polls", s.polls)?;
+    d.set_item("poll_rate_hz", s.poll_rate_hz)?;
+    d.set_item("wire_limit_hz", s.wire_limit_hz)?;
+    d.set_item("trigger_lateness_us", lateness_dict(py, &s.trigger_lateness_us)?)?;
+    d.set_item("missed_triggers", s.missed_triggers)?;
+    d.set_item("dropped_records", s.dropped_records)?;
+    d.set_item("sample_rate_hz", s.sample_rate_hz)?;
+    d.set_item("smear_steps", s.smear_steps)?;
+    d.set_item("rt", rt_dict(py, &s.rt)?)?;
+    let lines = PyList::empty(py);
+    for l in &s.line_times {
+        let ld = PyDict::new(py);
+        ld.set_item("line", l.line)?;
+        ld.set_item("t_start_ns", l.t_start_ns)?;
+        ld.set_item("t_end_ns", l.t_end_ns)?;
+        ld.set_item("samples", l.samples)?;
+        lines.append(ld)?;
+    }
+    d.set_item("line_times", lines)?;
+    d.set_item("abort_latency_ms", s.abort_latency_ms)?;
+    d.set_item("detector_faults", s.detector_faults)?;
+    d.set_item("rejected_samples", s.rejected_samples)?;
+    Ok(d)
+}
+
+fn columns_dict<'py>(py: Python<'py>, c: Columns) -> PyResult<Bound<'py, PyDict>> {
+    let n = c.len();
+    let d = PyDict::new(py);
+    d.set_item("seq", PyArray1::from_vec(py, c.seq))?;
+    d.set_item("t_ns", PyArray1::from_vec(py, c.t_ns))?;
+    d.set_item("line", PyArray1::from_vec(py, c.line))?;
+    d.set_item("fast_steps", PyArray1::from_vec(py, c.fast_steps))?;
+    d.set_item("slow_steps", PyArray1::from_vec(py, c.slow_steps))?;
+    d.set_item("pos_err_steps", PyArray1::from_vec(py, c.pos_err_steps))?;
+    d.set_item("flags", PyArray1::from_vec(py, c.flags))?;
+    d.set_item("channels", PyArray1::from_vec(py, c.channels).reshape([n, N_CHANNELS])?)?;
+    Ok(d)
+}
+
+/// Runs flyscans on the Rust engine (ADR-002). One scan at a time per executor.
+#[pyclass(module = "pymodaq_plugins_aefi._engine")]
+pub struct RustScanExecutor {
+    scan: Mutex<Option<Arc<Scan>>>,
+    feed: Mutex<Option<ExternalFeed>>,
+}
+
+impl RustScanExecutor {
+    fn current(&self) -> PyResult<Arc<Scan>> {
+        lock(&self.scan).clone().ok_or_else(|| errors::AefiError::new_err("no scan was started on this executor"))
+    }
+}
+
+#[pymethods]
+impl RustScanExecutor {
+    #[new]
+    fn new() -> Self {
+        Self { scan: Mutex::new(None), feed: Mutex::new(None) }
+    }
+
+    /// Validates `plan` against the controller and starts the scan; returns at once.
+    ///
+    /// Borrows `arcus`' link for the scan (`arcus.is_lent` is true until the scan ends).
+    #[pyo3(signature = (plan, arcus, board=None))]
+    fn start(&self, py: Python<'_>, plan: &Bound<'_, PyDict>, arcus: &Bound<'_, PyAny>, board: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        if let Some(s) = lock(&self.scan).as_ref() {
+            if !s.is_finished() {
+                return Err(errors::AefiError::new_err("a scan is already running on this executor"));
+            }
+        }
+        let (mut fly, detector_given) = parse_plan(py, plan)?;
+        let ctrl = arcus
+            .cast::<PyArcusController>()
+            .map_err(|_| pyo3::exceptions::PyTypeError::new_err("arcus must be an _engine.ArcusController"))?;
+        let shared = ctrl.get().shared().clone();
+        let url = shared.with(|c| c.url().to_string()).map_err(|e| lease_error(e, "the Arcus link"))?;
+        let truth: Option<Arc<dyn TruthSource>> = sim_truth_for_url(&url).map(|t| Arc::new(t) as Arc<dyn TruthSource>);
+        if !detector_given {
+            fly.detector = if board.is_some() {
+                DetectorKind::Board
+            } else if truth.is_some() {
+                DetectorKind::VirtualProbe
+            } else {
+                DetectorKind::None
+            };
+        }
+        let mut feed = None;
+        let detector: Box<dyn Detector> = match fly.detector {
+            DetectorKind::VirtualProbe => match &truth {
+                Some(truth) => Box::new(VirtualProbe::new(
+                    Arc::clone(truth),
+                    FieldMap::aefi_default(),
+                    fly.step_um,
+                    fly.probe_noise_volts,
+                    aefi_scan_engine::clock::mono_ns() as u64,
+                )),
+                None => return Err(bad(py, "detector", "\"virtual_probe\" needs a simulated Arcus (sim://...): it reads the simulator's true position".into())),
+            },
+            DetectorKind::None => Box::new(NoDetector),
+            DetectorKind::External => {
+                let (f, stream) = external_stream(1 << 16);
+                feed = Some(f);
+                Box::new(stream)
+            }
+            DetectorKind::Board => match board {
+                Some(b) => crate::board::detector_for_scan(b, &fly)?,
+                None => return Err(bad(py, "detector", "\"board\" needs board=BoardController(...)".into())),
+            },
+        };
+        // The scan's motion thread owns the lent link; it goes home when that thread ends.
+        let lent = shared.lend("flyscan").map_err(|e| lease_error(e, &url))?;
+        let stage = ArcusStage::new(lent);
+        let scan = py.detach(move || start(&fly, stage, detector)).map_err(|e| start_err(py, &e))?;
+        *lock(&self.scan) = Some(Arc::new(scan));
+        *lock(&self.feed) = feed;
+        Ok(())
+    }
+
+    /// Live progress (lock-free; any rate).
+    fn progress<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let p = self.current()?.progress();
+        let d = PyDict::new(py);
+        d.set_item("state", p.state.name())?;
+        d.set_item("lines_done", p.lines_done)?;
+        d.set_item("lines_total", p.lines_total)?;
+        d.set_item("current_line", p.current_line)?;
+        d.set_item("samples", p.samples)?;
+        d.set_item("fast_steps", p.fast_steps)?;
+        d.set_item("slow_steps", p.slow_steps)?;
+        d.set_item("elapsed_s", p.elapsed_s)?;
+        d.set_item("dropped_records", p.dropped_records)?;
+        Ok(d)
+    }
+
+    /// The records since the last drain (at most `max_records`), as numpy columns.
+    #[pyo3(signature = (max_records=None))]
+    fn drain<'py>(&self, py: Python<'py>, max_records: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
+        let scan = self.current()?;
+        let cols = py.detach(move || scan.drain(max_records));
+        columns_dict(py, cols)
+    }
+
+    /// Feeds samples of an external detector (`detector="external"`): `t_ns` (N,) and
+    /// `volts` (N, 6). Returns how many were accepted.
+    fn feed(&self, py: Python<'_>, t_ns: PyReadonlyArray1<'_, i64>, volts: PyReadonlyArray2<'_, f64>) -> PyResult<usize> {
+        let t = t_ns.as_slice()?;
+        let v = volts.as_array();
+        if v.nrows() != t.len() || v.ncols() != N_CHANNELS {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "volts must have shape ({}, {N_CHANNELS}), got {:?}",
+                t.len(),
+                v.shape()
+            )));
+        }
+        let samples: Vec<Sample> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &ti)| {
+                let mut s = Sample { t_ns: ti, volts: [0.0; N_CHANNELS], duration_ns: 0 };
+                for c in 0..N_CHANNELS {
+                    s.volts[c] = v[[i, c]];
+                }
+                s
+            })
+            .collect();
+        let _ = py;
+        match lock(&self.feed).as_mut() {
+            Some(f) => Ok(f.feed(&samples)),
+            None => Err(errors::AefiError::new_err("the running scan does not use detector=\"external\"")),
+        }
+    }
+
+    /// Requests an abort: ABORT reaches the wire within ~20 ms.
+    fn abort(&self) -> PyResult<()> {
+        if let Some(s) = lock(&self.scan).as_ref() {
+            s.abort();
+        }
+        Ok(())
+    }
+
+    /// Waits for the end and returns the statistics. With `timeout_s`, a scan still running
+    /// then is aborted (and waited for): a join never leaves the scan running or the link held.
+    #[pyo3(signature = (timeout_s=None))]
+    fn join<'py>(&self, py: Python<'py>, timeout_s: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let scan = self.current()?;
+        let timeout = match timeout_s {
+            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t.min(1e6))),
+            Some(t) => return Err(pyo3::exceptions::PyValueError::new_err(format!("timeout_s must be >= 0 s, got {t}"))),
+            None => None,
+        };
+        let stats = py.detach(move || scan.join(timeout));
+        *lock(&self.feed) = None;
+        stats_dict(py, &stats)
+    }
+
+    /// True while a scan runs.
+    #[getter]
+    fn running(&self) -> bool {
+        lock(&self.scan).as_ref().is_some_and(|s| !s.is_finished())
+    }
+}
+
+impl Drop for RustScanExecutor {
+    fn drop(&mut self) {
+        // The Scan's own Drop aborts and joins: a forgotten executor never leaves motion running.
+        lock(&self.scan).take();
+    }
+}
+
+/// Runs the production pacer and the virtual probe on a real-time thread for `duration_s`
+/// at `rate_hz` and returns lateness statistics (GIL released meanwhile).
+#[pyfunction]
+#[pyo3(signature = (rate_hz, duration_s, realtime=true))]
+fn trigger_benchmark<'py>(py: Python<'py>, rate_hz: f64, duration_s: f64, realtime: bool) -> PyResult<Bound<'py, PyDict>> {
+    let b = py.detach(move || core_trigger_benchmark(rate_hz, duration_s, realtime)).map_err(pyo3::exceptions::PyValueError::new_err)?;
+    let d = PyDict::new(py);
+    d.set_item("rate_hz", rate_hz)?;
+    d.set_item("duration_s", duration_s)?;
+    d.set_item("ticks", b.ticks)?;
+    d.set_item("trigger_lateness_us", lateness_dict(py, &b.lateness)?)?;
+    d.set_item("missed_triggers", b.missed)?;
+    d.set_item("dropped_records", b.dropped)?;
+    d.set_item("rt", rt_dict(py, &b.rt)?)?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RustScanExecutor>()?;
+    m.add_function(wrap_pyfunction!(trigger_benchmark, m)?)?;
+    Ok(())
+}

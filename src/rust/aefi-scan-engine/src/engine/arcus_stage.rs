@@ -1,0 +1,187 @@
+//! The Arcus PMX-4EX-SA as the executor's [`Stage`].
+//!
+//! Wraps the driver (owned, or a lent link from the `ArcusController`'s lease) and adds what the
+//! position model needs: the byte time of the link and the controller turnaround (from the link
+//! URL: the baud of a serial line, a wire-timed simulator's settings), the frame sizes of each
+//! exchange, and the counter convention (the pulse counter counts emitted pulses, so the true
+//! position is half a step ahead of it on average along the motion).
+use super::model::{LinkTiming, Poll};
+use super::plan::{Axis, AxisSpeeds};
+use super::stage::{AxisMotion, Stage, StageError, StageErrorKind};
+use crate::arcus::driver::{ArcusController, ArcusError};
+use crate::arcus::framing::wire_time_ns;
+use crate::arcus::protocol::{AxisStatus, Command, Reply, SpeedParam};
+use crate::transport::{LinkUrl, SimTiming, TransportError};
+use std::ops::DerefMut;
+
+/// The engine's axis as the driver's.
+pub fn arcus_axis(a: Axis) -> crate::arcus::protocol::Axis {
+    use crate::arcus::protocol::Axis as A;
+    match a {
+        Axis::X => A::X,
+        Axis::Y => A::Y,
+        Axis::Z => A::Z,
+        Axis::U => A::U,
+    }
+}
+
+/// A driver error as a stage error (kind decides the Python exception).
+pub fn stage_error(e: ArcusError) -> StageError {
+    let message = e.to_string();
+    match e {
+        ArcusError::Transport { source, .. } => {
+            let kind = match source {
+                TransportError::Timeout { .. } => StageErrorKind::Timeout,
+                TransportError::PortBusy { .. } => StageErrorKind::Busy,
+                _ => StageErrorKind::Link,
+            };
+            StageError::new(kind, message)
+        }
+        ArcusError::Protocol { .. } => StageError::new(StageErrorKind::Protocol, message),
+        ArcusError::Controller { error, .. } => StageError::controller(error.code(), message),
+        ArcusError::WaitTimeout { .. } => StageError::new(StageErrorKind::Timeout, message),
+        _ => StageError::new(StageErrorKind::Controller, message),
+    }
+}
+
+/// Link timing of a driver, from its URL (and the simulator's turnaround for `sim://`).
+pub fn link_timing(ctrl: &ArcusController) -> LinkTiming {
+    let (byte_time_ns, turnaround_ns) = match LinkUrl::parse(ctrl.url()) {
+        Ok(LinkUrl::Sim { name, baud, timing, .. }) => {
+            if timing == SimTiming::Wire {
+                let turnaround = crate::sim::bench::find_bench(&name)
+                    .map(|b| crate::sim::bench::lock_sim(&b.arcus).config().turnaround_ns as f64)
+                    .unwrap_or(0.0);
+                (wire_time_ns(1000, baud) as f64 / 1000.0, turnaround)
+            } else {
+                (0.0, 0.0)
+            }
+        }
+        Ok(LinkUrl::Serial { baud, .. }) => (wire_time_ns(1000, baud) as f64 / 1000.0, 0.0),
+        _ => (0.0, 0.0),
+    };
+    LinkTiming { byte_time_ns, turnaround_ns, counter_bias_steps: 0.5 }
+}
+
+/// The Arcus behind `C` (an owned driver or a lent one) as a [`Stage`].
+#[derive(Debug)]
+pub struct ArcusStage<C> {
+    ctrl: C,
+    timing: LinkTiming,
+    wire_limit_hz: f64,
+    absolute_mode_sent: bool,
+}
+
+impl<C: DerefMut<Target = ArcusController>> ArcusStage<C> {
+    /// Wraps a driver.
+    pub fn new(ctrl: C) -> Self {
+        let timing = link_timing(&ctrl);
+        let wire_limit_hz = ctrl.wire_limit_hz().filter(|_| timing.byte_time_ns > 0.0).unwrap_or(f64::INFINITY);
+        Self { ctrl, timing, wire_limit_hz, absolute_mode_sent: false }
+    }
+
+    fn int(&mut self, cmd: &Command) -> Result<i64, StageError> {
+        match self.ctrl.transact(cmd).map_err(stage_error)? {
+            Reply::Int(v) => Ok(v),
+            other => Err(StageError::new(StageErrorKind::Protocol, format!("{}: expected a number, got {other:?}", cmd.encode()))),
+        }
+    }
+
+    fn stamp(&self, cmd: &Command, t_send_ns: i64, t_recv_ns: i64, reply_len: usize) -> Poll {
+        let f = self.ctrl.framing();
+        Poll {
+            steps: 0,
+            t_send_ns,
+            t_recv_ns,
+            bytes_out: f.command_wire_bytes(cmd.encode().len()) as u32,
+            bytes_in: f.reply_wire_bytes(reply_len) as u32,
+        }
+    }
+}
+
+impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
+    fn timing(&self) -> LinkTiming {
+        self.timing
+    }
+
+    fn wire_limit_hz(&self) -> f64 {
+        self.wire_limit_hz
+    }
+
+    fn speeds(&mut self, axis: Axis) -> Result<AxisSpeeds, StageError> {
+        let s = self.ctrl.speeds(arcus_axis(axis)).map_err(stage_error)?;
+        let edec = self.int(&Command::GetEdec)?;
+        let dec_ms = if edec == 0 { s.accel_ms } else { s.decel_ms };
+        Ok(AxisSpeeds {
+            ls_pps: s.low_speed_pps as f64,
+            hs_pps: s.high_speed_pps as f64,
+            acc_ms: s.accel_ms as f64,
+            dec_ms: dec_ms as f64,
+        })
+    }
+
+    fn set_axis_high_speed(&mut self, axis: Axis, raw_pps: f64) -> Result<f64, StageError> {
+        let a = arcus_axis(axis);
+        let prev = self.int(&Command::GetParam(SpeedParam::HighSpeed, Some(a)))?;
+        self.ctrl.transact(&Command::SetParam(SpeedParam::HighSpeed, Some(a), raw_pps.round() as i64)).map_err(stage_error)?;
+        Ok(prev as f64)
+    }
+
+    fn move_to(&mut self, axis: Axis, target_steps: i64) -> Result<Poll, StageError> {
+        if !self.absolute_mode_sent {
+            self.ctrl.transact(&Command::Absolute).map_err(stage_error)?;
+            self.absolute_mode_sent = true;
+        }
+        let cmd = Command::Move(vec![(arcus_axis(axis), target_steps)]);
+        let r = self.ctrl.transact_timed(&cmd).map_err(stage_error)?;
+        let mut p = self.stamp(&cmd, r.t_send_ns, r.t_recv_ns, 2);
+        p.steps = target_steps;
+        Ok(p)
+    }
+
+    fn poll(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        let a = arcus_axis(axis);
+        let r = self.ctrl.position_timed(a).map_err(stage_error)?;
+        let mut p = self.stamp(&Command::GetPosition(a), r.t_send_ns, r.t_recv_ns, r.value.to_string().len());
+        p.steps = r.value;
+        Ok(p)
+    }
+
+    fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
+        let s = self.ctrl.axis_status(arcus_axis(axis)).map_err(stage_error)?;
+        Ok(if s.has_error() {
+            let what = if s.intersects(AxisStatus::ALARM_ERROR) { "alarm" } else { "limit switch" };
+            AxisMotion::Fault(format!("{what} (status {:#x})", s.bits()))
+        } else if s.is_moving() {
+            AxisMotion::Moving
+        } else {
+            AxisMotion::Idle
+        })
+    }
+
+    fn stop_all(&mut self) -> Result<i64, StageError> {
+        Ok(self.ctrl.stop(None).map_err(stage_error)?.t_send_ns)
+    }
+
+    fn abort_all(&mut self) -> Result<i64, StageError> {
+        Ok(self.ctrl.abort(None).map_err(stage_error)?.t_send_ns)
+    }
+}
+
+/// The ground truth of an in-process simulated Arcus, for the virtual probe.
+#[derive(Debug, Clone)]
+pub struct SimTruth(pub crate::sim::bench::TruthHandle);
+
+impl super::detector::TruthSource for SimTruth {
+    fn true_steps(&self, axis: Axis, t_ns: i64) -> f64 {
+        self.0.true_position_steps(arcus_axis(axis), t_ns)
+    }
+}
+
+/// The truth of the simulator behind `url`, when it is an in-process `sim://` bench.
+pub fn sim_truth_for_url(url: &str) -> Option<SimTruth> {
+    match LinkUrl::parse(url) {
+        Ok(LinkUrl::Sim { name, .. }) => crate::sim::bench::find_bench(&name).map(|b| SimTruth(b.truth.clone())),
+        _ => None,
+    }
+}

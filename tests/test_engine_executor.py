@@ -1,0 +1,182 @@
+"""RustScanExecutor through `_engine` on the in-process Arcus simulator: the whole life of a scan,
+plan refusals before motion, abort, the link lease, records as numpy columns."""
+import gc
+import time
+
+import numpy as np
+import pytest
+
+from pymodaq_plugins_aefi import _engine
+
+FLAG_ESTIMATED, FLAG_FIRST, FLAG_LAST = 2, 8, 16
+
+
+def fast_sim(name: str) -> _engine.ArcusController:
+    ctrl = _engine.ArcusController(f"sim://{name}?timing=none")
+    ctrl.query("HS=20000")
+    ctrl.set_speeds("X", accel_ms=20, decel_ms=20)
+    ctrl.set_speeds("Y", accel_ms=20, decel_ms=20)
+    return ctrl
+
+
+def plan(**overrides):
+    p = {
+        "fast_axis": "X", "slow_axis": "Y", "fast_start_steps": 0, "fast_stop_steps": 2000,
+        "slow_start_steps": 0, "slow_stop_steps": 100, "lines": 3, "speed_pps": 10000.0,
+        "detector": "virtual_probe", "trigger": "software", "sample_rate_hz": 2000.0,
+        "realtime": False,
+    }
+    p.update(overrides)
+    return p
+
+
+def test_scan_runs_to_completion_and_returns_the_link():
+    ctrl = fast_sim("exec-complete")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(), ctrl)
+    assert ctrl.is_lent and ctrl.borrower == "flyscan"
+    with pytest.raises(_engine.PortBusyError):
+        ctrl.positions()
+    chunks = []
+    states = set()
+    while ex.running:
+        states.add(ex.progress()["state"])
+        chunks.append(ex.drain())
+        time.sleep(0.02)
+    stats = ex.join(timeout_s=30)
+    chunks.append(ex.drain())
+    assert stats["status"] == "completed" and stats["error"] is None
+    assert stats["lines"] == 3
+    assert not ctrl.is_lent
+    assert ctrl.positions()["Y"] == 100
+    cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    assert cols["channels"].shape == (stats["samples"], 6)
+    assert cols["seq"].dtype == np.uint64 and cols["t_ns"].dtype == np.int64 and cols["flags"].dtype == np.uint32
+    np.testing.assert_array_equal(cols["seq"], np.arange(stats["samples"]))
+    assert np.all(cols["flags"] & FLAG_ESTIMATED)
+    assert np.count_nonzero(cols["flags"] & FLAG_FIRST) == 3 and np.count_nonzero(cols["flags"] & FLAG_LAST) == 3
+    assert set(np.unique(cols["slow_steps"])) == {0.0, 50.0, 100.0}
+    assert np.all(cols["fast_steps"] >= -5) and np.all(cols["fast_steps"] <= 2005)
+    # the virtual probe read the known field at the true position: compare with the field map
+    truth_x = _engine.sim_truth("sim://exec-complete?timing=none", "X", cols["t_ns"])
+    truth_y = _engine.sim_truth("sim://exec-complete?timing=none", "Y", cols["t_ns"])
+    expected = _engine.field_map_volts(truth_x * 0.0218, truth_y * 0.0218)
+    np.testing.assert_allclose(cols["channels"], expected, atol=1e-9)
+    assert {"flying"} <= states
+    assert stats["rt"]["detail"] and isinstance(stats["rt"]["fifo"], bool)
+    assert [lt["line"] for lt in stats["line_times"]] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"speed_pps": 50000.0}, "speed_pps"),
+        ({"fast_stop_steps": 0}, "fast_stop_steps"),
+        ({"lines": 0}, "lines"),
+        ({"pattern": "zigzag"}, "pattern"),
+        ({"travel_min_steps": -10, "travel_max_steps": 100000}, "fast_start_steps"),
+        ({"sample_rate_hz": "fast"}, "sample_rate_hz"),
+        ({"colour": "red"}, "colour"),
+        ({"fast_axis": "W"}, "fast_axis"),
+    ],
+)
+def test_bad_plan_is_refused_before_any_motion(overrides, field):
+    ctrl = fast_sim("exec-refuse")
+    before = ctrl.positions()
+    ex = _engine.RustScanExecutor()
+    with pytest.raises(_engine.PlanError) as info:
+        ex.start(plan(**overrides), ctrl)
+    assert info.value.field == field
+    assert isinstance(info.value, ValueError)
+    assert not ctrl.is_lent
+    assert not ctrl.is_moving()
+    assert ctrl.positions() == before
+
+
+def test_abort_ends_the_scan_and_keeps_the_records():
+    ctrl = fast_sim("exec-abort")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(speed_pps=2000.0, fast_stop_steps=20000, lines=1, slow_axis=None), ctrl)
+    deadline = time.monotonic() + 10
+    while ex.progress()["samples"] < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ex.abort()
+    stats = ex.join(timeout_s=10)
+    assert stats["status"] == "aborted"
+    assert stats["abort_latency_ms"] is not None and stats["abort_latency_ms"] >= 0
+    assert not ctrl.is_lent and not ctrl.is_moving()
+    assert len(ex.drain()["seq"]) >= 50
+
+
+def test_join_timeout_aborts_a_running_scan():
+    ctrl = fast_sim("exec-join-timeout")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(speed_pps=1000.0, fast_stop_steps=50000, lines=1, slow_axis=None), ctrl)
+    stats = ex.join(timeout_s=0.3)
+    assert stats["status"] == "aborted"
+    assert not ctrl.is_lent
+
+
+def test_a_python_exception_never_leaves_the_scan_running_or_the_port_held():
+    ctrl = fast_sim("exec-exception")
+
+    def run_and_fail():
+        ex = _engine.RustScanExecutor()
+        ex.start(plan(speed_pps=1000.0, fast_stop_steps=50000, lines=1, slow_axis=None), ctrl)
+        raise RuntimeError("the caller failed mid-scan")
+
+    with pytest.raises(RuntimeError):
+        run_and_fail()
+    gc.collect()
+    assert not ctrl.is_lent
+    assert not ctrl.is_moving()
+
+
+def test_progress_is_readable_often_while_flying():
+    ctrl = fast_sim("exec-progress")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(speed_pps=2000.0, lines=1, slow_axis=None), ctrl)
+    seen = []
+    t_end = time.monotonic() + 0.5
+    while time.monotonic() < t_end:
+        seen.append(ex.progress())
+        time.sleep(0.01)
+    ex.join(timeout_s=30)
+    assert len(seen) >= 20
+    assert any(p["state"] == "flying" for p in seen)
+    assert any(np.isfinite(p["fast_steps"]) for p in seen)
+
+
+def test_external_detector_samples_are_positioned():
+    ctrl = fast_sim("exec-external")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(detector="external", trigger="continuous", lines=1, slow_axis=None, speed_pps=5000.0), ctrl)
+    fed = 0
+    while ex.running:
+        now = _engine.mono_ns()
+        t = np.array([now - 1_000_000], dtype=np.int64)
+        fed += ex.feed(t, np.full((1, 6), 0.25))
+        time.sleep(0.002)
+    stats = ex.join(timeout_s=10)
+    cols = ex.drain()
+    assert stats["status"] == "completed"
+    assert 0 < len(cols["seq"]) <= fed
+    assert np.all(cols["channels"] == 0.25)
+    assert np.all((cols["fast_steps"] >= -5) & (cols["fast_steps"] <= 2005))
+
+
+def test_executor_refuses_use_before_start_and_a_foreign_controller():
+    ex = _engine.RustScanExecutor()
+    with pytest.raises(_engine.AefiError):
+        ex.progress()
+    with pytest.raises(TypeError):
+        ex.start(plan(), object())
+
+
+def test_trigger_benchmark_reports_lateness_and_rt():
+    stats = _engine.trigger_benchmark(1000.0, 0.05, realtime=False)
+    assert stats["ticks"] >= 50
+    assert stats["trigger_lateness_us"]["count"] + stats["missed_triggers"] == stats["ticks"]
+    assert stats["rt"]["fifo"] is False
+    with pytest.raises(ValueError):
+        _engine.trigger_benchmark(0.0, 1.0)
