@@ -226,3 +226,23 @@ def test_lending_state_is_visible():
     assert "closed" in repr(ctrl)
     with pytest.raises(_engine.LinkError, match="closed"):
         ctrl.position("X")
+
+
+def test_lent_link_refuses_with_the_borrower_named():
+    url = _fresh("lent")
+    ctrl = _engine.ArcusController(url)
+    ex = _engine.RustScanExecutor()
+    ex.start({"fast_axis": "X", "slow_axis": None, "fast_start_steps": 0, "fast_stop_steps": 20_000,
+              "speed_pps": 800.0, "detector": "none", "trigger": "software", "sample_rate_hz": 100.0,
+              "realtime": False}, ctrl)
+    try:
+        assert ctrl.is_lent and ctrl.borrower
+        with pytest.raises(_engine.PortBusyError, match=f"lent to {ctrl.borrower}"):
+            ctrl.position("X")
+        with pytest.raises(_engine.PortBusyError):
+            ctrl.close()
+    finally:
+        ex.abort()
+        ex.join(timeout_s=30)
+    assert not ctrl.is_lent and ctrl.borrower is None
+    assert not ctrl.is_moving("X")
