@@ -24,7 +24,6 @@ from .bench_env import PythonLoad, SimProcess, machine_info
 from .bench_report import LOADS, LOOPS, plot_lateness, rate_key, ratio_keys, render, targets, write_json
 from .bench_runs import (DETECTORS_NOTE, BenchConfig, LineSchedule, RunData, configure_axes, detector_cost_us,
                          engine_fly_run, fly_map_time, legacy_fly_run, step_map_time, steps_detector)
-from .bench_truth import TruthLog
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -83,11 +82,12 @@ def compare(cfg: BenchConfig, engine: Any, progress: Any = print) -> tuple[dict[
             legacy_map = _with_legacy(sim, cfg, lambda a: step_map_time(a, cfg, detector))
             progress("  map: engine flyscan lines ...")
             rust_map = _with_engine(engine, url, lambda c: fly_map_time(engine, c, cfg))
-        truth = TruthLog.load(sim.truth_log)
+        truth_json = sim.truth_log.read_text()
     finally:
         sim.cleanup()
     for run in runs:
-        errors = run.sample_steps - truth.position_steps(cfg.fast_axis, run.sample_t_ns)
+        truth = engine.sim_truth_from_log(truth_json, cfg.fast_axis, run.sample_t_ns.astype("int64"))
+        errors = run.sample_steps - truth
         run.figures["pos_err_steps"] = _rename(bs.error_summary(errors).as_dict())
     doc: dict[str, Any] = {loop: {"runs": _runs_tree(runs, loop)} for loop in LOOPS}
     doc["legacy"]["map"] = legacy_map
