@@ -398,7 +398,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(64))]
         /// Any sequence of commands at any pace, with switches and faults configured: no panic,
         /// and every query of a position reads a finite integer.
         #[test]
