@@ -121,6 +121,10 @@ impl BoardTiming {
     /// let rt = t.round_trip_ns(10, 70);
     /// let (mid, err) = t.window_middle_ns(1_000_000, 1_000_000 + rt, 10, 70);
     /// assert!(err <= 1, "a reply timed exactly as the model has no error: {err}");
+    /// // the window lies inside the round trip, and moves with the stamps
+    /// assert!(mid > 1_000_000 && mid < 1_000_000 + rt);
+    /// let (later, _) = t.window_middle_ns(2_000_000, 2_000_000 + rt, 10, 70);
+    /// assert_eq!(later - mid, 1_000_000);
     /// // the middle of the round trip, up to the wire asymmetry (4 bytes out, 70 back)
     /// assert!((mid - 1_000_000 - rt / 2).abs() < 300_000);
     /// // 3 ms of latency on the way back: the estimate stays put, the bound grows
