@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test test-rust test-python bench wheel clean
+.PHONY: setup demo test test-rust test-python bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -24,6 +24,13 @@ test-python:
 
 bench: setup
 	$(VENV)/bin/aefi-bench $(ARGS)
+
+# README pictures of the real windows, drawn by an X server in memory (apt-get install xvfb)
+XVFB := xvfb-run -a -s "-screen 0 1680x1050x24" env QT_QPA_PLATFORM=xcb
+screenshots: setup
+	$(XVFB) $(PY) tools/screenshots.py
+	$(XVFB) $(VENV)/bin/aefi-flyscan --gui --no-progress --out $(abspath target/shots) --screenshot docs/img/flyscan_gui.png
+	cp target/shots/map.png docs/img/flyscan_map.png
 
 wheel:
 	$(VENV)/bin/maturin build --release -o dist

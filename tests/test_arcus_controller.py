@@ -1,6 +1,12 @@
 """_engine.ArcusController against the simulator: in-process sim:// (instant and wire timing),
 typed errors, lending state."""
+import json
+import signal
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +163,60 @@ def test_two_links_share_one_bench_and_truth_log():
     assert b.position("Z") == 321
     log = _engine.sim_truth_log(url)
     assert '"axes"' in log and '"pieces"' in log
+
+
+def _start_cli(*args: str) -> tuple[subprocess.Popen, str]:
+    cli = Path(sys.executable).parent / "aefi-arcus-sim"
+    proc = subprocess.Popen([str(cli), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(60)
+    if not box or not box[0]:
+        proc.kill()
+        raise AssertionError(f"aefi-arcus-sim printed nothing: {proc.stderr.read()}")
+    return proc, box[0].strip()
+
+
+def test_tcp_through_the_cli_with_truth_log(tmp_path):
+    log = tmp_path / "truth.json"
+    proc, url = _start_cli("--tcp", "127.0.0.1:0", "--no-delay", "--limit", "Y=-50:", "--truth-log", str(log))
+    try:
+        assert url.startswith("tcp://127.0.0.1:")
+        ctrl = _engine.ArcusController(url)
+        assert ctrl.query("VER") == "V180BL"
+        ctrl.move_abs("Y", -400)
+        ctrl.wait_idle("Y", timeout_s=10)
+        assert ctrl.position("Y") == -50
+        assert ctrl.status("Y")["minus_limit_error"]
+        with pytest.raises(_engine.ControllerError) as e:
+            ctrl.move_abs("Y", 0)
+        assert e.value.code == "LIMIT"
+        ctrl.close()
+        truth = json.loads(log.read_text())
+        last_y = truth["axes"][1]["pieces"][-1]
+        assert last_y["x0"] == -50.0 and last_y["v0"] == 0.0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_cli_refuses_bad_options_and_documents_choices():
+    cli = Path(sys.executable).parent / "aefi-arcus-sim"
+    out = subprocess.run([str(cli), "--help"], capture_output=True, text=True, check=True).stdout
+    for topic, _choice in _engine.ARCUS_SIM_CHOICES:
+        assert topic in out
+    bad = subprocess.run([str(cli), "--pty", "--limit", "X=5:1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "below" in bad.stderr
+    bad = subprocess.run([str(cli), "--pty", "--home", "Q=1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "AXIS=VALUE" in bad.stderr
+
+
+def test_lending_state_is_visible():
+    ctrl = _engine.ArcusController(_fresh("lend"))
+    assert not ctrl.is_lent and ctrl.borrower is None
+    assert "open" in repr(ctrl)
+    ctrl.close()
+    assert "closed" in repr(ctrl)
+    with pytest.raises(_engine.LinkError, match="closed"):
+        ctrl.position("X")

@@ -1,14 +1,15 @@
-"""DAQ_Move_AEFI driven the way the Dashboard does it (PyMoDAQ's plugin-testing harness)."""
+"""DAQ_Move_AEFI driven the way the Dashboard does it (PyMoDAQ's plugin-testing harness), on the
+in-process Arcus simulator (`sim://NAME?timing=none`: motion is timed, replies are immediate)."""
 import itertools
 import time
 
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from arcus_fake import FakeArcus
 from pymodaq.utils.plugin_testing import (make_actuator, move_abs_and_wait, move_home_and_wait, move_rel_and_wait,
                                           wait_for_signal)
-from pymodaq_plugins_aefi.adapters import arcus_stage
+from pymodaq_plugins_aefi import _engine
+from pymodaq_plugins_aefi.adapters.arcus_stage import default_opener
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.daq_move_plugins.daq_move_AEFI import DAQ_Move_AEFI
 
@@ -18,9 +19,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def url(monkeypatch):
-    monkeypatch.setattr(arcus_stage, "default_opener", FakeArcus)
-    return f"fake://move{next(_BENCHES)}"
+def url():
+    return f"sim://move{next(_BENCHES)}?timing=none&home=X=0&home=Y=0"
 
 
 def _fast(**extra):
@@ -61,6 +61,17 @@ def test_harness_class_init_uses_the_configured_simulator_url(url):
     assert plugin.initialized, plugin.init_info
     assert plugin.axis_unit == "mm" and plugin.axis_name == "X"
     plugin.close()
+
+
+def test_unknown_port_is_refused_with_the_ports_that_exist():
+    plugin = DAQ_Move_AEFI()
+    plugin.settings.child("url").setValue("serial:///dev/ttyNOPE0")
+    info, initialized = plugin.ini_stage()
+    assert not initialized
+    from serial.tools import list_ports
+
+    assert "/dev/ttyNOPE0 not found" in info, info
+    assert all(port.device in info for port in list_ports.comports()), info  # the ports the user can pick
 
 
 @pytest.mark.parametrize("axis, target_mm", [("X", 1.5), ("Y", 2.25)])
@@ -104,6 +115,16 @@ def test_home_runs_to_the_switch_and_zeroes(url):
     plugin.close()
 
 
+def test_homing_without_a_switch_gives_up_and_stops(url):
+    plugin = actuator(url.replace("&home=X=0", ""), home_timeout_s=1.0)
+    seen = statuses(plugin)
+    move_home_and_wait(plugin, timeout_ms=10000)
+    assert any("no home switch within 1 s" in s for s in seen), seen
+    time.sleep(0.5)
+    assert not plugin.controller.is_moving("X")
+    plugin.close()
+
+
 def test_two_axes_share_one_controller(url):
     x = actuator(url, "X")
     y = actuator(url, "Y", controller=x.controller)
@@ -128,7 +149,7 @@ def test_target_beyond_travel_is_refused_with_axis_and_limits(url):
 
 def test_limit_hit_is_shown_and_the_axis_left_stopped(url):
     plugin = actuator(url)
-    plugin.controller._controller.axes["X"].plus_limit_steps = 30
+    _engine.sim_inject_fault(url, "limit", axis="X", position_steps=30)
     seen = statuses(plugin)
     position = move_abs_and_wait(plugin, 2.0)
     assert position.value() == pytest.approx(30 * STEP_MM)
@@ -144,15 +165,14 @@ def test_limit_hit_is_shown_and_the_axis_left_stopped(url):
 def test_lease_release_and_reacquire(url):
     plugin = actuator(url)
     move_abs_and_wait(plugin, 1.0)
-    arbiter = PortArbiter.for_url(url, FakeArcus)
+    arbiter = PortArbiter.for_url(url, default_opener)
     seen = statuses(plugin)
     with arbiter.lease("AEFI flyscan line") as controller:
         position = move_abs_and_wait(plugin, 2.0)  # refused, reported, no hang
         assert abs(position.value() - 1.0) <= STEP_MM
         assert any("lent to AEFI flyscan line" in s for s in seen), seen
         controller.move_abs("X", 200)  # the flyscan moves the stage
-        while controller.status("X")["moving"]:
-            time.sleep(0.01)
+        controller.wait_idle("X", 10.0)
     assert plugin.get_actuator_value().value() == pytest.approx(200 * STEP_MM)
     position = move_abs_and_wait(plugin, 2.0)
     assert abs(position.value() - 2.0) <= STEP_MM

@@ -17,7 +17,7 @@ from pymodaq_plugins_aefi.testing.fake_executor import FakeScanExecutor
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
-URL = "sim://bench"  # the plugins' default link (package config), which the preset also uses
+URL = "sim://bench"  # the bench of the plugins' default link (package config), which the preset also uses
 STEP_MM = 0.0218
 Y_MM = np.linspace(5.0, 15.0, 5)
 X_START_MM, X_STOP_MM, POINTS = 10.0, 30.0, 41

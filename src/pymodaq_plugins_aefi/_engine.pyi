@@ -168,6 +168,14 @@ def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconn
                                              "stall", "unstall", "input"], **params: Any) -> None:
     """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),
     disconnect, reconnect, limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)."""
+ARCUS_SIM_CHOICES: list[tuple[str, str]]  # (topic, what the simulator does) for every unverified behaviour
+def serve_arcus_sim(tcp: str | None = None, options: list[tuple[str, str]] = ..., no_delay: bool = False,
+                    truth_log: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve a simulated PMX-4EX-SA on a new PTY (tcp=None) or on TCP ("HOST:PORT"); on_ready(path or
+    tcp://HOST:PORT) once; blocks until SIGINT (KeyboardInterrupt). options: ("limit", "X=-1000:300000"),
+    ("home", "X=0"), ("baud", "9600"), ("device", "0"), ("turnaround_us", "200"), ("encoder_ratio", "1"),
+    ("drop_every", "N"), ("garble_every", "N"), ("delay_ms", "x"), ("disconnect_after", "N"),
+    ("limit_hit", "X=5000"), ("stall", "X=2.5")."""
 
 # ---- flyscan engine -----------------------------------------------------------------------------
 class ProgressDict(TypedDict):

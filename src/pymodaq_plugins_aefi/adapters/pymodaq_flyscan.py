@@ -220,7 +220,7 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
 
     axes = ["X", "Y", "Z", "U"]
     params = [
-        {"title": "Stage link:", "name": "connection", "type": "list", "limits": arcus_link_choices(),
+        {"title": "Stage link:", "name": "connection", "type": "list", "limits": arcus_link_choices(settings["url"]),
          "value": settings["url"], "tip": "The Arcus controller; the move plugin on the same link lends it per grab"},
         {"title": "URL:", "name": "url", "type": "str", "value": settings["url"]},
         {"title": "Fast axis:", "name": "fast_axis", "type": "list", "limits": axes, "value": settings["fast_axis"]},

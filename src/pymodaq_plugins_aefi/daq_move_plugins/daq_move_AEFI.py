@@ -4,6 +4,7 @@ A thin shell over `adapters.arcus_stage.ArcusStage`: the master axis opens the c
 axes (slaves) share it. While a flyscan has borrowed the link, moves are refused with a status
 message saying so and the last known position is shown.
 """
+import time
 from typing import Optional
 
 from qtpy.QtCore import QTimer
@@ -35,7 +36,7 @@ class DAQ_Move_AEFI(DAQ_Move_base):
     data_actuator_type = DataActuatorType.DataActuator
 
     params = [
-        {"title": "Connection:", "name": "connection", "type": "list", "limits": arcus_link_choices(),
+        {"title": "Connection:", "name": "connection", "type": "list", "limits": arcus_link_choices(config("arcus", "url")),
          "value": config("arcus", "url"),
          "tip": "Serial ports found on this computer and the built-in simulator; pick the last entry to type a URL"},
         {"title": "URL:", "name": "url", "type": "str", "value": config("arcus", "url"),
@@ -54,6 +55,9 @@ class DAQ_Move_AEFI(DAQ_Move_base):
             {"title": "Acceleration (ms):", "name": "accel_ms", "type": "float", "value": config("arcus", "accel_ms")},
             {"title": "Deceleration (ms):", "name": "decel_ms", "type": "float", "value": config("arcus", "decel_ms")},
         ]},
+        {"title": "Homing timeout (s):", "name": "home_timeout_s", "type": "float", "value": 120.0, "min": 1.0,
+         "tip": "Homing runs to the home switch on the − side; with no switch found in this time the axis is "
+                "stopped"},
         {"title": "Axis status:", "name": "axis_status", "type": "str", "value": "", "readonly": True},
         {"title": "Clear error:", "name": "clear_error", "type": "bool_push", "value": False,
          "tip": "Clear a latched limit or alarm error so the axis accepts moves again"},
@@ -64,6 +68,7 @@ class DAQ_Move_AEFI(DAQ_Move_base):
         self._homing_timer = QTimer(self)
         self._homing_timer.setInterval(_HOMING_POLL_MS)
         self._homing_timer.timeout.connect(self._check_homing)
+        self._homing_started_s = 0.0
 
     # ---- life cycle ------------------------------------------------------------------------------
     def ini_stage(self, controller: Optional[ArcusStage] = None) -> tuple[str, bool]:
@@ -126,6 +131,7 @@ class DAQ_Move_AEFI(DAQ_Move_base):
             self._report(f"homing {self.axis_name} refused: {error}")
             self.move_done()
             return
+        self._homing_started_s = time.monotonic()
         self._homing_timer.start()
 
     def stop_motion(self) -> None:
@@ -171,10 +177,17 @@ class DAQ_Move_AEFI(DAQ_Move_base):
     def _check_homing(self) -> None:
         try:
             state = self.controller.state(self.axis_name)
-            if state.moving:
+            timed_out = time.monotonic() - self._homing_started_s > self.settings["home_timeout_s"]
+            if state.moving and not timed_out:
                 self.emit_value(self.get_actuator_value())
                 return
             self._homing_timer.stop()
+            if state.moving:
+                self.controller.stop(self.axis_name)
+                self._report(f"homing {self.axis_name}: no home switch within {self.settings['home_timeout_s']:g} s; "
+                             "axis stopped, position not zeroed")
+                self.move_done()
+                return
             if state.fault:
                 self._report(f"homing {self.axis_name} stopped: {state.fault}")
             else:

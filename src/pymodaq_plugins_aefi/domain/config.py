@@ -101,7 +101,7 @@ class FlyScanConfig:
             _in_range(name, _finite(name, getattr(self, name)), travel_min, travel_max, "mm")
         _count("lines", self.lines, 1, MAX_LINES)
         _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
-        _count("board_n_avg", self.board_n_avg, 1, 127)
+        _count("board_n_avg", self.board_n_avg, 1, 255)  # the MCU averages 1..255 per sample (board protocol)
         if self.fast_span_mm < 10 * self.scale.step_mm:
             raise InvalidScanConfig(
                 "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"

@@ -1,11 +1,17 @@
 //! Simulator helpers for Python: ground truth and fault injection of in-process `sim://`
 //! benches, and the PTY/TCP server behind `aefi-arcus-sim`.
 use aefi_scan_engine::arcus::protocol::Axis;
-use aefi_scan_engine::sim::arcus::Fault;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::sim::arcus::{ArcusSim, Fault, SimConfig, UNVERIFIED_CHOICES};
+use aefi_scan_engine::sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
 use aefi_scan_engine::sim::bench::{find_bench, SimBench};
 use aefi_scan_engine::transport::LinkUrl;
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Arc;
@@ -113,7 +119,70 @@ fn sim_inject_fault(py: Python<'_>, url: &str, kind: &str, params: Option<&Bound
     Ok(())
 }
 
+/// Serves a simulated PMX-4EX-SA on a new PTY (`tcp=None`) or on TCP (`tcp="HOST:PORT"`) until
+/// SIGINT (KeyboardInterrupt; the CLI turns SIGTERM into one). `on_ready(path_or_url)` is called
+/// once, before serving. `options` are simulator options (`("limit", "X=-1000:300000")`, …).
+/// Blocks with the GIL released (signals checked every 50 ms).
+#[pyfunction]
+#[pyo3(signature = (tcp=None, options=Vec::new(), no_delay=false, truth_log=None, on_ready=None))]
+fn serve_arcus_sim(
+    py: Python<'_>,
+    tcp: Option<String>,
+    options: Vec<(String, String)>,
+    no_delay: bool,
+    truth_log: Option<std::path::PathBuf>,
+    on_ready: Option<Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let cfg = SimConfig::default()
+        .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(PyValueError::new_err)?;
+    let sim = Arc::new(Mutex::new(ArcusSim::new(cfg, mono_ns())));
+    let opts = ServeOptions { no_delay, truth_log };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_server = Arc::clone(&stop);
+    let server = match tcp {
+        None => {
+            let pty = ArcusPty::open().map_err(|e| PyOSError::new_err(e.to_string()))?;
+            if let Some(cb) = &on_ready {
+                cb.call1((pty.path().to_string(),))?;
+            }
+            std::thread::spawn(move || pty.serve(sim, &opts, &stop_server))
+        }
+        Some(addr) => {
+            let server = ArcusTcpServer::bind(&addr).map_err(|e| PyOSError::new_err(e.to_string()))?;
+            if let Some(cb) = &on_ready {
+                cb.call1((server.url().to_string(),))?;
+            }
+            std::thread::spawn(move || server.serve(sim, &opts, &stop_server))
+        }
+    };
+    loop {
+        let finished = py.detach(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            server.is_finished()
+        });
+        if finished {
+            break;
+        }
+        if let Err(e) = py.check_signals() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = py.detach(|| server.join());
+            return Err(e);
+        }
+    }
+    match py.detach(|| server.join()) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(PyOSError::new_err(format!("Arcus simulator server failed: {e}"))),
+        Err(_) => Err(PyOSError::new_err("Arcus simulator server thread panicked")),
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(serve_arcus_sim, m)?)?;
+    m.add(
+        "ARCUS_SIM_CHOICES",
+        UNVERIFIED_CHOICES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
+    )?;
     m.add_function(wrap_pyfunction!(sim_truth, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_inject_fault, m)?)?;

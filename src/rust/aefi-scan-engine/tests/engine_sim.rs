@@ -1,14 +1,16 @@
-//! The engine on the PMX-4EX simulator at real wire timing: positions against the simulator's
-//! ground truth, and an abort stopping the simulated axis.
+//! The engine on the PMX-4EX simulator: positions against the simulator's ground truth at real
+//! wire timing, an abort stopping the simulated axis, and the virtual-probe image of a raster
+//! against the known field map.
 use aefi_scan_engine::arcus::driver::ArcusController;
 use aefi_scan_engine::arcus::protocol::{Axis as ArcusAxis, SpeedParam};
 use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::engine::arcus_stage::{sim_truth_for_url, ArcusStage};
-use aefi_scan_engine::engine::detector::{NoDetector, TruthSource};
+use aefi_scan_engine::engine::detector::{NoDetector, TruthSource, VirtualProbe};
 use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::plan::{Axis, FlyPlan};
 use aefi_scan_engine::engine::stats::ScanState;
 use aefi_scan_engine::lease::Shared;
+use aefi_scan_engine::sim::field::FieldMap;
 use std::time::Duration;
 
 fn controller(url: &str, hs: i64, acc_ms: i64) -> ArcusController {
@@ -41,10 +43,12 @@ fn fly_line_positions_match_ground_truth_at_9600_baud() {
     assert_eq!(shared.borrower(), None, "the link went home");
     let cols = scan.drain(None);
     assert!(cols.len() > 800, "{} samples", cols.len());
-    let mut errs: Vec<f64> =
-        (0..cols.len()).map(|i| (cols.fast_steps[i] - truth.true_steps(Axis::X, cols.t_ns[i])).abs()).collect();
+    let signed: Vec<f64> = (0..cols.len()).map(|i| cols.fast_steps[i] - truth.true_steps(Axis::X, cols.t_ns[i])).collect();
+    let mean = signed.iter().sum::<f64>() / signed.len() as f64;
+    let mut errs: Vec<f64> = signed.iter().map(|e| e.abs()).collect();
     errs.sort_by(f64::total_cmp);
     let p99 = errs[errs.len() * 99 / 100];
+    eprintln!("9600 baud, 1500 pps: mean error {mean:+.3} steps, {} samples, p99 |error| {p99:.3} steps, max {:.3}, {} polls at {:.1}/s", errs.len(), errs[errs.len() - 1], stats.polls, stats.poll_rate_hz);
     assert!(p99 <= 0.5, "p99 position error {p99} steps (max {})", errs[errs.len() - 1]);
     assert!(stats.polls > 20 && stats.poll_rate_hz > 0.5 * stats.wire_limit_hz, "{stats:?}");
 }
@@ -75,8 +79,79 @@ fn abort_mid_line_stops_the_simulated_axis_within_20_ms() {
     assert_eq!(stats.status, ScanState::Aborted, "{stats:?}");
     let at = |t: i64| truth.true_steps(Axis::X, t);
     let stopped = at(t_req + 20_000_000);
+    eprintln!("abort: ABORT on the wire {:?} ms after the request", stats.abort_latency_ms);
     assert!((stopped - at(t_req + 1_000_000_000)).abs() < 1e-9, "still moving 20 ms after the request");
     assert!(stats.abort_latency_ms.is_some_and(|ms| ms < 20.0), "{:?}", stats.abort_latency_ms);
     assert_eq!(shared.borrower(), None);
     assert!(scan.drain(None).len() >= 100, "records taken before the abort stay readable");
+}
+
+const STEP_UM: f64 = 21.8;
+
+fn mm_to_steps(mm: f64) -> i64 {
+    (mm / (STEP_UM * 1e-3)).round() as i64
+}
+
+/// Linear interpolation of one line's samples (sorted by position) at `x`.
+fn interp(xs: &[f64], ys: &[f64], x: f64) -> f64 {
+    let k = xs.partition_point(|&v| v < x).clamp(1, xs.len() - 1);
+    let (x0, x1, y0, y1) = (xs[k - 1], xs[k], ys[k - 1], ys[k]);
+    y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+}
+
+/// A 41 × 41 serpentine raster over the first features of the sample (untimed simulator, fast
+/// ramps): each line's samples, interpolated at the grid points, against the field map there.
+#[test]
+fn virtual_probe_image_of_a_41x41_raster_matches_the_field_map() {
+    let url = "sim://engine-image?timing=none";
+    let mut c = ArcusController::open(url, Duration::from_secs(1)).unwrap();
+    c.transact(&aefi_scan_engine::arcus::protocol::Command::SetParam(SpeedParam::HighSpeed, None, 40_000)).unwrap();
+    for a in [ArcusAxis::X, ArcusAxis::Y] {
+        c.set_speeds(a, None, Some(100), Some(10), Some(10)).unwrap();
+    }
+    let shared = Shared::new(c);
+    let truth = sim_truth_for_url(url).unwrap();
+    let n = 41;
+    let (x0_mm, x1_mm, y0_mm, y1_mm) = (20.0, 60.0, 14.0, 54.0);
+    let plan = FlyPlan {
+        fast_start_steps: mm_to_steps(x0_mm),
+        fast_stop_steps: mm_to_steps(x1_mm),
+        slow_start_steps: mm_to_steps(y0_mm),
+        slow_stop_steps: mm_to_steps(y1_mm),
+        lines: n,
+        speed_pps: 20_000.0,
+        sample_rate_hz: 2_500.0,
+        probe_noise_volts: 1e-3,
+        realtime: false,
+        ..FlyPlan::default()
+    };
+    let probe = VirtualProbe::new(std::sync::Arc::new(truth), FieldMap::aefi_default(), STEP_UM, 1e-3, 5);
+    let scan = start(&plan, ArcusStage::new(shared.lend("flyscan").unwrap()), Box::new(probe)).unwrap();
+    let stats = scan.join(Some(Duration::from_secs(120)));
+    assert_eq!(stats.status, ScanState::Completed, "{stats:?}");
+    let cols = scan.drain(None);
+    let map = FieldMap::aefi_default();
+    let step_mm = STEP_UM * 1e-3;
+    let (mut sq, mut lo, mut hi, mut count) = (0.0, f64::INFINITY, f64::NEG_INFINITY, 0);
+    for line in 0..n {
+        let idx: Vec<usize> = (0..cols.len()).filter(|&i| cols.line[i] == line).collect();
+        assert!(idx.len() > 2 * n as usize, "line {line}: {} samples", idx.len());
+        let y_mm = cols.slow_steps[idx[0]] * step_mm;
+        for ch in 0..6 {
+            let mut rows: Vec<(f64, f64)> = idx.iter().map(|&i| (cols.fast_steps[i] * step_mm, cols.channels[i * 6 + ch])).collect();
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (xs, ys): (Vec<f64>, Vec<f64>) = rows.into_iter().unzip();
+            for j in 0..n {
+                let x_mm = x0_mm + (x1_mm - x0_mm) * f64::from(j) / f64::from(n - 1);
+                let expected = map.volts(x_mm, y_mm)[ch];
+                sq += (interp(&xs, &ys, x_mm) - expected).powi(2);
+                count += 1;
+                lo = lo.min(expected);
+                hi = hi.max(expected);
+            }
+        }
+    }
+    let rms = (sq / f64::from(count)).sqrt();
+    eprintln!("41 x 41 image: RMS error {rms:.5} V = {:.3}% of the range {:.4} V", 100.0 * rms / (hi - lo), hi - lo);
+    assert!(rms <= 0.02 * (hi - lo), "image RMS error {rms} V vs range {} V", hi - lo);
 }

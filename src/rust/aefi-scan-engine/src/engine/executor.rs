@@ -55,6 +55,7 @@ struct MotionOutcome {
     abort_latency_ms: Option<f64>,
     flying_ns: i64,
     polls: u64,
+    poll_wire_ns: f64,
 }
 
 struct Motion<'a, S: Stage> {
@@ -64,6 +65,8 @@ struct Motion<'a, S: Stage> {
     abort_sent_ns: Option<i64>,
     flying_ns: i64,
     polls: u64,
+    /// Wire time of the flight polls made (bytes × byte time + turnaround), for the wire limit.
+    poll_wire_ns: f64,
 }
 
 /// Shortest interval between two flight polls (ns).
@@ -173,6 +176,7 @@ impl<S: Stage> Motion<'_, S> {
                 Err(e) => break Err(e.into()),
             };
             self.polls += 1;
+            self.poll_wire_ns += f64::from(p.bytes_out + p.bytes_in) * timing.byte_time_ns + timing.turnaround_ns;
             self.live.polls.fetch_add(1, Ordering::Relaxed);
             // A link without wire time (an untimed simulator) would poll millions of times a
             // second and starve the trigger thread on a small machine: cap at the wire rate of
@@ -248,7 +252,7 @@ fn fault(axis: Axis, reason: &str) -> Interrupt {
 
 fn motion_thread<S: Stage>(mut stage: S, vp: ValidatedPlan, live: Arc<Live>, tx: rtrb::Producer<Msg>) -> MotionOutcome {
     let fast = vp.plan.fast_axis;
-    let mut m = Motion { stage: &mut stage, live: &live, tx, abort_sent_ns: None, flying_ns: 0, polls: 0 };
+    let mut m = Motion { stage: &mut stage, live: &live, tx, abort_sent_ns: None, flying_ns: 0, polls: 0, poll_wire_ns: 0.0 };
     let previous_hs = m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps);
     let result = match &previous_hs {
         Ok(_) => m.run(&vp),
@@ -269,7 +273,7 @@ fn motion_thread<S: Stage>(mut stage: S, vp: ValidatedPlan, live: Arc<Live>, tx:
     }
     let abort_latency_ms = m.abort_sent_ns.map(|t| (t - live.abort_requested_ns.load(Ordering::Acquire)) as f64 * 1e-6);
     let _ = m.send(Msg::Finish);
-    MotionOutcome { state, error, abort_latency_ms, flying_ns: m.flying_ns, polls: m.polls }
+    MotionOutcome { state, error, abort_latency_ms, flying_ns: m.flying_ns, polls: m.polls, poll_wire_ns: m.poll_wire_ns }
     // `stage` drops here: a lent link goes home on every path.
 }
 
@@ -454,7 +458,10 @@ impl Scan {
             flying_ns: 0,
             start_error: None,
         });
-        let (flying_ns, polls, abort_latency_ms) = mo.map(|m| (m.flying_ns, m.polls, m.abort_latency_ms)).unwrap_or((0, 0, None));
+        let (flying_ns, polls, abort_latency_ms, poll_wire_ns) =
+            mo.map(|m| (m.flying_ns, m.polls, m.abort_latency_ms, m.poll_wire_ns)).unwrap_or((0, 0, None, 0.0));
+        // The wire limit of the polls actually made (their frame sizes), else the link's figure.
+        let wire_limit_hz = if poll_wire_ns > 0.0 { polls as f64 / (poll_wire_ns * 1e-9) } else { self.wire_limit_hz };
         let samples = live.samples.load(Ordering::Relaxed);
         ScanStats {
             status: state,
@@ -464,7 +471,7 @@ impl Scan {
             wall_time_s: (live.t_end_ns.load(Ordering::Acquire) - live.t_start_ns) as f64 * 1e-9,
             polls,
             poll_rate_hz: if flying_ns > 0 { polls as f64 / (flying_ns as f64 * 1e-9) } else { 0.0 },
-            wire_limit_hz: self.wire_limit_hz,
+            wire_limit_hz,
             trigger_lateness_us: ro.lateness,
             missed_triggers: ro.missed,
             dropped_records: live.ring.dropped.load(Ordering::Relaxed),

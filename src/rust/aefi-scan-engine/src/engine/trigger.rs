@@ -83,8 +83,10 @@ pub struct TriggerOutcome {
     pub start_error: Option<DetectorError>,
 }
 
-/// Records waiting for a poll after them; a full buffer is positioned early (extrapolated).
+/// Records waiting for polls after them; a full buffer is positioned early.
 const PENDING_CAP: usize = 1 << 16;
+/// How far (ns) the polls must reach past a sample before it is positioned.
+const HOLD_NS: f64 = 200e6;
 
 struct LineRun {
     spec: LineSpec,
@@ -143,8 +145,10 @@ impl Loop {
 
     /// Positions the pending samples a poll has overtaken.
     fn flush_covered(&mut self) {
+        // A sample waits until the fit has polls well after it (a window on both sides), not
+        // just one: the first cruise polls alone leave the offset loose.
         let covered = match &self.line {
-            Some(run) => run.model.last_poll_ns(),
+            Some(run) => run.model.last_poll_ns() - HOLD_NS,
             None => return,
         };
         // The newest record stays back so that the line end can still flag it as the last.

@@ -6,6 +6,7 @@
 //! - [`board`]: the AEFI acquisition board (protocol, timing, field at the true probe position).
 //! - [`board_bench`]: the board of each `sim://NAME` bench, reading its Arcus ground truth.
 //! - [`board_link`]: the in-process link to a simulated board.
+//! - [`serve`]: the Arcus simulator served on a PTY pair or on TCP.
 //! - [`board_serve`]: the board simulator served on a pseudo-terminal.
 pub mod arcus;
 pub mod bench;
@@ -14,3 +15,4 @@ pub mod board_bench;
 pub mod board_link;
 pub mod board_serve;
 pub mod field;
+pub mod serve;
