@@ -46,6 +46,8 @@ def test_move_reaches_target_and_truth_agrees():
     assert ctrl.position("X") == 19_500
     now = np.array([time.monotonic_ns()], dtype=np.int64)
     assert _engine.sim_truth(url, "X", now)[0] == pytest.approx(19_500)
+    strided = np.repeat(now, 4)[::2]  # not contiguous
+    assert list(_engine.sim_truth(url, "X", strided)) == pytest.approx([19_500, 19_500])
     ctrl.set_position("X", 0)
     assert ctrl.position("X") == 0
     ctrl.close()
@@ -193,9 +195,13 @@ def test_tcp_through_the_cli_with_truth_log(tmp_path):
             ctrl.move_abs("Y", 0)
         assert e.value.code == "LIMIT"
         ctrl.close()
-        truth = json.loads(log.read_text())
-        last_y = truth["axes"][1]["pieces"][-1]
+        text = log.read_text()
+        last_y = json.loads(text)["axes"][1]["pieces"][-1]
         assert last_y["x0"] == -50.0 and last_y["v0"] == 0.0
+        now = np.array([time.monotonic_ns()], dtype=np.int64)
+        assert _engine.sim_truth_from_log(text, "Y", now)[0] == -50.0
+        with pytest.raises(ValueError, match="log_json"):
+            _engine.sim_truth_from_log("{}", "Y", now)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -220,3 +226,23 @@ def test_lending_state_is_visible():
     assert "closed" in repr(ctrl)
     with pytest.raises(_engine.LinkError, match="closed"):
         ctrl.position("X")
+
+
+def test_lent_link_refuses_with_the_borrower_named():
+    url = _fresh("lent")
+    ctrl = _engine.ArcusController(url)
+    ex = _engine.RustScanExecutor()
+    ex.start({"fast_axis": "X", "slow_axis": None, "fast_start_steps": 0, "fast_stop_steps": 20_000,
+              "speed_pps": 800.0, "detector": "none", "trigger": "software", "sample_rate_hz": 100.0,
+              "realtime": False}, ctrl)
+    try:
+        assert ctrl.is_lent and ctrl.borrower
+        with pytest.raises(_engine.PortBusyError, match=f"lent to {ctrl.borrower}"):
+            ctrl.position("X")
+        with pytest.raises(_engine.PortBusyError):
+            ctrl.close()
+    finally:
+        ex.abort()
+        ex.join(timeout_s=30)
+    assert not ctrl.is_lent and ctrl.borrower is None
+    assert not ctrl.is_moving("X")

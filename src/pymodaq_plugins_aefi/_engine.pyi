@@ -164,6 +164,8 @@ def sim_truth(url: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDAr
     """Exact true positions (pulses, counter frame) of an in-process sim:// bench at the instants."""
 def sim_truth_log(url: str) -> str:
     """The bench's motion log as JSON (the format of aefi-arcus-sim --truth-log)."""
+def sim_truth_from_log(log_json: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """True positions from a motion log written by another process (aefi-arcus-sim --truth-log)."""
 def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconnect", "reconnect", "limit",
                                              "stall", "unstall", "input"], **params: Any) -> None:
     """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::sim::arcus::{ArcusSim, Fault, SimConfig, UNVERIFIED_CHOICES};
+use aefi_scan_engine::sim::arcus::{ArcusSim, Fault, SimConfig, TruthLog, UNVERIFIED_CHOICES};
 use aefi_scan_engine::sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
 use aefi_scan_engine::sim::bench::{find_bench, SimBench};
 use aefi_scan_engine::transport::LinkUrl;
@@ -43,9 +43,24 @@ fn sim_truth<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let bench = bench_of(url)?;
     let a = axis_arg(axis)?;
-    let times = t_ns.as_slice()?.to_vec();
+    let times: Vec<i64> = t_ns.as_array().iter().copied().collect();
     let truth = bench.truth.clone();
     let out = py.detach(move || truth.true_positions_steps(a, &times));
+    Ok(PyArray1::from_vec(py, out))
+}
+
+/// True positions computed from a motion log written by another process (`--truth-log` JSON).
+#[pyfunction]
+fn sim_truth_from_log<'py>(
+    py: Python<'py>,
+    log_json: &str,
+    axis: &str,
+    t_ns: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let a = axis_arg(axis)?;
+    let log = TruthLog::from_json(log_json).map_err(|e| PyValueError::new_err(format!("log_json: not a truth log: {e}")))?;
+    let times: Vec<i64> = t_ns.as_array().iter().copied().collect();
+    let out = py.detach(move || times.iter().map(|t| log.true_position_steps(a, *t)).collect::<Vec<f64>>());
     Ok(PyArray1::from_vec(py, out))
 }
 
@@ -185,6 +200,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(sim_truth, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_log, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_truth_from_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_inject_fault, m)?)?;
     Ok(())
 }

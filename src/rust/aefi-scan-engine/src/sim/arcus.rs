@@ -12,7 +12,7 @@
 //! then, positions in the reply are sampled then, and the reply is complete after the
 //! turnaround plus the reply bytes at the configured baud ([`ArcusSim::reply_ready_ns`]).
 //!
-//! Simulator choices where the controller's behaviour is unknown ([U] in the notes) are listed in
+//! Simulator choices where the controller's behaviour is unknown (marked `[U]` in the notes) are listed in
 //! [`UNVERIFIED_CHOICES`] and printed by `aefi-arcus-sim --help`.
 use crate::arcus::framing::{wire_time_ns, Framing};
 use crate::arcus::protocol::{
@@ -31,7 +31,7 @@ pub use truth::{AxisTruth, TruthLog};
 /// Firmware version string answered to `VER` (exact real string unknown, notes §4).
 pub const FIRMWARE_VERSION: &str = "V180BL";
 
-/// Every simulator choice for a behaviour the notes mark [U] (or [I]), for `--help`.
+/// Every simulator choice for a behaviour the notes mark `[U]` (or `[I]`), for `--help`.
 pub const UNVERIFIED_CHOICES: &[(&str, &str)] = &[
     ("?PULSING scope", "per axis: a move on an idle axis is accepted while another axis pulses"),
     ("VER reply", "V180BL"),

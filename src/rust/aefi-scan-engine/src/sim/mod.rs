@@ -2,7 +2,7 @@
 //!
 //! - [`field`]: the known field map the simulated probe reads.
 //! - [`arcus`]: the PMX-4EX-SA model (time-analytic motion, ground truth, faults).
-//! - [`bench`]: in-process benches keyed by `sim://NAME`, and the in-process link.
+//! - [`bench`](mod@bench): in-process benches keyed by `sim://NAME`, and the in-process link.
 //! - [`board`]: the AEFI acquisition board (protocol, timing, field at the true probe position).
 //! - [`board_bench`]: the board of each `sim://NAME` bench, reading its Arcus ground truth.
 //! - [`board_link`]: the in-process link to a simulated board.

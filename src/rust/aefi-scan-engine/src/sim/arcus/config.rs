@@ -53,7 +53,7 @@ pub struct SimConfig {
 /// Baud rates of the `DB` codes 1..5.
 pub const BAUD_CODES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
 
-/// Default turnaround (the real figure is unknown: notes §1 [U]).
+/// Default turnaround (the real figure is unknown: notes §1, unverified).
 pub const DEFAULT_TURNAROUND_NS: i64 = 200_000;
 
 impl Default for SimConfig {
