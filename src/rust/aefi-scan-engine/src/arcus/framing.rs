@@ -145,6 +145,11 @@ impl DeviceFrameDecoder {
         Self::default()
     }
 
+    /// Bytes of a frame received so far but not yet ended by CR.
+    pub fn partial_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Adds received bytes and returns the frames they complete, in order.
     ///
     /// ```

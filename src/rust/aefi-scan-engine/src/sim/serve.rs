@@ -61,6 +61,8 @@ struct Session {
     wire: bool,
     /// When the line is free again (end of the last reply): the next frame cannot start before.
     line_free_ns: i64,
+    /// When the first byte of the frame being received arrived.
+    frame_start_ns: Option<i64>,
     log: Option<TruthLogWriter>,
 }
 
@@ -71,24 +73,32 @@ impl Session {
             decoder: DeviceFrameDecoder::new(),
             wire: !opts.no_delay,
             line_free_ns: 0,
+            frame_start_ns: None,
             log: opts.truth_log.clone().map(TruthLogWriter::new),
         }
     }
 
     /// Handles received bytes; `write` sends each reply. Returns false when the link is dead.
     fn feed(&mut self, bytes: &[u8], t_rx: i64, write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<bool> {
+        if self.decoder.partial_len() == 0 {
+            self.frame_start_ns = Some(t_rx);
+        }
         for frame in self.decoder.push(bytes) {
             let (outcome, ready) = {
                 let mut sim = lock_sim(&self.sim);
                 if frame.device != Some(sim.device_number()) {
                     continue;
                 }
+                // On the simulated wire the frame's last byte arrives `wire time` after its first
+                // (and not before the previous reply has left the half-duplex line).
                 let t_effect = if self.wire {
-                    let start = self.line_free_ns.max(t_rx - wire_time_ns(frame.wire_bytes, sim.baud()));
+                    let start = self.line_free_ns.max(self.frame_start_ns.unwrap_or(t_rx));
                     (start + wire_time_ns(frame.wire_bytes, sim.baud())).max(t_rx)
                 } else {
                     t_rx
                 };
+                // A further frame in the same chunk follows back to back.
+                self.frame_start_ns = Some(t_effect);
                 let framing = Framing::Rs485 { device: sim.device_number() };
                 let out = sim.handle_command(&frame.command, t_effect, framing, self.wire);
                 (out, t_effect)
@@ -107,6 +117,9 @@ impl Session {
             if let Some(log) = &mut self.log {
                 log.maybe_write(&self.sim);
             }
+        }
+        if self.decoder.partial_len() == 0 {
+            self.frame_start_ns = None;
         }
         Ok(true)
     }
@@ -328,9 +341,10 @@ mod tests {
         };
         let t0 = mono_ns();
         s.feed(b"@00PX\r", t0, &mut write).unwrap();
-        // Reply "0\r" at 9600 baud: written no earlier than turnaround + 2 bytes after arrival.
+        // At 9600 baud: the 6 command bytes, the turnaround, then the 2 reply bytes "0\r".
         let elapsed = mono_ns() - t0;
-        assert!(elapsed >= crate::sim::arcus::DEFAULT_TURNAROUND_NS + wire_time_ns(2, 9600), "{elapsed}");
+        let expected = wire_time_ns(6, 9600) + crate::sim::arcus::DEFAULT_TURNAROUND_NS + wire_time_ns(2, 9600);
+        assert!(elapsed >= expected, "{elapsed} < {expected}");
         assert_eq!(n, 1);
     }
 }
