@@ -47,15 +47,11 @@ pub fn stage_error(e: ArcusError) -> StageError {
 /// Link timing of a driver, from its URL (and the simulator's turnaround for `sim://`).
 pub fn link_timing(ctrl: &ArcusController) -> LinkTiming {
     let (byte_time_ns, turnaround_ns) = match LinkUrl::parse(ctrl.url()) {
-        Ok(LinkUrl::Sim { name, baud, timing, .. }) => {
-            if timing == SimTiming::Wire {
-                let turnaround = crate::sim::bench::find_bench(&name)
-                    .map(|b| crate::sim::bench::lock_sim(&b.arcus).config().turnaround_ns as f64)
-                    .unwrap_or(0.0);
-                (wire_time_ns(1000, baud) as f64 / 1000.0, turnaround)
-            } else {
-                (0.0, 0.0)
-            }
+        Ok(LinkUrl::Sim { name, baud, timing: SimTiming::Wire, .. }) => {
+            let turnaround = crate::sim::bench::find_bench(&name)
+                .map(|b| crate::sim::bench::lock_sim(&b.arcus).config().turnaround_ns as f64)
+                .unwrap_or(0.0);
+            (wire_time_ns(1000, baud) as f64 / 1000.0, turnaround)
         }
         Ok(LinkUrl::Serial { baud, .. }) => (wire_time_ns(1000, baud) as f64 / 1000.0, 0.0),
         _ => (0.0, 0.0),

@@ -16,7 +16,7 @@ use super::model::Trapezoid;
 use super::plan::{validate, Axis, FlyPlan, LineSpec, PlanError, TriggerMode, ValidatedPlan};
 use super::record::{drain_columns, ring, Columns, Record};
 use super::stage::{AxisMotion, Stage, StageError};
-use super::stats::{Live, Progress, ScanErrorInfo, ScanState, ScanStats};
+use super::stats::{Live, Progress, ScanErrorInfo, ScanState, ScanStats, ThreadDone};
 use super::trigger::{run_trigger_loop, Msg, TriggerConfig, TriggerOutcome};
 use crate::clock::mono_ns;
 use std::sync::atomic::Ordering;
@@ -251,6 +251,7 @@ fn fault(axis: Axis, reason: &str) -> Interrupt {
 }
 
 fn motion_thread<S: Stage>(mut stage: S, vp: ValidatedPlan, live: Arc<Live>, tx: rtrb::Producer<Msg>) -> MotionOutcome {
+    let _done = ThreadDone(&live);
     let fast = vp.plan.fast_axis;
     let mut m = Motion { stage: &mut stage, live: &live, tx, abort_sent_ns: None, flying_ns: 0, polls: 0, poll_wire_ns: 0.0 };
     let previous_hs = m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps);
@@ -273,6 +274,7 @@ fn motion_thread<S: Stage>(mut stage: S, vp: ValidatedPlan, live: Arc<Live>, tx:
     }
     let abort_latency_ms = m.abort_sent_ns.map(|t| (t - live.abort_requested_ns.load(Ordering::Acquire)) as f64 * 1e-6);
     let _ = m.send(Msg::Finish);
+    live.set_final(state);
     MotionOutcome { state, error, abort_latency_ms, flying_ns: m.flying_ns, polls: m.polls, poll_wire_ns: m.poll_wire_ns }
     // `stage` drops here: a lent link goes home on every path.
 }
@@ -445,7 +447,7 @@ impl Scan {
             state = ScanState::Failed;
             error = Some(ScanErrorInfo { kind: e.kind.into(), message: e.message });
         }
-        live.set_state(state);
+        live.force_state(state);
         let ro = ro.unwrap_or(TriggerOutcome {
             lateness: Default::default(),
             missed: 0,
@@ -557,6 +559,21 @@ mod tests {
         // the link came back: the stage can be driven again
         let mut again = stage.clone();
         assert!(again.poll(Axis::X).is_ok());
+    }
+
+    #[test]
+    fn progress_shows_the_end_without_join_once_every_record_is_in() {
+        let stage = FakeStage::new(FAST_RAMPS, 0);
+        let scan = start(&small_plan(), stage, Box::new(NoDetector)).unwrap();
+        let t_end = mono_ns() + 20_000_000_000;
+        while !scan.progress().state.is_final() {
+            assert!(mono_ns() < t_end, "no end state: {:?}", scan.progress());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let p = scan.progress();
+        assert_eq!(p.state, ScanState::Completed);
+        assert_eq!(scan.drain(None).len() as u64, p.samples);
+        assert_eq!(scan.join(None).status, ScanState::Completed);
     }
 
     #[test]

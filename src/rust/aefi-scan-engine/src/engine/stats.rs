@@ -96,6 +96,23 @@ pub struct Live {
     pub lines_total: u32,
     /// A fatal detector failure (it also requests the abort that stops the motors).
     detector_failure: std::sync::Mutex<Option<super::detector::DetectorError>>,
+    /// The end state the motion thread reached (0 until then).
+    final_state: AtomicU8,
+    /// Scan threads that have ended (the last one publishes the end state).
+    finishers: AtomicU8,
+}
+
+/// Scan threads whose end publishes the end state (motion and trigger).
+const SCAN_THREADS: u8 = 2;
+
+/// Marks a scan thread's end when dropped, also when the thread unwinds from a panic.
+#[derive(Debug)]
+pub struct ThreadDone<'a>(pub &'a Live);
+
+impl Drop for ThreadDone<'_> {
+    fn drop(&mut self) {
+        self.0.thread_done();
+    }
 }
 
 impl Live {
@@ -116,7 +133,32 @@ impl Live {
             ring,
             lines_total,
             detector_failure: std::sync::Mutex::new(None),
+            final_state: AtomicU8::new(0),
+            finishers: AtomicU8::new(0),
         }
+    }
+
+    /// The motion thread's end state (published once both scan threads have ended).
+    pub fn set_final(&self, s: ScanState) {
+        self.final_state.store(s as u8, Ordering::Release);
+    }
+
+    /// One scan thread ended; the last one publishes the end state, so an end state seen by
+    /// `progress()` means every record of the scan is in the ring.
+    pub fn thread_done(&self) {
+        if self.finishers.fetch_add(1, Ordering::AcqRel) + 1 == SCAN_THREADS {
+            let mut s = ScanState::from_u8(self.final_state.load(Ordering::Acquire));
+            if !s.is_final() || self.detector_failure().is_some() {
+                s = ScanState::Failed;
+            }
+            let _ = self.t_end_ns.compare_exchange(0, crate::clock::mono_ns(), Ordering::AcqRel, Ordering::Acquire);
+            self.force_state(s);
+        }
+    }
+
+    /// Sets the state even over an end state (join's final word).
+    pub fn force_state(&self, s: ScanState) {
+        self.state.store(s as u8, Ordering::Release);
     }
 
     /// Records a fatal detector failure (the first one is kept) and requests the abort.

@@ -13,7 +13,7 @@ use super::model::{LinkTiming, Poll, PositionModel, Trapezoid};
 use super::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
 use super::plan::{LineSpec, TriggerMode};
 use super::record::{flags, Record, RecordWriter, N_CHANNELS};
-use super::stats::{Live, LineTime};
+use super::stats::{LineTime, Live, ThreadDone};
 use crate::clock::mono_ns;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -263,6 +263,8 @@ pub fn run_trigger_loop(
     writer: RecordWriter,
     live: Arc<Live>,
 ) -> TriggerOutcome {
+    let live_done = Arc::clone(&live);
+    let _done = ThreadDone(&live_done);
     let rt = if cfg.realtime { make_realtime(50) } else { RtReport { detail: "not requested".into(), ..RtReport::default() } };
     let mut lp = Loop {
         cfg,
@@ -279,6 +281,10 @@ pub fn run_trigger_loop(
         failed: false,
     };
     let start_error = lp.detector.begin().err();
+    if let Some(e) = &start_error {
+        // Nothing can be sampled: the motion stops and the scan ends failed.
+        lp.live.fail_detector(DetectorError { fatal: true, ..e.clone() });
+    }
     let self_timed = lp.detector.self_timed();
     // Self-timed and continuous detectors are still visited on a 1 kHz beat when idle.
     let rate = match cfg.mode {
