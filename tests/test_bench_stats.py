@@ -122,3 +122,22 @@ def test_trapezoid_short_move_is_a_triangle():
 def test_trapezoid_rejects_bad_input(args):
     with pytest.raises(ValueError):
         bs.trapezoid_move_s(*args)
+
+
+def test_lateness_from_stamps_recovers_lateness_on_an_unknown_grid():
+    rng = np.random.default_rng(3)
+    period_ns = 200_000  # 5 kHz
+    k = np.arange(5000)
+    k = k[rng.random(k.size) > 0.01]  # some deadlines skipped
+    late = rng.exponential(30.0, k.size)  # mostly tens of ns
+    late[::97] = rng.uniform(1_000, 150_000, late[::97].size)  # a few very late ones
+    t = (123_456_789 + k * period_ns + late).astype(np.int64)
+    got = bs.lateness_from_stamps(t, 5000.0)
+    assert got == pytest.approx(late - late.min(), abs=2.0)
+
+
+def test_lateness_from_stamps_edge_cases():
+    assert bs.lateness_from_stamps([], 1000.0).size == 0
+    assert bs.lateness_from_stamps([5], 1000.0) == pytest.approx([0.0])
+    with pytest.raises(ValueError, match="rate_hz"):
+        bs.lateness_from_stamps([1, 2], 0.0)

@@ -74,6 +74,31 @@ def lateness_summary(lateness_ns: Sequence[int] | np.ndarray, period_ns: int, sk
     )
 
 
+def lateness_from_stamps(t_ns: Sequence[int] | np.ndarray, rate_hz: float, cluster_ns: float = 2_000.0) -> np.ndarray:
+    """Per-sample lateness (ns) of triggers stamped when they fired, on an unknown absolute grid.
+
+    The schedule is t_start + k/rate; only the stamps are known. Each stamp's phase on the grid
+    is (t − t₀) mod period. Most triggers fire within a microsecond of their deadline, so the
+    densest `cluster_ns` window of phases holds the deadline; its earliest phase is taken as the
+    grid (lateness 0), and every stamp's lateness is its phase after it, modulo the period. A
+    trigger a whole period late is indistinguishable from one on time: the pacer skips those
+    deadlines instead of firing them, and counts them as missed.
+    """
+    if not rate_hz > 0:
+        raise ValueError(f"rate_hz must be > 0 Hz, got {rate_hz}")
+    t = np.asarray(t_ns, dtype=np.int64)
+    if t.size == 0:
+        return np.zeros(0)
+    period_ns = 1e9 / rate_hz
+    phase = np.mod((t - t[0]).astype(np.float64), period_ns)
+    order = np.sort(phase)
+    # Densest window on the circle: count phases in [p, p + cluster) for each p (wrapping).
+    wrapped = np.concatenate([order, order + period_ns])
+    counts = np.searchsorted(wrapped, order + cluster_ns, side="left") - np.arange(order.size)
+    grid = order[int(np.argmax(counts))]
+    return np.mod(phase - grid, period_ns)
+
+
 def error_summary(errors_steps: Sequence[float] | np.ndarray) -> ErrorSummary:
     """Summarise |estimate − truth| (steps); NaN entries (no truth there) are left out."""
     err = np.abs(np.asarray(errors_steps, dtype=np.float64))
@@ -158,7 +183,8 @@ def trapezoid_move_s(distance_steps: float, low_speed_pps: float, high_speed_pps
     return 2 * (peak_pps - v0) / accel_pps2
 
 
-def ratios_table(legacy: Mapping[str, Any], rust: Mapping[str, Any], keys: Mapping[str, tuple[str, bool, bool]]) -> dict[str, Optional[float]]:
+def ratios_table(legacy: Mapping[str, Any], rust: Mapping[str, Any],
+                 keys: Mapping[str, tuple[str, bool, bool]]) -> dict[str, Optional[float]]:
     """Improvement ratios for named figures.
 
     `keys` maps a ratio name to (dotted path into both result dicts, higher_is_better, count).

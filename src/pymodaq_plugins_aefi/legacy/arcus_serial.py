@@ -78,6 +78,10 @@ class LegacyArcus:
     def set_high_speed(self, axis: str, speed_pps: int) -> None:
         self._expect_ok(f"HS{axis}={int(speed_pps)}")
 
+    def set_speeds(self, axis: str, high_pps: int, low_pps: int, accel_ms: int, decel_ms: int) -> None:
+        for name, value in (("HS", high_pps), ("LS", low_pps), ("ACC", accel_ms), ("DEC", decel_ms)):
+            self._expect_ok(f"{name}{axis}={int(value)}")
+
     def move_abs(self, axis: str, target_steps: int) -> None:
         self._expect_ok(f"{axis}{int(target_steps)}")
 

@@ -94,15 +94,20 @@ def run_fly_loop(
     k = 0
     while k < n_deadlines:
         deadline_ns = t0_ns + k * period_ns
-        remaining_ns = deadline_ns - time.monotonic_ns()
-        if remaining_ns > spin_ns:
-            if arcus.wait_readable((remaining_ns - spin_ns) / 1e9):
-                sample = arcus.poll_reply()
-                if sample is not None:
-                    polls.append(sample)
-                    last_steps = float(sample.position_steps)
-                    arcus.send_query(poll_command)
-            continue
+        # Sleep on the port until a reply lands or the spin window opens; a zero timeout when
+        # the window is already open still collects a reply that is waiting (at 5 kHz the loop
+        # lives in the spin window).
+        wait_ns = deadline_ns - spin_ns - time.monotonic_ns()
+        if arcus.wait_readable(max(wait_ns, 0) / 1e9):
+            sample = arcus.poll_reply()
+            if sample is not None:
+                polls.append(sample)
+                last_steps = float(sample.position_steps)
+                arcus.send_query(poll_command)
+            if wait_ns > 0:
+                continue
+        elif time.monotonic_ns() < deadline_ns - spin_ns:
+            continue  # select woke early (a signal): wait again
         while time.monotonic_ns() < deadline_ns:
             pass
         t_fire_ns = time.monotonic_ns()
