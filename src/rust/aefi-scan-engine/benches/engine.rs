@@ -1,6 +1,7 @@
 //! Engine figures (no asserts): trigger lateness of the production pacer + virtual probe at
 //! 1 kHz and 5 kHz (idle and with a CPU-bound thread in the process), position-poll rate as a
-//! fraction of the wire limit on the wire-timed simulator, and ring drain throughput.
+//! fraction of the wire limit on the wire-timed simulator, abort latency (request → ABORT written,
+//! request → simulated axis still), and ring drain throughput.
 //! Run: `cargo bench -p aefi-scan-engine --bench engine` (AEFI_BENCH_SECONDS shortens the runs).
 use aefi_scan_engine::arcus::driver::ArcusController;
 use aefi_scan_engine::arcus::protocol::{Axis as ArcusAxis, Command, SpeedParam};
@@ -77,6 +78,52 @@ fn poll_rows() {
     }
 }
 
+/// When the simulated axis stood still after `t_req` (ns after it), from the ground truth.
+fn stop_after_ns(truth: &aefi_scan_engine::engine::arcus_stage::SimTruth, t_req: i64) -> i64 {
+    use aefi_scan_engine::engine::detector::TruthSource;
+    let at = |t| truth.true_steps(aefi_scan_engine::engine::plan::Axis::X, t);
+    let rest = at(t_req + 2_000_000_000);
+    let (mut lo, mut hi) = (t_req, t_req + 2_000_000_000);
+    while hi - lo > 10_000 {
+        let mid = lo + (hi - lo) / 2;
+        if (at(mid) - rest).abs() < 1e-9 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi - t_req
+}
+
+fn abort_rows() {
+    println!();
+    println!("{:<34} {:>12} {:>14}", "abort mid-line (sim, 5 runs)", "ABORT sent", "axis stopped");
+    for baud in [9600u32, 38400, 115200] {
+        let (mut sent, mut stopped) = (Vec::new(), Vec::new());
+        for run in 0..5 {
+            let url = format!("sim://bench-abort-{baud}-{run}?baud={baud}");
+            let Ok(mut c) = ArcusController::open(&url, Duration::from_secs(1)) else { continue };
+            let _ = c.transact(&Command::SetParam(SpeedParam::HighSpeed, None, 1500));
+            let _ = c.set_speeds(ArcusAxis::X, None, Some(10), Some(100), Some(100));
+            let Some(truth) = aefi_scan_engine::engine::arcus_stage::sim_truth_for_url(&url) else { continue };
+            let plan = FlyPlan { fast_stop_steps: 6000, slow_axis: None, speed_pps: 1500.0, realtime: false, ..FlyPlan::default() };
+            let Ok(scan) = start(&plan, ArcusStage::new(Box::new(c)), Box::new(NoDetector)) else { continue };
+            while scan.progress().samples < 100 + 37 * run as u64 && !scan.is_finished() {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            let t_req = aefi_scan_engine::clock::mono_ns();
+            scan.abort();
+            let s = scan.join(Some(Duration::from_secs(10)));
+            if let Some(ms) = s.abort_latency_ms {
+                sent.push(ms);
+                stopped.push(stop_after_ns(&truth, t_req) as f64 * 1e-6);
+            }
+        }
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        println!("{:<34} {:>9.1} ms {:>11.1} ms", format!("{baud} baud (max of {})", sent.len()), max(&sent), max(&stopped));
+    }
+}
+
 fn drain_rows() {
     println!();
     let n = 1 << 22;
@@ -100,5 +147,6 @@ fn main() {
     let seconds = std::env::var("AEFI_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10.0);
     lateness_rows(seconds);
     poll_rows();
+    abort_rows();
     drain_rows();
 }

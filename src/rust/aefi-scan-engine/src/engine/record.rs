@@ -155,15 +155,19 @@ impl Columns {
     }
 
     fn extend(&mut self, recs: &[Record]) {
-        self.seq.extend(recs.iter().map(|r| r.seq));
-        self.t_ns.extend(recs.iter().map(|r| r.t_ns));
-        self.line.extend(recs.iter().map(|r| r.line));
-        self.fast_steps.extend(recs.iter().map(|r| r.fast_steps));
-        self.slow_steps.extend(recs.iter().map(|r| r.slow_steps));
-        self.pos_err_steps.extend(recs.iter().map(|r| r.pos_err_steps));
-        self.flags.extend(recs.iter().map(|r| r.flags));
-        for r in recs {
-            self.channels.extend_from_slice(&r.channels);
+        // Column by column in cache-sized blocks: each block of records is read while it is
+        // still in cache, and each column is written sequentially.
+        for block in recs.chunks(4096) {
+            self.seq.extend(block.iter().map(|r| r.seq));
+            self.t_ns.extend(block.iter().map(|r| r.t_ns));
+            self.line.extend(block.iter().map(|r| r.line));
+            self.fast_steps.extend(block.iter().map(|r| r.fast_steps));
+            self.slow_steps.extend(block.iter().map(|r| r.slow_steps));
+            self.pos_err_steps.extend(block.iter().map(|r| r.pos_err_steps));
+            self.flags.extend(block.iter().map(|r| r.flags));
+            for r in block {
+                self.channels.extend_from_slice(&r.channels);
+            }
         }
     }
 }

@@ -137,7 +137,6 @@ impl Loop {
             }
             run.samples += 1;
             run.t_last = rec.t_ns;
-            self.live.set_fast(e.steps);
         }
         self.writer.push(rec);
         self.live.samples.fetch_add(1, Ordering::Relaxed);

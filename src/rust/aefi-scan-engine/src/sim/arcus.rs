@@ -69,7 +69,7 @@ pub const UNVERIFIED_CHOICES: &[(&str, &str)] = &[
     ("?ERRORED", "never answered (which states and commands cause it is unknown)"),
     ("alarm input", "never active, so ?ALARM and MST bits 3/9 never appear"),
     ("interpolated move with one of its axes pulsing", "refused with ?PULSING, nothing starts"),
-    ("position counter width", "not wrapped at 32 (or 28) bits"),
+    ("position counter width", "32-bit: targets, positions and TOC outside the signed 32-bit range answer ?<command>; a jog is not wrapped"),
     ("not modeled", "buffered moves (BO/BF/I), circles/arcs, S-curve (SCV), StepNLoop, standalone programs, polarity (PO, DIP, DOP, EOP), boot settings (EOBOOT, DOBOOT), timer (TR): answered ?<command>"),
 ];
 

@@ -40,7 +40,7 @@ impl ArcusSim {
             }
             Err(_) => Reply::Error(ControllerError::UnknownCommand(text.to_string())),
         };
-        let mut reply_text = reply.encode();
+        let reply_text = reply.encode();
         self.replies += 1;
         let f = &self.cfg.faults;
         let n = self.replies;
@@ -63,17 +63,14 @@ impl ArcusSim {
         } else {
             f.garble_every > 0 && n % f.garble_every == 0
         };
-        if garble {
-            // Line noise: every character's high bit flipped, framing kept.
-            reply_text = reply_text.bytes().map(|b| char::from(b ^ 0x80)).collect();
-        }
         let mut extra = self.cfg.faults.extra_delay_ns;
         if self.faults.delay_next > 0 {
             self.faults.delay_next -= 1;
             extra += self.faults.delay_next_ns;
         }
         let bytes = if garble {
-            let mut b: Vec<u8> = reply.encode().bytes().map(|b| b ^ 0x80).collect();
+            // Line noise: every character's high bit flipped, the terminator kept.
+            let mut b: Vec<u8> = reply_text.bytes().map(|b| b ^ 0x80).collect();
             b.extend_from_slice(&framing.encode_reply("")[..]);
             b
         } else {
@@ -91,6 +88,9 @@ impl ArcusSim {
     /// Executes a parsed command at `t_ns` (already settled) and gives the reply.
     pub fn execute(&mut self, cmd: &Command, t: i64) -> Reply {
         use Command::*;
+        if !values_in_range(cmd) {
+            return unknown(cmd);
+        }
         match cmd {
             Move(pairs) => self.cmd_move(pairs, t),
             Jog { axis, positive } => self.cmd_jog(*axis, *positive, t),
@@ -346,4 +346,17 @@ impl ArcusSim {
         out
     }
 
+}
+
+/// Whether the numbers of a command fit the controller's 32-bit registers.
+fn values_in_range(cmd: &Command) -> bool {
+    let fits = |v: i64| i32::try_from(v).is_ok();
+    match cmd {
+        Command::Move(pairs) => pairs.iter().all(|(_, n)| fits(*n)),
+        Command::TargetChange { target, .. } => fits(*target),
+        Command::SetPosition(_, n) | Command::SetEncoder(_, n) => fits(*n),
+        Command::SetSyncRegister(_, _, v) => fits(*v),
+        Command::SetToc(ms) => fits(*ms),
+        _ => true,
+    }
 }

@@ -44,6 +44,9 @@ impl ArcusSim {
                 MoveMode::Absolute => *n as f64 + tr.offset(t),
                 MoveMode::Incremental => here.round() + *n as f64,
             };
+            if (target - tr.offset(t)).abs() > f64::from(i32::MAX) {
+                return unknown(&Command::Move(pairs.to_vec()));
+            }
             let dist = target - here;
             if let Some(e) = self.refuse_motion(*a, dist.signum(), t) {
                 return Reply::Error(e);

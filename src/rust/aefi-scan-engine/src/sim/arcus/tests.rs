@@ -381,3 +381,49 @@ fn set_position_shifts_the_counter_frame() {
     b.at(5000.0, "X-500");
     assert_eq!(b.int(20_000.0, "PX"), -500);
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TEMPLATES: &[&str] = &[
+        "X{}", "Y{}", "X{}Y{}", "X{}Z{}U{}", "JX+", "JY-", "STOP", "STOPX", "ABORT", "ABORTY", "HX-0", "HX+4",
+        "HY-1", "HY+1", "HX-4", "TX{}", "PX={}", "EX={}", "HS={}", "HSX={}", "LS={}", "LSY={}", "ACC={}", "DEC={}",
+        "DECX={}", "SSPDMX=1", "SSPDX={}", "TOC={}", "SYNXP={}", "SYNXC=2", "SYNXO", "SYNXS", "LTX=1", "LTXS", "MST",
+        "PP", "PS", "PE", "DO", "DO1", "INC", "ABS", "CLR", "CLRX", "IERR=1", "IERR=0", "EDEC=1", "EDEC=0", "ID",
+    ];
+
+    fn value() -> impl Strategy<Value = i64> {
+        prop_oneof![-5000i64..5000, 0i64..200_000, any::<i64>(), Just(i64::MIN), Just(i32::MAX as i64 + 1)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any sequence of commands at any pace, with switches and faults configured: no panic,
+        /// and every query of a position reads a finite integer.
+        #[test]
+        fn no_command_sequence_panics(
+            steps in proptest::collection::vec((0..TEMPLATES.len(), value(), value(), value(), 0i64..3_000_000_000), 1..40)
+        ) {
+            let mut b = Bench::opts(&[("limit", "X=-3000:3000"), ("home", "X=-100"), ("limit", "Y=-2000:"),
+                                      ("encoder_ratio", "4"), ("limit_hit", "Z=700")]);
+            let mut t_ms = 0.0;
+            for (i, (k, v1, v2, v3, dt_ns)) in steps.into_iter().enumerate() {
+                t_ms += dt_ns as f64 / 1e6;
+                let mut text = TEMPLATES[k].to_string();
+                for v in [v1, v2, v3] {
+                    text = text.replacen("{}", &v.to_string(), 1);
+                }
+                if i == 5 {
+                    b.sim.inject(Fault::Stall { axis: Axis::X }, T0 + (t_ms * 1e6) as i64);
+                }
+                let _ = b.at(t_ms, &text);
+                let pp = b.at(t_ms, "PP");
+                prop_assert!(crate::arcus::protocol::parse_reply(pp.as_bytes()).is_ok(), "{}", pp);
+                for a in Axis::ALL {
+                    prop_assert!(b.sim.true_position_steps(a, T0 + (t_ms * 1e6) as i64).is_finite());
+                }
+            }
+        }
+    }
+}
