@@ -184,3 +184,31 @@ def test_trigger_benchmark_reports_lateness_and_rt():
     assert stats["rt"]["fifo"] is False
     with pytest.raises(ValueError):
         _engine.trigger_benchmark(0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "fault, params, error_type",
+    [
+        ("limit", {"axis": "X", "position_steps": 6000}, "ControllerError"),
+        ("disconnect", {}, "LinkError"),
+    ],
+)
+def test_a_fault_mid_line_fails_the_scan_and_keeps_what_was_acquired(fault, params, error_type):
+    url = f"sim://exec-fault-{fault}?timing=none"
+    ctrl = _engine.ArcusController(url, timeout_s=0.2)
+    ctrl.query("HS=20000")
+    ctrl.set_speeds("X", accel_ms=20, decel_ms=20)
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(speed_pps=4000.0, fast_stop_steps=12000, lines=1, slow_axis=None), ctrl)
+    deadline = time.monotonic() + 10
+    while ex.progress()["fast_steps"] != ex.progress()["fast_steps"] or ex.progress()["fast_steps"] < 2000:
+        assert time.monotonic() < deadline, ex.progress()
+        time.sleep(0.005)
+    _engine.sim_inject_fault(url, fault, **params)
+    stats = ex.join(timeout_s=10)
+    assert stats["status"] == "failed", stats
+    assert stats["error"]["type"] == error_type, stats["error"]
+    assert stats["samples"] > 0 and len(ex.drain()["seq"]) == stats["samples"]
+    assert not ctrl.is_lent
+    if fault == "disconnect":
+        _engine.sim_inject_fault(url, "reconnect")

@@ -162,3 +162,34 @@ def test_move_plugin_still_works_after_a_grab_and_lends_the_link_during_it(url):
     assert abs(position.value() - 4.0) <= STEP_MM
     plugin.close()
     move.close()
+
+
+def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
+    """A real serial link (the simulator on a PTY), opened exclusively by another process mid-session."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bindir = Path(sys.executable).parent
+    sim = subprocess.Popen([str(bindir / "aefi-arcus-sim"), "--pty"], stdout=subprocess.PIPE, text=True)
+    holder = None
+    try:
+        url = f"serial://{sim.stdout.readline().strip()}"
+        plugin = detector_1d(url)  # the port is free: init opens it briefly and lets it go
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time\nfrom pymodaq_plugins_aefi import _engine\n"
+             f"c = _engine.ArcusController({url!r})\nprint('held', flush=True)\ntime.sleep(60)"],
+            stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "held"
+        seen, data = [], []
+        plugin.emit_status = lambda command: seen.append(str(command.attribute))
+        plugin.dte_signal.connect(data.append)
+        plugin.grab_data()
+        assert any("grab failed" in s and "PortBusyError" in s for s in seen), seen
+        assert data == [] and plugin.settings["progress"] == "failed" and not plugin.controller.running
+        plugin.close()
+    finally:
+        for process in (holder, sim):
+            if process is not None:
+                process.terminate()
+                process.wait(10)

@@ -176,6 +176,7 @@ impl<S: Stage> Motion<'_, S> {
                 Err(e) => break Err(e.into()),
             };
             self.polls += 1;
+            self.live.set_fast(p.steps as f64);
             self.poll_wire_ns += f64::from(p.bytes_out + p.bytes_in) * timing.byte_time_ns + timing.turnaround_ns;
             self.live.polls.fetch_add(1, Ordering::Relaxed);
             // A link without wire time (an untimed simulator) would poll millions of times a
