@@ -1,6 +1,8 @@
 """DAQ_Scan in flyscan mode, end to end, headless: a Scan1D over Y of DAQ_Move_AEFI with
 DAQ_1DViewer_AEFIFlyscan as the detector, so each scan step flies one X line; DAQ_Scan assembles
-the map in its own HDF5 file, which is checked against the known field.
+the map in its own HDF5 file, which is checked against the known field. Both plugins share ONE
+simulated controller (the Rust engine flies it; the virtual probe reads the field at the
+simulator's true probe position).
 """
 import time
 
@@ -9,11 +11,7 @@ import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from arcus_fake import FakeArcus
-from pymodaq_plugins_aefi import _engine, bootstrap
-from pymodaq_plugins_aefi.adapters import arcus_stage
-from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_1D import daq_1Dviewer_AEFIFlyscan as fly1d
-from pymodaq_plugins_aefi.testing.fake_executor import FakeScanExecutor
+from pymodaq_plugins_aefi import _engine
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -29,15 +27,6 @@ def _process_until(done, timeout_s, what):
         QApplication.processEvents()
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.005)
-
-
-@pytest.fixture
-def engine(monkeypatch):
-    monkeypatch.setattr(arcus_stage, "default_opener", FakeArcus)
-    real_build = bootstrap.build_flyscan
-    monkeypatch.setattr(fly1d, "build_flyscan", lambda **kw: real_build(
-        **kw, arcus_opener=FakeArcus,
-        executor_factory=lambda: FakeScanExecutor(field=_engine.field_map_volts, time_scale=20.0)))
 
 
 @pytest.fixture
@@ -73,11 +62,13 @@ def _load_modules(dashboard):
     return modules
 
 
-def test_daq_scan_steps_y_and_flies_x_lines_into_a_map(engine, dashboard):
+def test_daq_scan_steps_y_and_flies_x_lines_into_a_map(dashboard):
     from pymodaq.extensions.scan.daq_scan import DAQScan
     from pymodaq.utils.gui_utils.loader_utils import create_extension
 
     modules = _load_modules(dashboard)
+    stage_url = modules["Y"].settings[modules["Y"]._hw_settings_name, "url"]
+    assert stage_url.startswith(URL) and modules["Fly"].settings[modules["Fly"]._hw_settings_name, "url"] == stage_url
     for name, value in dict(fast_start_mm=X_START_MM, fast_stop_mm=X_STOP_MM, points_per_line=POINTS,
                             speed_mm_s=30.0, sample_rate_hz=2000.0).items():
         modules["Fly"].settings.child("detector_settings", name).setValue(value)

@@ -1,24 +1,19 @@
-"""The flyscan viewers driven like the Dashboard does (PyMoDAQ's harness), on the real composition root.
-
-Stage links are `fake://` controllers (tests/arcus_fake.py) and the engine is the executor stand-in
-of `pymodaq_plugins_aefi.testing`, sampling the known field: the lease, the study, the data
-conversion and the plugins are the real ones.
+"""The flyscan viewers driven like the Dashboard does (PyMoDAQ's harness), end to end: the Rust
+engine flies the in-process Arcus simulator (`sim://NAME?timing=none`: timed motion, immediate
+replies) with the virtual probe reading the simulator's known field at the true probe position.
 """
 import itertools
 
 import numpy as np
 import pytest
 
-from arcus_fake import FakeArcus
 from pymodaq.utils.plugin_testing import grab_and_wait, make_detector, move_abs_and_wait, wait_for_signal
-from pymodaq_plugins_aefi import _engine, bootstrap
-from pymodaq_plugins_aefi.adapters import arcus_stage
+from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.daq_move_plugins.daq_move_AEFI import DAQ_Move_AEFI
 from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_1D import daq_1Dviewer_AEFIFlyscan as fly1d
 from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_2D import daq_2Dviewer_AEFIFlyscan as fly2d
 from pymodaq_plugins_aefi.domain.measurement import CHANNEL_NAMES
-from pymodaq_plugins_aefi.testing.fake_executor import FakeScanExecutor
 
 pytestmark = pytest.mark.gui
 _BENCHES = itertools.count()
@@ -26,20 +21,12 @@ STEP_MM = 0.0218
 
 
 @pytest.fixture
-def url(monkeypatch):
-    monkeypatch.setattr(arcus_stage, "default_opener", FakeArcus)
-    real_build = bootstrap.build_flyscan
-
-    def build(**kwargs):
-        return real_build(**kwargs, arcus_opener=FakeArcus,
-                          executor_factory=lambda: FakeScanExecutor(field=_engine.field_map_volts, time_scale=20.0))
-
-    monkeypatch.setattr(fly1d, "build_flyscan", build)
-    monkeypatch.setattr(fly2d, "build_flyscan", build)
-    return f"fake://viewer{next(_BENCHES)}"
+def url():
+    return f"sim://viewer{next(_BENCHES)}?timing=none"
 
 
-LINE = dict(fast_start_mm=10.0, fast_stop_mm=30.0, points_per_line=41, speed_mm_s=30.0, sample_rate_hz=2000.0)
+# 20 mm/s stays under the simulator's factory high speed (1000 pulses/s = 21.8 mm/s)
+LINE = dict(fast_start_mm=10.0, fast_stop_mm=30.0, points_per_line=41, speed_mm_s=20.0, sample_rate_hz=2000.0)
 
 
 def detector_1d(url, **settings):
@@ -49,7 +36,8 @@ def detector_1d(url, **settings):
 
 
 def test_1d_grab_gives_a_line_on_a_regular_mm_grid(url):
-    FakeArcus(url).set_position("Y", round(25.0 / STEP_MM))
+    with _engine.ArcusController(url) as controller:
+        controller.set_position("Y", round(25.0 / STEP_MM))
     plugin = detector_1d(url)
     dte = grab_and_wait(plugin, timeout_ms=20000)
     line = dte.get_data_from_name("AEFI line")
@@ -149,7 +137,7 @@ def test_move_plugin_still_works_after_a_grab_and_lends_the_link_during_it(url):
     move.init_info, move.initialized = move.ini_stage()
     assert move.initialized, move.init_info
     move_abs_and_wait(move, 3.0)
-    arbiter = PortArbiter.for_url(url, FakeArcus)
+    arbiter = PortArbiter.for_url(url, _engine.ArcusController)
     plugin = detector_1d(url)
     stage, lease = move.controller, []
     release, restore = stage.release_link, stage.restore_link

@@ -7,13 +7,7 @@ from pathlib import Path
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from arcus_fake import FakeArcus
-from pymodaq_plugins_aefi import _engine, bootstrap
-from pymodaq_plugins_aefi.adapters import arcus_stage
 from pymodaq_plugins_aefi.cli.preset import PRESET_NAME, PRESET_PATH
-from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_1D import daq_1Dviewer_AEFIFlyscan as fly1d
-from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_2D import daq_2Dviewer_AEFIFlyscan as fly2d
-from pymodaq_plugins_aefi.testing.fake_executor import FakeScanExecutor
 
 SCRIPT = Path(sys.executable).parent / "aefi-preset"
 
@@ -31,21 +25,8 @@ def test_install_copies_into_the_experiments_folder(tmp_path):
     assert f"dashboard -x {PRESET_NAME}" in out.stderr
 
 
-@pytest.fixture
-def engine(monkeypatch):
-    monkeypatch.setattr(arcus_stage, "default_opener", FakeArcus)
-    real_build = bootstrap.build_flyscan
-
-    def build(**kw):
-        return real_build(**kw, arcus_opener=FakeArcus,
-                          executor_factory=lambda: FakeScanExecutor(field=_engine.field_map_volts, time_scale=20.0))
-
-    monkeypatch.setattr(fly1d, "build_flyscan", build)
-    monkeypatch.setattr(fly2d, "build_flyscan", build)
-
-
 @pytest.mark.gui
-def test_dashboard_loads_the_preset_and_every_module_initializes(engine):
+def test_dashboard_loads_the_preset_and_every_module_initializes():
     from pymodaq.dashboard import create_load_dashboard
     from pymodaq_gui.qt_utils import mkQApp
 
