@@ -37,17 +37,17 @@ def test_move_reaches_target_and_truth_agrees():
     ctrl = _engine.ArcusController(url)
     ctrl.set_speeds("X", high_speed_pps=50_000, low_speed_pps=1000, accel_ms=10, decel_ms=10)
     assert ctrl.speeds("X")["high_speed_pps"] == 50_000
-    ctrl.move_abs("X", 20_000)
+    ctrl.move_abs("X", 100_000)  # ~2 s: still moving at the next queries, even on a loaded machine
     assert ctrl.is_moving("X") and ctrl.is_moving() and not ctrl.is_moving("Y")
-    ctrl.wait_idle("X", timeout_s=10)
-    assert ctrl.position("X") == 20_000
+    ctrl.wait_idle("X", timeout_s=20)
+    assert ctrl.position("X") == 100_000
     ctrl.move_rel("X", -500)
     ctrl.wait_idle(timeout_s=10)
-    assert ctrl.position("X") == 19_500
+    assert ctrl.position("X") == 99_500
     now = np.array([time.monotonic_ns()], dtype=np.int64)
-    assert _engine.sim_truth(url, "X", now)[0] == pytest.approx(19_500)
+    assert _engine.sim_truth(url, "X", now)[0] == pytest.approx(99_500)
     strided = np.repeat(now, 4)[::2]  # not contiguous
-    assert list(_engine.sim_truth(url, "X", strided)) == pytest.approx([19_500, 19_500])
+    assert list(_engine.sim_truth(url, "X", strided)) == pytest.approx([99_500, 99_500])
     ctrl.set_position("X", 0)
     assert ctrl.position("X") == 0
     ctrl.close()
@@ -70,17 +70,18 @@ def test_jog_stop_abort_home():
 
 
 def test_controller_errors_are_typed_with_code():
-    ctrl = _engine.ArcusController(_fresh("errors", limit="X=-100:100"))
+    ctrl = _engine.ArcusController(_fresh("errors", limit="X=-100:5000"))
     with pytest.raises(_engine.ControllerError) as e:
         ctrl.query("ID")
     assert e.value.code == "ID"
-    ctrl.set_speeds("X", high_speed_pps=50_000, low_speed_pps=1000, accel_ms=5, decel_ms=5)
-    ctrl.move_abs("X", 1000)
+    # ~0.6 s to the + limit: long enough to be refused while pulsing, even on a loaded machine.
+    ctrl.set_speeds("X", high_speed_pps=10_000, low_speed_pps=100, accel_ms=100, decel_ms=100)
+    ctrl.move_abs("X", 9000)
     with pytest.raises(_engine.ControllerError) as e:
         ctrl.move_abs("X", 0)  # still pulsing
     assert e.value.code == "PULSING"
-    ctrl.wait_idle("X", timeout_s=5)
-    assert ctrl.position("X") == 100
+    ctrl.wait_idle("X", timeout_s=10)
+    assert ctrl.position("X") == 5000
     assert ctrl.status("X")["plus_limit_error"]
     with pytest.raises(_engine.ControllerError) as e:
         ctrl.move_abs("X", 0)

@@ -50,14 +50,15 @@ fn driver_over_the_in_process_link_with_wire_timing() {
 fn stop_vs_abort_and_refusals_through_the_driver() {
     let url = format!("sim://{}?timing=none", unique("it-stop"));
     let mut c = ArcusController::open(&url, Duration::from_secs(1)).unwrap();
-    c.set_speeds(Axis::Y, Some(50_000), Some(500), Some(200), Some(200)).unwrap();
+    // A 1 s deceleration: the status right after STOP sees it even on a loaded machine.
+    c.set_speeds(Axis::Y, Some(50_000), Some(500), Some(200), Some(1000)).unwrap();
     c.jog(Axis::Y, true).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let e = c.move_abs(Axis::Y, 0).unwrap_err();
     assert!(matches!(e, ArcusError::Controller { error: ControllerError::Pulsing, .. }), "{e}");
     c.stop(Some(Axis::Y)).unwrap();
     assert!(c.axis_status(Axis::Y).unwrap().contains(AxisStatus::DECEL));
-    c.wait_idle(Some(Axis::Y), mono_ns() + 5 * SECOND).unwrap();
+    c.wait_idle(Some(Axis::Y), mono_ns() + 10 * SECOND).unwrap();
     c.jog(Axis::Z, false).unwrap();
     c.abort(Some(Axis::Z)).unwrap();
     assert!(!c.axis_status(Axis::Z).unwrap().is_moving());
