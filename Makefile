@@ -17,6 +17,7 @@ test: setup test-rust test-python
 
 test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet
+	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --doc --quiet
 
 # pytest exits 5 when it collected nothing: any non-zero status fails `make test`.
 test-python:

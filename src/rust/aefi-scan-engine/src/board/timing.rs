@@ -117,7 +117,10 @@ impl BoardTiming {
     /// let rt = t.round_trip_ns(10, 70);
     /// let (mid, err) = t.window_middle_ns(1_000_000, 1_000_000 + rt, 10, 70);
     /// assert!(err <= 1, "a reply timed exactly as the model has no error: {err}");
-    /// assert!((mid - 1_000_000 - rt / 2).abs() < 10_000);
+    /// // the window lies inside the round trip, and moves with the stamps
+    /// assert!(mid > 1_000_000 && mid < 1_000_000 + rt);
+    /// let (later, _) = t.window_middle_ns(2_000_000, 2_000_000 + rt, 10, 70);
+    /// assert_eq!(later - mid, 1_000_000);
     /// ```
     pub fn window_middle_ns(&self, t_send_ns: i64, t_recv_ns: i64, n_avg: u32, data_bytes: usize) -> (i64, i64) {
         let cmd = Command::Measure(n_avg.min(u32::from(u16::MAX)) as u16);
