@@ -74,7 +74,7 @@ def lateness_summary(lateness_ns: Sequence[int] | np.ndarray, period_ns: int, sk
     )
 
 
-def lateness_from_stamps(t_ns: Sequence[int] | np.ndarray, rate_hz: float, cluster_ns: float = 2_000.0) -> np.ndarray:
+def lateness_from_stamps(t_ns: Sequence[int] | np.ndarray, rate_hz: float, cluster_ns: float = 200.0) -> np.ndarray:
     """Per-sample lateness (ns) of triggers stamped when they fired, on an unknown absolute grid.
 
     The schedule is t_start + k/rate; only the stamps are known. Each stamp's phase on the grid
