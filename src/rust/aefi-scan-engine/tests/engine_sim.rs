@@ -119,10 +119,12 @@ fn virtual_probe_image_of_a_41x41_raster_matches_the_field_map() {
         slow_start_steps: mm_to_steps(y0_mm),
         slow_stop_steps: mm_to_steps(y1_mm),
         lines: n,
-        speed_pps: 20_000.0,
-        sample_rate_hz: 2_500.0,
+        speed_pps: 12_000.0,
+        sample_rate_hz: 2_000.0,
         probe_noise_volts: 1e-3,
-        realtime: false,
+        // SCHED_FIFO where permitted: on a loaded machine an ordinary thread can be starved
+        // for a whole 0.15 s line, and a software trigger that does not run takes no sample.
+        realtime: true,
         ..FlyPlan::default()
     };
     let probe = VirtualProbe::new(std::sync::Arc::new(truth), FieldMap::aefi_default(), STEP_UM, 1e-3, 5);

@@ -522,7 +522,9 @@ mod tests {
             lines: 3,
             speed_pps: 10_000.0,
             sample_rate_hz: 2000.0,
-            realtime: false,
+            // SCHED_FIFO where permitted, so that a loaded machine cannot starve the trigger
+            // thread through a whole line.
+            realtime: true,
             ring_capacity: 4096,
             ..FlyPlan::default()
         }

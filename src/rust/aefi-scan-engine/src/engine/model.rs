@@ -8,7 +8,8 @@
 //!   (the controller samples the position when the command frame has fully arrived);
 //! - polls in the constant-speed part feed a weighted straight-line fit (start time and cruise
 //!   speed); each poll is weighted by its timing uncertainty, so a reply the OS delivered late
-//!   barely counts, and a reply far off the fit is rejected;
+//!   barely counts (no poll is rejected outright: an early, loose fit must not lock out the
+//!   good polls that follow);
 //! - before the cruise has enough polls, the commanded profile is anchored on the ramp polls.
 //!
 //! The model gives a position and an error bound for any timestamp. Invariants: sums are kept
@@ -237,7 +238,6 @@ pub struct PositionModel {
     sums: LineSums,
     last_poll_ns: f64,
     polls: u32,
-    rejected: u32,
 }
 
 impl PositionModel {
@@ -255,7 +255,6 @@ impl PositionModel {
             sums: LineSums::default(),
             last_poll_ns: f64::NEG_INFINITY,
             polls: 0,
-            rejected: 0,
         }
     }
 
@@ -264,9 +263,9 @@ impl PositionModel {
         &self.profile
     }
 
-    /// Polls used so far, and polls rejected as outliers.
-    pub fn poll_counts(&self) -> (u32, u32) {
-        (self.polls, self.rejected)
+    /// Polls given to the model so far.
+    pub fn poll_count(&self) -> u32 {
+        self.polls
     }
 
     /// Sample instant of the last poll (ns), or -inf.
@@ -290,16 +289,18 @@ impl PositionModel {
         if in_cruise {
             let v = prof.peak_pps;
             let var = QUANT_VAR + v * v * time_var_s2;
-            if self.sums.n >= 5 {
-                let pred = self.cruise_line(t).0;
-                if (p - pred).abs() > 6.0 * var.sqrt() + 2.0 {
-                    self.rejected += 1;
-                    return;
-                }
-            }
             if self.sums.n == 0 {
                 self.ref_t_ns = t;
                 self.ref_p = p;
+                // The start-time estimate so far (move command, ramp polls) enters the fit as one
+                // weighted observation at the reference instant: a first cruise poll the OS
+                // delivered late cannot drag the whole line away on its own.
+                let prior = prof.position_at((t - self.t0_ns) * 1e-9) - self.ref_p;
+                let w0 = 1.0 / (QUANT_VAR + (v * self.t0_sigma_ns * 1e-9).powi(2));
+                let s = &mut self.sums;
+                s.w += w0;
+                s.wp += w0 * prior;
+                s.wpp += w0 * prior * prior;
             }
             let (ts, pr) = ((t - self.ref_t_ns) * 1e-9, p - self.ref_p);
             let w = 1.0 / var;
