@@ -6,6 +6,8 @@
 //! ([`TransportError::Timeout`]), never a hang; errors name the port.
 use std::fmt;
 
+use crate::clock::mono_ns;
+
 pub mod serial;
 pub mod tcp;
 pub mod url;
@@ -140,6 +142,34 @@ pub(crate) fn take_through(buf: &mut Vec<u8>, terminator: u8) -> Option<Vec<u8>>
 /// Remaining time until `deadline_ns`, at least 1 ms (OS read timeouts of 0 mean "forever").
 pub(crate) fn remaining(deadline_ns: i64, now_ns: i64) -> std::time::Duration {
     std::time::Duration::from_nanos((deadline_ns - now_ns).max(1_000_000) as u64)
+}
+
+/// The read loop every link shares: returns the frame through the first `terminator` (bytes
+/// after it stay in `rx` for the next read) and the `mono_ns` time it was complete, or
+/// [`TransportError::Timeout`] once `deadline_ns` has passed. `read_some(rx, timeout)` waits at
+/// most `timeout` and appends what arrived to `rx` (nothing on a timeout); its errors end the read.
+pub(crate) fn read_until_deadline(
+    port: &str,
+    rx: &mut Vec<u8>,
+    terminator: u8,
+    deadline_ns: i64,
+    mut read_some: impl FnMut(&mut Vec<u8>, std::time::Duration) -> Result<(), TransportError>,
+) -> Result<(Vec<u8>, i64), TransportError> {
+    let start = mono_ns();
+    loop {
+        if let Some(frame) = take_through(rx, terminator) {
+            return Ok((frame, mono_ns()));
+        }
+        let now = mono_ns();
+        if now >= deadline_ns {
+            return Err(TransportError::Timeout {
+                port: port.to_owned(),
+                waited_ms: (now - start) as f64 / 1e6,
+                partial: String::from_utf8_lossy(rx).into_owned(),
+            });
+        }
+        read_some(rx, remaining(deadline_ns, now))?;
+    }
 }
 
 #[cfg(test)]

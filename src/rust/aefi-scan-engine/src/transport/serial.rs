@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serialport::SerialPort;
 
-use super::{remaining, take_through, ByteLink, TransportError};
+use super::{read_until_deadline, ByteLink, TransportError};
 use crate::clock::mono_ns;
 
 /// An open serial port.
@@ -90,31 +90,21 @@ impl ByteLink for SerialLink {
     }
 
     fn read_until(&mut self, terminator: u8, deadline_ns: i64) -> Result<(Vec<u8>, i64), TransportError> {
-        let start = mono_ns();
         let mut chunk = [0u8; 256];
-        loop {
-            if let Some(frame) = take_through(&mut self.rx, terminator) {
-                return Ok((frame, mono_ns()));
-            }
-            let now = mono_ns();
-            if now >= deadline_ns {
-                return Err(TransportError::Timeout {
-                    port: self.name.clone(),
-                    waited_ms: (now - start) as f64 / 1e6,
-                    partial: String::from_utf8_lossy(&self.rx).into_owned(),
-                });
-            }
-            self.port.set_timeout(remaining(deadline_ns, now)).map_err(|e| TransportError::io(&self.name, e.into()))?;
-            match self.port.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(TransportError::Disconnected { port: self.name.clone(), detail: "end of file".into() })
+        let (port, name) = (&mut self.port, &self.name);
+        read_until_deadline(name, &mut self.rx, terminator, deadline_ns, |rx, timeout| {
+            port.set_timeout(timeout).map_err(|e| TransportError::io(name, e.into()))?;
+            match port.read(&mut chunk) {
+                Ok(0) => Err(TransportError::Disconnected { port: name.clone(), detail: "end of file".into() }),
+                Ok(n) => {
+                    rx.extend_from_slice(&chunk[..n]);
+                    Ok(())
                 }
-                Ok(n) => self.rx.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(TransportError::io(&self.name, e)),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+                Err(e) => Err(TransportError::io(name, e)),
             }
-        }
+        })
     }
 
     fn discard_input(&mut self) -> Result<(), TransportError> {

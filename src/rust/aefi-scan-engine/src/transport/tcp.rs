@@ -3,7 +3,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{remaining, take_through, ByteLink, TransportError};
+use super::{read_until_deadline, ByteLink, TransportError};
 use crate::clock::mono_ns;
 
 /// A connected TCP stream.
@@ -63,33 +63,23 @@ impl ByteLink for TcpLink {
     }
 
     fn read_until(&mut self, terminator: u8, deadline_ns: i64) -> Result<(Vec<u8>, i64), TransportError> {
-        let start = mono_ns();
         let mut chunk = [0u8; 512];
-        loop {
-            if let Some(frame) = take_through(&mut self.rx, terminator) {
-                return Ok((frame, mono_ns()));
-            }
-            let now = mono_ns();
-            if now >= deadline_ns {
-                return Err(TransportError::Timeout {
-                    port: self.name.clone(),
-                    waited_ms: (now - start) as f64 / 1e6,
-                    partial: String::from_utf8_lossy(&self.rx).into_owned(),
-                });
-            }
-            self.stream.set_read_timeout(Some(remaining(deadline_ns, now))).map_err(|e| TransportError::io(&self.name, e))?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(TransportError::Disconnected { port: self.name.clone(), detail: "peer closed".into() })
+        let (stream, name) = (&mut self.stream, &self.name);
+        read_until_deadline(name, &mut self.rx, terminator, deadline_ns, |rx, timeout| {
+            stream.set_read_timeout(Some(timeout)).map_err(|e| TransportError::io(name, e))?;
+            match stream.read(&mut chunk) {
+                Ok(0) => Err(TransportError::Disconnected { port: name.clone(), detail: "peer closed".into() }),
+                Ok(n) => {
+                    rx.extend_from_slice(&chunk[..n]);
+                    Ok(())
                 }
-                Ok(n) => self.rx.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Err(TransportError::Disconnected { port: self.name.clone(), detail: e.to_string() })
+                    Err(TransportError::Disconnected { port: name.clone(), detail: e.to_string() })
                 }
-                Err(e) => return Err(TransportError::io(&self.name, e)),
+                Err(e) => Err(TransportError::io(name, e)),
             }
-        }
+        })
     }
 
     fn discard_input(&mut self) -> Result<(), TransportError> {

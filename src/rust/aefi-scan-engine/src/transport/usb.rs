@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusb::{Context, DeviceHandle, UsbContext};
 
-use super::{take_through, ByteLink, TransportError};
+use super::{read_until_deadline, ByteLink, TransportError};
 use crate::arcus::framing::USB_PACKET_BYTES;
 use crate::clock::mono_ns;
 
@@ -103,11 +103,16 @@ impl UsbLink {
     }
 
     fn usb_err(&self, e: rusb::Error) -> TransportError {
-        match e {
-            rusb::Error::NoDevice => TransportError::Disconnected { port: self.name.clone(), detail: e.to_string() },
-            rusb::Error::Busy => TransportError::PortBusy { port: self.name.clone(), detail: e.to_string() },
-            _ => TransportError::io(&self.name, std::io::Error::other(e.to_string())),
-        }
+        usb_error(&self.name, e)
+    }
+}
+
+/// The transport error of a libusb error on `port`.
+fn usb_error(port: &str, e: rusb::Error) -> TransportError {
+    match e {
+        rusb::Error::NoDevice => TransportError::Disconnected { port: port.to_owned(), detail: e.to_string() },
+        rusb::Error::Busy => TransportError::PortBusy { port: port.to_owned(), detail: e.to_string() },
+        _ => TransportError::io(port, std::io::Error::other(e.to_string())),
     }
 }
 
@@ -130,30 +135,20 @@ impl ByteLink for UsbLink {
     }
 
     fn read_until(&mut self, terminator: u8, deadline_ns: i64) -> Result<(Vec<u8>, i64), TransportError> {
-        let start = mono_ns();
         let mut buf = [0u8; USB_PACKET_BYTES];
-        loop {
-            if let Some(frame) = take_through(&mut self.rx, terminator) {
-                return Ok((frame, mono_ns()));
-            }
-            let now = mono_ns();
-            if now >= deadline_ns {
-                return Err(TransportError::Timeout {
-                    port: self.name.clone(),
-                    waited_ms: (now - start) as f64 / 1e6,
-                    partial: String::from_utf8_lossy(&self.rx).into_owned(),
-                });
-            }
-            match self.handle.read_bulk(EP_IN, &mut buf, super::remaining(deadline_ns, now)) {
+        let (handle, name) = (&self.handle, &self.name);
+        read_until_deadline(name, &mut self.rx, terminator, deadline_ns, |rx, timeout| {
+            match handle.read_bulk(EP_IN, &mut buf, timeout) {
                 Ok(n) => {
                     // A packet carries one NUL-terminated reply; the padding after it is dropped.
                     let end = buf[..n].iter().position(|&b| b == 0).map_or(n, |p| p + 1);
-                    self.rx.extend_from_slice(&buf[..end]);
+                    rx.extend_from_slice(&buf[..end]);
+                    Ok(())
                 }
-                Err(rusb::Error::Timeout) => {}
-                Err(e) => return Err(self.usb_err(e)),
+                Err(rusb::Error::Timeout) => Ok(()),
+                Err(e) => Err(usb_error(name, e)),
             }
-        }
+        })
     }
 
     fn discard_input(&mut self) -> Result<(), TransportError> {
