@@ -15,19 +15,11 @@ use aefi_scan_engine::sim::board::{BoardFault, BoardModel, BoardSimConfig, Board
 use aefi_scan_engine::sim::board_link::SimBoardLink;
 use aefi_scan_engine::sim::field::FieldMap;
 
-const STEP_UM: f64 = 21.8;
+mod common;
+use common::{interp, mm_to_steps, ImageError, STEP_UM};
+
 /// The bench's default fly speed: 1500 pulses/s (32.7 mm/s).
 const DEFAULT_SPEED_PPS: f64 = 1500.0;
-
-fn mm_to_steps(mm: f64) -> i64 {
-    (mm / (STEP_UM * 1e-3)).round() as i64
-}
-
-fn interp(xs: &[f64], ys: &[f64], x: f64) -> f64 {
-    let k = xs.partition_point(|&v| v < x).clamp(1, xs.len() - 1);
-    let (x0, x1, y0, y1) = (xs[k - 1], xs[k], ys[k - 1], ys[k]);
-    y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-}
 
 /// A stage and a wire-timed simulated board that reads the field where the stage truly is.
 fn bench(name: &str) -> (FakeStage, Box<BoardDriver<SimBoardLink>>, BoardSimHandle) {
@@ -77,7 +69,7 @@ fn board_flyscan_image_matches_the_field_map_at_the_default_speed() {
     let map = FieldMap::aefi_default();
     let step_mm = STEP_UM * 1e-3;
     for ch in 0..6 {
-        let (mut sq, mut lo, mut hi, mut count) = (0.0, f64::INFINITY, f64::NEG_INFINITY, 0);
+        let mut err = ImageError::new();
         for line in 0..n {
             let mut rows: Vec<(f64, f64)> = (0..cols.len())
                 .filter(|&i| cols.line[i] == line)
@@ -89,16 +81,12 @@ fn board_flyscan_image_matches_the_field_map_at_the_default_speed() {
             let y_mm = cols.slow_steps[(0..cols.len()).find(|&i| cols.line[i] == line).unwrap()] * step_mm;
             for j in 0..41 {
                 let x_mm = x0 + 0.5 + (x1 - x0 - 1.0) * f64::from(j) / 40.0;
-                let expected = map.volts(x_mm, y_mm)[ch];
-                sq += (interp(&xs, &ys, x_mm) - expected).powi(2);
-                count += 1;
-                lo = lo.min(expected);
-                hi = hi.max(expected);
+                err.add(interp(&xs, &ys, x_mm), map.volts(x_mm, y_mm)[ch]);
             }
         }
-        let rms = (sq / f64::from(count)).sqrt();
-        eprintln!("channel {ch}: RMS error {:.3} % of range", 100.0 * rms / (hi - lo));
-        assert!(rms <= 0.02 * (hi - lo), "channel {ch}: image RMS error {rms} V vs range {} V", hi - lo);
+        let (rms, range) = (err.rms(), err.range());
+        eprintln!("channel {ch}: RMS error {:.3} % of range", 100.0 * rms / range);
+        assert!(rms <= 0.02 * range, "channel {ch}: image RMS error {rms} V vs range {} V", range);
     }
 }
 

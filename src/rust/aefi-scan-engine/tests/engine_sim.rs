@@ -13,6 +13,9 @@ use aefi_scan_engine::lease::Shared;
 use aefi_scan_engine::sim::field::FieldMap;
 use std::time::Duration;
 
+mod common;
+use common::{interp, mm_to_steps, ImageError, STEP_UM};
+
 fn controller(url: &str, hs: i64, acc_ms: i64) -> ArcusController {
     let mut c = ArcusController::open(url, Duration::from_secs(1)).unwrap();
     c.transact(&aefi_scan_engine::arcus::protocol::Command::SetParam(SpeedParam::HighSpeed, None, hs)).unwrap();
@@ -86,19 +89,6 @@ fn abort_mid_line_stops_the_simulated_axis_within_20_ms() {
     assert!(scan.drain(None).len() >= 100, "records taken before the abort stay readable");
 }
 
-const STEP_UM: f64 = 21.8;
-
-fn mm_to_steps(mm: f64) -> i64 {
-    (mm / (STEP_UM * 1e-3)).round() as i64
-}
-
-/// Linear interpolation of one line's samples (sorted by position) at `x`.
-fn interp(xs: &[f64], ys: &[f64], x: f64) -> f64 {
-    let k = xs.partition_point(|&v| v < x).clamp(1, xs.len() - 1);
-    let (x0, x1, y0, y1) = (xs[k - 1], xs[k], ys[k - 1], ys[k]);
-    y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-}
-
 /// A 41 × 41 serpentine raster over the first features of the sample (untimed simulator, fast
 /// ramps): each line's samples, interpolated at the grid points, against the field map there.
 #[test]
@@ -134,7 +124,7 @@ fn virtual_probe_image_of_a_41x41_raster_matches_the_field_map() {
     let cols = scan.drain(None);
     let map = FieldMap::aefi_default();
     let step_mm = STEP_UM * 1e-3;
-    let (mut sq, mut lo, mut hi, mut count) = (0.0, f64::INFINITY, f64::NEG_INFINITY, 0);
+    let mut err = ImageError::new();
     for line in 0..n {
         let idx: Vec<usize> = (0..cols.len()).filter(|&i| cols.line[i] == line).collect();
         assert!(idx.len() > 2 * n as usize, "line {line}: {} samples", idx.len());
@@ -145,15 +135,11 @@ fn virtual_probe_image_of_a_41x41_raster_matches_the_field_map() {
             let (xs, ys): (Vec<f64>, Vec<f64>) = rows.into_iter().unzip();
             for j in 0..n {
                 let x_mm = x0_mm + (x1_mm - x0_mm) * f64::from(j) / f64::from(n - 1);
-                let expected = map.volts(x_mm, y_mm)[ch];
-                sq += (interp(&xs, &ys, x_mm) - expected).powi(2);
-                count += 1;
-                lo = lo.min(expected);
-                hi = hi.max(expected);
+                err.add(interp(&xs, &ys, x_mm), map.volts(x_mm, y_mm)[ch]);
             }
         }
     }
-    let rms = (sq / f64::from(count)).sqrt();
-    eprintln!("41 x 41 image: RMS error {rms:.5} V = {:.3}% of the range {:.4} V", 100.0 * rms / (hi - lo), hi - lo);
-    assert!(rms <= 0.02 * (hi - lo), "image RMS error {rms} V vs range {} V", hi - lo);
+    let (rms, range) = (err.rms(), err.range());
+    eprintln!("41 x 41 image: RMS error {rms:.5} V = {:.3}% of the range {:.4} V", 100.0 * rms / range, range);
+    assert!(rms <= 0.02 * range, "image RMS error {rms} V vs range {} V", range);
 }
