@@ -43,6 +43,12 @@ fn get_int(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
     v.extract::<i64>().map_err(|_| bad(py, key, format!("expected an integer, got {}", v.repr().map(|r| r.to_string()).unwrap_or_default())))
 }
 
+/// An integer that must fit `T`; otherwise the error says "<n> <out_of_range>".
+fn get_count<T: TryFrom<i64>>(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>, out_of_range: &str) -> PyResult<T> {
+    let n = get_int(py, key, v)?;
+    T::try_from(n).map_err(|_| bad(py, key, format!("{n} {out_of_range}")))
+}
+
 fn get_float(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
     v.extract::<f64>().map_err(|_| bad(py, key, format!("expected a number, got {}", v.repr().map(|r| r.to_string()).unwrap_or_default())))
 }
@@ -76,10 +82,7 @@ pub fn parse_plan(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, b
             "fast_stop_steps" => p.fast_stop_steps = get_int(py, key, &v)?,
             "slow_start_steps" => p.slow_start_steps = get_int(py, key, &v)?,
             "slow_stop_steps" => p.slow_stop_steps = get_int(py, key, &v)?,
-            "lines" => {
-                let n = get_int(py, key, &v)?;
-                p.lines = u32::try_from(n).map_err(|_| bad(py, key, format!("{n} is outside 1..=100000")))?;
-            }
+            "lines" => p.lines = get_count(py, key, &v, "is outside 1..=100000")?,
             "pattern" => {
                 p.pattern = match get_str(py, key, &v)?.as_str() {
                     "serpentine" => Pattern::Serpentine,
@@ -107,17 +110,11 @@ pub fn parse_plan(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, b
                 }
             }
             "sample_rate_hz" => p.sample_rate_hz = get_float(py, key, &v)?,
-            "board_n_avg" => {
-                let n = get_int(py, key, &v)?;
-                p.board_n_avg = u32::try_from(n).map_err(|_| bad(py, key, format!("{n} is outside 1..=255")))?;
-            }
+            "board_n_avg" => p.board_n_avg = get_count(py, key, &v, "is outside 1..=255")?,
             "travel_min_steps" => p.travel_min_steps = get_int(py, key, &v)?,
             "travel_max_steps" => p.travel_max_steps = get_int(py, key, &v)?,
             "settle_ms" => p.settle_ms = get_float(py, key, &v)?,
-            "ring_capacity" => {
-                let n = get_int(py, key, &v)?;
-                p.ring_capacity = usize::try_from(n).map_err(|_| bad(py, key, format!("{n} is negative")))?;
-            }
+            "ring_capacity" => p.ring_capacity = get_count(py, key, &v, "is negative")?,
             "realtime" => p.realtime = v.extract::<bool>().map_err(|_| bad(py, key, "expected a bool".into()))?,
             "step_um" => p.step_um = get_float(py, key, &v)?,
             "probe_noise_volts" => p.probe_noise_volts = get_float(py, key, &v)?,
