@@ -12,7 +12,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{arcus_error, lease_error};
+use crate::errors::arcus_error;
+use crate::lendable::{lendable_pymethods, Lendable};
 
 fn axis_arg(name: &str) -> PyResult<Axis> {
     Axis::parse_name(name).map_err(|m| PyValueError::new_err(format!("axis: {m}")))
@@ -48,14 +49,13 @@ const STATUS_KEYS: [(&str, AxisStatus); 11] = [
 /// One Arcus PMX-4EX-SA link (`sim://`, `serial://`, `tcp://`, `usb://`).
 #[pyclass(name = "ArcusController", module = "pymodaq_plugins_aefi._engine", frozen)]
 pub struct PyArcusController {
-    url: String,
-    shared: Shared<ArcusController>,
+    link: Lendable<ArcusController>,
 }
 
 impl PyArcusController {
     /// The lendable slot holding the open controller (the engine binding borrows it for a scan).
     pub(crate) fn shared(&self) -> &Shared<ArcusController> {
-        &self.shared
+        self.link.shared()
     }
 
     fn run<R: Send>(
@@ -63,43 +63,17 @@ impl PyArcusController {
         py: Python<'_>,
         f: impl FnOnce(&mut ArcusController) -> Result<R, ArcusError> + Send,
     ) -> PyResult<R> {
-        let shared = self.shared.clone();
-        py.detach(move || shared.with(f)).map_err(|e| lease_error(e, &self.url))?.map_err(arcus_error)
+        self.link.run(py, f, arcus_error)
     }
 }
 
-#[pymethods]
-impl PyArcusController {
+lendable_pymethods!(PyArcusController, "ArcusController", {
     #[new]
     #[pyo3(signature = (url, timeout_s = 1.0))]
     fn new(py: Python<'_>, url: String, timeout_s: f64) -> PyResult<Self> {
         let timeout = seconds_arg("timeout_s", timeout_s)?;
         let ctrl = py.detach(|| ArcusController::open(&url, timeout)).map_err(arcus_error)?;
-        Ok(Self { url, shared: Shared::new(ctrl) })
-    }
-
-    /// The URL it was opened with.
-    #[getter]
-    fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    /// Open (home or lent), i.e. not closed.
-    #[getter]
-    fn is_open(&self) -> bool {
-        self.shared.is_open()
-    }
-
-    /// Lent to a scan right now.
-    #[getter]
-    fn is_lent(&self) -> bool {
-        self.shared.borrower().is_some()
-    }
-
-    /// Who has the link while it is lent.
-    #[getter]
-    fn borrower(&self) -> Option<String> {
-        self.shared.borrower()
+        Ok(Self { link: Lendable::new(url, ctrl) })
     }
 
     /// Sends raw command text (e.g. "PX", "MST"); returns the reply text. `?…` raises ControllerError.
@@ -246,31 +220,7 @@ impl PyArcusController {
     fn wire_limit_hz(&self, py: Python<'_>) -> PyResult<Option<f64>> {
         self.run(py, |c| Ok(c.wire_limit_hz()))
     }
-
-    /// Closes the link (PortBusyError while it is lent).
-    fn close(&self) -> PyResult<()> {
-        self.shared.close().map_err(|e| lease_error(e, &self.url))
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.close()?;
-        Ok(false)
-    }
-
-    fn __repr__(&self) -> String {
-        let state = match self.shared.borrower() {
-            Some(b) => format!("lent to {b}"),
-            None if self.shared.is_open() => "open".into(),
-            None => "closed".into(),
-        };
-        format!("ArcusController({:?}, {state})", self.url)
-    }
-}
+});
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyArcusController>()?;

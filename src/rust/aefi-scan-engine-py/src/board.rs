@@ -14,7 +14,6 @@ use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::engine::board_detector::BoardDetector;
 use aefi_scan_engine::engine::detector::Detector;
 use aefi_scan_engine::engine::plan::FlyPlan;
-use aefi_scan_engine::lease::Shared;
 use aefi_scan_engine::sim::arcus::{ArcusSim, SimConfig};
 use aefi_scan_engine::sim::bench::TruthHandle;
 use aefi_scan_engine::sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
@@ -28,6 +27,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::{lease_error, transport_error};
+use crate::lendable::{lendable_pymethods, Lendable};
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
 /// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open.
@@ -133,9 +133,6 @@ fn serve_board_sim(
     }
 }
 
-/// The lendable board driver a `BoardController` holds (the engine binding borrows it for a scan).
-pub type SharedBoard = Shared<BoardDriver<Box<dyn ByteLink>>>;
-
 /// The exception of a board driver error: link failures are `LinkError` subclasses, replies that
 /// do not parse or refused commands `BoardError`, out-of-range settings `ValueError`.
 pub fn board_error(e: BoardError) -> PyErr {
@@ -171,8 +168,7 @@ fn words<const N: usize, T: Copy>(name: &str, v: Option<Vec<T>>, default: [T; N]
 /// The AEFI acquisition board on one link (`sim://NAME`, `serial://PATH` at 1.5 Mbaud, `tcp://`).
 #[pyclass(name = "BoardController", module = "pymodaq_plugins_aefi._engine", frozen)]
 pub struct PyBoardController {
-    url: String,
-    shared: SharedBoard,
+    link: Lendable<BoardDriver<Box<dyn ByteLink>>>,
 }
 
 impl PyBoardController {
@@ -181,8 +177,7 @@ impl PyBoardController {
         py: Python<'_>,
         f: impl FnOnce(&mut BoardDriver<Box<dyn ByteLink>>) -> Result<R, BoardError> + Send,
     ) -> PyResult<R> {
-        let shared = self.shared.clone();
-        py.detach(move || shared.with(f)).map_err(|e| lease_error(e, &self.url))?.map_err(board_error)
+        self.link.run(py, f, board_error)
     }
 }
 
@@ -193,8 +188,7 @@ fn n_avg_arg(n_avg: i64) -> PyResult<u32> {
         .ok_or_else(|| PyValueError::new_err(format!("n_avg = {n_avg} is out of range (allowed: 1..={N_AVG_MAX})")))
 }
 
-#[pymethods]
-impl PyBoardController {
+lendable_pymethods!(PyBoardController, "BoardController", {
     #[new]
     #[pyo3(signature = (url, timeout_s = 1.0))]
     fn new(py: Python<'_>, url: String, timeout_s: f64) -> PyResult<Self> {
@@ -203,31 +197,7 @@ impl PyBoardController {
         }
         let timeout_ns = (timeout_s * 1e9) as i64;
         let driver = py.detach(|| BoardDriver::open(&url, timeout_ns)).map_err(board_error)?;
-        Ok(Self { url, shared: Shared::new(driver) })
-    }
-
-    /// The URL it was opened with.
-    #[getter]
-    fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    /// Open (home or lent), i.e. not closed.
-    #[getter]
-    fn is_open(&self) -> bool {
-        self.shared.is_open()
-    }
-
-    /// Lent to a scan right now.
-    #[getter]
-    fn is_lent(&self) -> bool {
-        self.shared.borrower().is_some()
-    }
-
-    /// Who has the link while it is lent.
-    #[getter]
-    fn borrower(&self) -> Option<String> {
-        self.shared.borrower()
+        Ok(Self { link: Lendable::new(url, driver) })
     }
 
     /// The six channel voltages (V, CHANNEL_NAMES order) of one measurement averaged n_avg times.
@@ -292,31 +262,7 @@ impl PyBoardController {
     fn timeout_s(&self, py: Python<'_>) -> PyResult<f64> {
         self.run(py, |d| Ok(d.timeout_ns() as f64 * 1e-9))
     }
-
-    /// Closes the link (PortBusyError while it is lent).
-    fn close(&self) -> PyResult<()> {
-        self.shared.close().map_err(|e| lease_error(e, &self.url))
-    }
-
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.close()?;
-        Ok(false)
-    }
-
-    fn __repr__(&self) -> String {
-        let state = match self.shared.borrower() {
-            Some(b) => format!("lent to {b}"),
-            None if self.shared.is_open() => "open".into(),
-            None => "closed".into(),
-        };
-        format!("BoardController({:?}, {state})", self.url)
-    }
-}
+});
 
 /// The board detector of a scan: borrows the link of `board` (a `BoardController`) for the scan;
 /// the link goes back when the detector is dropped, whatever ends the scan.
@@ -329,7 +275,7 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
         pyo3::exceptions::PyTypeError::new_err("board must be a BoardController")
     })?;
     let ctrl = ctrl.get();
-    let lent = ctrl.shared.lend("flyscan").map_err(|e| lease_error(e, &ctrl.url))?;
+    let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.url()))?;
     Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))
 }
 

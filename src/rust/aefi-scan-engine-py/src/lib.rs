@@ -10,6 +10,7 @@ mod board;
 mod engine;
 mod errors;
 mod field;
+mod lendable;
 mod sim;
 
 /// Monotonic nanoseconds, the same clock as `time.monotonic_ns()` and every engine stamp.
