@@ -4,7 +4,6 @@
 //! truth, and its PTY server (`serve_board_sim`).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::board::driver::{BoardDriver, BoardError, TimedMeasurement};
@@ -28,6 +27,7 @@ use pyo3::types::PyDict;
 
 use crate::errors::{lease_error, transport_error};
 use crate::lendable::{lendable_pymethods, Lendable};
+use crate::sim::wait_finished;
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
 /// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open.
@@ -110,19 +110,10 @@ fn serve_board_sim(
             let _ = py.detach(|| a.join());
         }
     };
-    loop {
-        let finished = py.detach(|| {
-            std::thread::sleep(Duration::from_millis(50));
-            server.is_finished()
-        });
-        if finished {
-            break;
-        }
-        if let Err(e) = py.check_signals() {
-            stop_all(py);
-            let _ = py.detach(|| server.join());
-            return Err(e);
-        }
+    if let Err(e) = wait_finished(py, &server) {
+        stop_all(py);
+        let _ = py.detach(|| server.join());
+        return Err(e);
     }
     stop_all(py);
     match py.detach(|| server.join()) {

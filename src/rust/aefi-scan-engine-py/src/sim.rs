@@ -3,6 +3,7 @@
 use aefi_scan_engine::arcus::protocol::Axis;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aefi_scan_engine::clock::mono_ns;
@@ -17,6 +18,22 @@ use pyo3::types::PyDict;
 use std::sync::Arc;
 
 use crate::errors::PortNotFoundError;
+
+/// Waits with the GIL released until the server thread `server` finishes, checking for signals
+/// every 50 ms. A signal's error (e.g. KeyboardInterrupt) is returned at once: the caller stops
+/// and joins the server.
+pub(crate) fn wait_finished<T>(py: Python<'_>, server: &JoinHandle<T>) -> PyResult<()> {
+    loop {
+        let finished = py.detach(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            server.is_finished()
+        });
+        if finished {
+            return Ok(());
+        }
+        py.check_signals()?;
+    }
+}
 
 fn bench_of(url: &str) -> PyResult<Arc<SimBench>> {
     let name = match LinkUrl::parse(url) {
@@ -33,35 +50,31 @@ fn axis_arg(name: &str) -> PyResult<Axis> {
     Axis::parse_name(name).map_err(|m| PyValueError::new_err(format!("axis: {m}")))
 }
 
+/// `positions(times)` at the times of `t_ns`, computed with the GIL released, as a numpy array.
+fn positions_at<'py>(
+    py: Python<'py>,
+    t_ns: &PyReadonlyArray1<'py, i64>,
+    positions: impl FnOnce(&[i64]) -> Vec<f64> + Send,
+) -> Bound<'py, PyArray1<f64>> {
+    let times: Vec<i64> = t_ns.as_array().iter().copied().collect();
+    PyArray1::from_vec(py, py.detach(move || positions(&times)))
+}
+
 /// True positions (pulses, counter frame) of `axis` of the in-process bench `url` at `t_ns`.
 #[pyfunction]
-fn sim_truth<'py>(
-    py: Python<'py>,
-    url: &str,
-    axis: &str,
-    t_ns: PyReadonlyArray1<'py, i64>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
+fn sim_truth<'py>(py: Python<'py>, url: &str, axis: &str, t_ns: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let bench = bench_of(url)?;
     let a = axis_arg(axis)?;
-    let times: Vec<i64> = t_ns.as_array().iter().copied().collect();
     let truth = bench.truth.clone();
-    let out = py.detach(move || truth.true_positions_steps(a, &times));
-    Ok(PyArray1::from_vec(py, out))
+    Ok(positions_at(py, &t_ns, move |times| truth.true_positions_steps(a, times)))
 }
 
 /// True positions computed from a motion log written by another process (`--truth-log` JSON).
 #[pyfunction]
-fn sim_truth_from_log<'py>(
-    py: Python<'py>,
-    log_json: &str,
-    axis: &str,
-    t_ns: PyReadonlyArray1<'py, i64>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
+fn sim_truth_from_log<'py>(py: Python<'py>, log_json: &str, axis: &str, t_ns: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let a = axis_arg(axis)?;
     let log = TruthLog::from_json(log_json).map_err(|e| PyValueError::new_err(format!("log_json: not a truth log: {e}")))?;
-    let times: Vec<i64> = t_ns.as_array().iter().copied().collect();
-    let out = py.detach(move || times.iter().map(|t| log.true_position_steps(a, *t)).collect::<Vec<f64>>());
-    Ok(PyArray1::from_vec(py, out))
+    Ok(positions_at(py, &t_ns, move |times| times.iter().map(|t| log.true_position_steps(a, *t)).collect()))
 }
 
 /// The motion log of the in-process bench `url`, as JSON (the `--truth-log` format).
@@ -171,19 +184,10 @@ fn serve_arcus_sim(
             std::thread::spawn(move || server.serve(sim, &opts, &stop_server))
         }
     };
-    loop {
-        let finished = py.detach(|| {
-            std::thread::sleep(Duration::from_millis(50));
-            server.is_finished()
-        });
-        if finished {
-            break;
-        }
-        if let Err(e) = py.check_signals() {
-            stop.store(true, Ordering::Relaxed);
-            let _ = py.detach(|| server.join());
-            return Err(e);
-        }
+    if let Err(e) = wait_finished(py, &server) {
+        stop.store(true, Ordering::Relaxed);
+        let _ = py.detach(|| server.join());
+        return Err(e);
     }
     match py.detach(|| server.join()) {
         Ok(Ok(())) => Ok(()),
