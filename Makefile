@@ -29,6 +29,8 @@ bench: setup
 # README pictures of the real windows, drawn by an X server in memory (apt-get install xvfb)
 XVFB := xvfb-run -a -s "-screen 0 1680x1050x24" env QT_QPA_PLATFORM=xcb
 screenshots: setup
+	@dpkg -s xvfb libxcb-icccm4 libxcb-keysyms1 >/dev/null 2>&1 || \
+	  (echo "screenshots need: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 (Qt's xcb platform)" >&2; exit 1)
 	$(XVFB) $(PY) tools/screenshots.py
 	$(XVFB) $(VENV)/bin/aefi-flyscan --gui --no-progress --out $(abspath target/shots) --screenshot docs/img/flyscan_gui.png
 	cp target/shots/map.png docs/img/flyscan_map.png

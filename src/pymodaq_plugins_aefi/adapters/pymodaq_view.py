@@ -71,6 +71,8 @@ class PyMoDAQView(QtCore.QObject):
         map_widget = QtWidgets.QWidget()
         map_dock.addWidget(map_widget)
         self.map_viewer = Viewer2D(map_widget, title="map")
+        # the colour scale follows each redraw: the first rows alone would saturate the finished map
+        self.map_viewer.view.get_action("autolevels").trigger()
         line_widget = QtWidgets.QWidget()
         line_dock.addWidget(line_widget)
         self.line_viewer = Viewer1D(line_widget, title="line")
