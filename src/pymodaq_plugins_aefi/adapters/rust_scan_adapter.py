@@ -25,6 +25,7 @@ from ..domain.recorder import FlyScanRecorder
 from ..domain.results import ScanResults
 from ..domain.samples import RawSamples, SampleFlag
 from .aefi_board import board_arbiter
+from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 
 #: Engine plan field → the FlyScanConfig parameter a user sets (PlanError.field is a plan field).
@@ -228,7 +229,9 @@ class RustScanAdapter(ScanPort):
                 str(progress["state"]), current, float(progress["fast_steps"]) * step_mm,
                 float(progress["slow_steps"]) * step_mm, int(progress.get("dropped_records", 0)),
             )
-            if progress["state"] in _FINAL_STATES:
+            # The engine publishes its final state when joined; `running` turns false as soon as
+            # its threads are done, so either ends the loop.
+            if progress["state"] in _FINAL_STATES or not executor.running:
                 return closed
             time.sleep(max(0.0, self.progress_period_s - (time.monotonic() - tick_s)))
 

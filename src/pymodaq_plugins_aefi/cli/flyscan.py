@@ -28,10 +28,11 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
-#: the run-up needs ~6 mm before the first sample. Sized to finish in about half a minute at HS.
+#: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
+#: high speed (1000 pulses/s = 21.8 mm/s); the whole scan takes about half a minute.
 DEFAULTS = dict(
-    fast_start_mm=12.0, fast_stop_mm=80.0, slow_start_mm=14.0, slow_stop_mm=62.0, lines=9, points_per_line=69,
-    speed_mm_s=32.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
+    fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
+    speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
 )
 

@@ -86,6 +86,10 @@ class FakeScanExecutor:
         self._thread = threading.Thread(target=self._fly, name="fake-flyscan", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def progress(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._progress)

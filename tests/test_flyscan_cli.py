@@ -1,0 +1,81 @@
+"""`aefi-flyscan` end to end in a subprocess: files, PyMoDAQ loader, map vs the known field, Ctrl-C."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us", "missed_triggers",
+              "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s", "status"}
+SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
+         "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
+
+
+def flyscan(out, *args, **popen):
+    cmd = [sys.executable, "-m", "pymodaq_plugins_aefi.cli.flyscan", "--out", str(out), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), **popen)
+
+
+@pytest.mark.slow
+def test_small_raster_end_to_end(tmp_path):
+    proc = flyscan(tmp_path, "--port", "sim://cli-e2e?baud=9600&timing=wire", *SMALL)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+    assert "completed" in stdout and "legacy step scan" in stdout
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert set(stats) == STATS_KEYS
+    assert set(stats["trigger_lateness_us"]) == {"p50", "p99", "max"} and set(stats["position_error_steps"]) == {"p50", "p99"}
+    assert stats["status"] == "completed" and stats["lines"] == 3 and stats["dropped_records"] == 0
+    assert stats["step_scan_estimate_s"] > 93 * 0.3 and stats["wall_time_s"] > 0  # 93 points, 300 ms settle each
+    assert stats["position_error_steps"]["p99"] < 2.0
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+
+    from pymodaq_data.h5modules.data_saving import DataLoader
+    from pymodaq_plugins_aefi import _engine
+
+    with DataLoader(tmp_path / "scan.h5") as loader:
+        dwa = loader.load_data("/RawData/Detector000/Data2D/CH00/Data00", load_all=True)
+        assert loader.get_node("/RawData/Detector000").attrs["status"] == "completed"
+    fast, slow = dwa.get_axis_from_index(1)[0].get_data(), dwa.get_axis_from_index(0)[0].get_data()
+    np.testing.assert_allclose(fast, np.linspace(20, 50, 31))
+    xx, yy = np.meshgrid(fast, slow)
+    truth = np.asarray(_engine.field_map_volts(xx.ravel(), yy.ravel())).T.reshape(6, 3, 31)
+    measured = np.stack([np.asarray(a) for a in dwa.data])
+    rel = np.sqrt(np.mean((measured - truth) ** 2)) / np.ptp(truth)
+    assert rel < 0.03 and stats["map_rms_error_rel"] == pytest.approx(rel, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_partial_file_and_exits_130(tmp_path):
+    proc = flyscan(tmp_path, "--port", "sim://cli-abort?baud=9600&timing=wire", "--lines", "20", "--no-progress")
+    started = proc.stdout.readline()
+    assert "flying" in started, proc.stderr.read() if proc.poll() is not None else started
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "aborted" in stdout
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["status"] == "aborted" and stats["lines"] < 20
+
+    from pymodaq_plugins_aefi.adapters.h5_repository import load_results
+
+    results = load_results(tmp_path / "scan.h5")
+    assert results.status.value == "aborted" and results.partial
+    assert results.lines_done == stats["lines"]
+    from pymodaq_data.h5modules.data_saving import DataLoader
+
+    with DataLoader(tmp_path / "scan.h5") as loader:
+        assert loader.get_node("/RawData/Detector000").attrs["partial"] is True
+        assert loader.load_data("/RawData/Detector000/Data2D/CH00/Data00").shape == (20, 61)
+
+
+def test_bad_option_names_the_parameter(tmp_path):
+    proc = flyscan(tmp_path, "--speed-mm-s", "-3")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--speed-mm-s" in stderr and "[0.0218, 65.4] mm/s" in stderr
