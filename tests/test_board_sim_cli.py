@@ -14,22 +14,30 @@ from pymodaq_plugins_aefi import _engine
 VREF_VOLTS = 2.442
 
 
+def _start(*args: str, lines: int = 1):
+    exe = Path(sys.executable).parent / "aefi-board-sim"
+    proc = subprocess.Popen([str(exe), "--pty", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    paths = [proc.stdout.readline().strip() for _ in range(lines)]
+    assert all(p.startswith("/dev/") for p in paths), (paths, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, paths
+
+
+def _stop(proc) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def board_pty():
-    exe = Path(sys.executable).parent / "aefi-board-sim"
-    proc = subprocess.Popen([str(exe), "--pty", "--probe-mm", "38,32", "--seed", "7"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc, (path,) = _start("--probe-mm", "38,32", "--seed", "7")
     try:
-        path = proc.stdout.readline().strip()
-        assert path.startswith("/dev/"), (path, proc.stderr.read() if proc.poll() is not None else "")
         yield path, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def _measure(port: serial.Serial, n_avg: int) -> tuple[str, list[int], float]:
@@ -71,3 +79,22 @@ def test_round_trip_grows_with_averaging_like_the_real_board(board_pty):
     assert 0.010 < t1 < 0.030, t1
     assert 0.040 < t127 < 0.080, t127
     assert t127 - t1 > 0.025
+
+
+def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
+    proc, (board_path, arcus_path) = _start("--with-arcus", "--timing", "none", lines=2)
+    try:
+        with serial.Serial(arcus_path, 9600, timeout=2) as arcus, serial.Serial(board_path, 1_500_000, timeout=2) as board:
+            for command in (b"@00PX=1743\r", b"@00PY=1468\r"):  # the stage counters: on the strongest feature
+                arcus.write(command)
+                assert arcus.read_until(b"\r") == b"OK\r"
+            _, codes, _ = _measure(board, 50)
+        volts = np.array(codes[:6]) / 2**23 * VREF_VOLTS
+        truth = _engine.field_map_volts(np.array([1743 * 0.0218]), np.array([1468 * 0.0218]))[0]
+        np.testing.assert_allclose(volts, truth, atol=1e-3)
+        # the Rust drivers over the same PTYs
+        with _engine.BoardController(f"serial://{board_path}") as ctrl:
+            np.testing.assert_allclose(ctrl.measure(50), truth, atol=1e-3)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, proc.stderr.read()

@@ -86,8 +86,13 @@ def sim_board_truth(url: str, max: int = 1_000_000) -> dict[str, npt.NDArray[Any
 # ---- acquisition board simulator ----------------------------------------------------------------
 def serve_board_sim(probe_mm: tuple[float, float] = (38.0, 32.0), timing: Literal["wire", "none"] = "wire",
                     noise_volts: float = 300e-6, seed: int | None = None,
-                    on_ready: Callable[[str], None] | None = None) -> Literal["stopped", "unplugged"]:
-    """Serve a simulated board on a new PTY (on_ready(path) once); blocks until SIGINT or unplug."""
+                    on_ready: Callable[[str], None] | None = None,
+                    arcus_options: list[tuple[str, str]] | None = None,
+                    on_arcus_ready: Callable[[str], None] | None = None,
+                    mm_per_step: float = 0.0218) -> Literal["stopped", "unplugged"]:
+    """Serve a simulated board on a new PTY (on_ready(path) once); blocks until SIGINT or unplug.
+    With arcus_options (Arcus simulator key=value options, may be empty) a simulated Arcus is served
+    too (on_arcus_ready(path)) and the board's probe follows its true X/Y (steps × mm_per_step)."""
 
 # ---- Arcus PMX-4EX-SA ---------------------------------------------------------------------------
 class AxisStatusDict(TypedDict):

@@ -1,7 +1,10 @@
 """aefi-board-sim: the simulated AEFI acquisition board on a pseudo-terminal.
 
-The first line printed on stdout is the PTY path; open it as a serial port (any baud: a PTY has
-none) and speak the board's protocol. Stops on Ctrl-C or SIGTERM.
+The first line printed on stdout is the board's PTY path; open it as a serial port (any baud: a
+PTY has none) and speak the board's protocol. The probe stays at --probe-mm, or, with
+--with-arcus, a simulated Arcus is served too (second stdout line: its PTY, RS-485 framing
+'@00<cmd>\r') and the board reads the field where that Arcus's X/Y axes truly are: one process,
+one ground truth, as on the bench. Stops on Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
 
@@ -21,9 +24,11 @@ assumptions (the real board's documentation leaves these open; the simulator doe
   - the acknowledgement is the command echoed followed by OK (9 bytes for m127*, as the legacy
     LabVIEW reader expects); errors replace it: ?ADDR, ?NOADDR, ?RANGE, ?CMD + the command;
   - n_avg is limited to 255 (an int32 sum of 24-bit codes);
-  - register map: 11 A_SYS_CFG, 13 CLK1, 14 CLK2 (ICLK code*32 + OSR code), 17-20 ADC gains
-    (log2), 62/63 DDS tuning word MSB/LSB (f * 2^32 / 16 MHz), 38/39 modes, 50-53 DDS gains,
-    64-67 DDS phases, 34-37 offsets, 46-49 constants; other addresses are refused;
+  - the register map is the legacy code's (11 A_SYS_CFG, 13 CLK1, 14 CLK2 = ICLK code*32 + OSR
+    code, 17-20 ADC gains as log2, 62/63 DDS tuning word MSB/LSB = f * 2^32 / 16 MHz, 38/39 modes,
+    50-53 DDS gains, 64-67 phases, 34-37 offsets, 46-49 constants); other addresses are refused;
+    the ADC gain writes go to both ADS131A04 (codes k and k+4 share a gain); the signal scales with
+    the DDS1/DDS2 amplitude (0 = sources off);
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
   - noise: 300 uV per conversion (1 sigma), divided by sqrt(n).
@@ -38,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve on a new pseudo-terminal (the only transport; the default)")
     parser.add_argument("--probe-mm", default="38,32", metavar="X,Y",
                         help="where the (static) probe is, stage mm (default 38,32: on the strongest feature)")
+    parser.add_argument("--with-arcus", action="store_true",
+                        help="also serve a simulated Arcus (second stdout line) whose true X/Y position the probe follows")
+    parser.add_argument("--arcus-baud", type=int, default=9600, choices=(9600, 19200, 38400, 57600, 115200),
+                        help="with --with-arcus: the Arcus line baud (default 9600)")
+    parser.add_argument("--mm-per-step", type=float, default=0.0218,
+                        help="with --with-arcus: stage mm per Arcus step (default 0.0218, 1/16 microstep)")
     parser.add_argument("--timing", choices=("wire", "none"), default="wire",
                         help="wire: reply when the real board would; none: at once")
     parser.add_argument("--noise-uv", type=float, default=300.0, help="noise of one conversion, µV (1 sigma)")
@@ -104,14 +115,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # SIGTERM ends the server like Ctrl-C (the Rust loop checks for pending Python signals)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
+    if args.mm_per_step <= 0:
+        raise SystemExit(f"aefi-board-sim: --mm-per-step must be > 0 (got {args.mm_per_step})")
+    where = "the simulated Arcus's X/Y" if args.with_arcus else f"{probe[0]:g},{probe[1]:g} mm"
+
     def ready(path: str) -> None:
         print(path, flush=True)
-        print(f"aefi-board-sim: board on {path}, probe at {probe[0]:g},{probe[1]:g} mm, timing={args.timing}",
+        print(f"aefi-board-sim: board on {path}, probe at {where}, timing={args.timing}", file=sys.stderr, flush=True)
+
+    def arcus_ready(path: str) -> None:
+        print(path, flush=True)
+        print(f"aefi-board-sim: Arcus PMX-4EX-SA on {path} at {args.arcus_baud} baud (frames @00<cmd>CR)",
               file=sys.stderr, flush=True)
 
+    arcus_options = [("baud", str(args.arcus_baud))] if args.with_arcus else None
     try:
         ended = _engine.serve_board_sim(probe_mm=probe, timing=args.timing, noise_volts=args.noise_uv * 1e-6,
-                                        seed=args.seed, on_ready=ready)
+                                        seed=args.seed, on_ready=ready, arcus_options=arcus_options,
+                                        on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step)
     except KeyboardInterrupt:
         return 0
     print(f"aefi-board-sim: {ended}", file=sys.stderr)

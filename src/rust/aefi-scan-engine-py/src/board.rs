@@ -3,32 +3,43 @@
 //! raises `PortBusyError` naming the borrower), the simulated board's fault injection and ground
 //! truth, and its PTY server (`serve_board_sim`).
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::board::driver::{BoardDriver, BoardError, TimedMeasurement};
 use aefi_scan_engine::board::protocol::N_AVG_MAX;
 use aefi_scan_engine::board::registers::BoardConfig;
+use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::engine::board_detector::BoardDetector;
 use aefi_scan_engine::engine::detector::Detector;
 use aefi_scan_engine::engine::plan::FlyPlan;
 use aefi_scan_engine::lease::Shared;
-use aefi_scan_engine::sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort};
+use aefi_scan_engine::sim::arcus::{ArcusSim, SimConfig};
+use aefi_scan_engine::sim::bench::TruthHandle;
+use aefi_scan_engine::sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
 use aefi_scan_engine::sim::board_bench::board_handle;
+use aefi_scan_engine::sim::board_serve::{BoardPty, ServeEnd};
+use aefi_scan_engine::sim::serve::{ArcusPty, ServeOptions};
 use aefi_scan_engine::transport::{ByteLink, LinkUrl};
 use numpy::{PyArray1, PyArrayMethods};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::{lease_error, transport_error};
-use aefi_scan_engine::sim::board_serve::{BoardPty, ServeEnd};
-use pyo3::exceptions::{PyOSError, PyValueError};
-use pyo3::prelude::*;
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
-/// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open. Blocks with
-/// the GIL released (signals are checked every 50 ms). Returns "stopped" or "unplugged".
+/// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open.
+///
+/// With `arcus_options` (a list of the Arcus simulator's `key=value` options, possibly empty) a
+/// simulated Arcus is served too, on a second PTY handed to `on_arcus_ready(path)`, and the board
+/// reads the field where that Arcus's X/Y axes truly are (steps × `mm_per_step`): one process,
+/// one ground truth. Otherwise the probe stays at `probe_mm`. Blocks with the GIL released
+/// (signals are checked every 50 ms). Returns "stopped" or "unplugged".
 #[pyfunction]
-#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_scan_engine::sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None))]
+#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_scan_engine::sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_scan_engine::sim::board::DEFAULT_MM_PER_STEP))]
+#[allow(clippy::too_many_arguments)]
 fn serve_board_sim(
     py: Python<'_>,
     probe_mm: (f64, f64),
@@ -36,6 +47,9 @@ fn serve_board_sim(
     noise_volts: f64,
     seed: Option<u64>,
     on_ready: Option<Bound<'_, PyAny>>,
+    arcus_options: Option<Vec<(String, String)>>,
+    on_arcus_ready: Option<Bound<'_, PyAny>>,
+    mm_per_step: f64,
 ) -> PyResult<String> {
     let wire_timing = match timing {
         "wire" => true,
@@ -45,18 +59,57 @@ fn serve_board_sim(
     if !(noise_volts.is_finite() && noise_volts >= 0.0) {
         return Err(PyValueError::new_err(format!("noise_volts = {noise_volts} is out of range (allowed: >= 0)")));
     }
+    if !(mm_per_step.is_finite() && mm_per_step > 0.0) {
+        return Err(PyValueError::new_err(format!("mm_per_step = {mm_per_step} is out of range (allowed: > 0)")));
+    }
     let mut cfg = BoardSimConfig { wire_timing, noise_volts, ..Default::default() };
     if let Some(seed) = seed {
         cfg.seed = seed;
     }
-    let port = BoardSimPort::new(BoardModel::new(cfg, static_probe(probe_mm.0, probe_mm.1)));
+    let arcus = match &arcus_options {
+        Some(options) => {
+            let acfg = SimConfig::default()
+                .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(PyValueError::new_err)?;
+            Some(Arc::new(Mutex::new(ArcusSim::new(acfg, mono_ns()))))
+        }
+        None => None,
+    };
+    let probe: ProbeFn = match &arcus {
+        Some(sim) => {
+            let truth = TruthHandle::new(Arc::clone(sim));
+            Arc::new(move |t| {
+                (truth.true_position_steps(Axis::X, t) * mm_per_step, truth.true_position_steps(Axis::Y, t) * mm_per_step)
+            })
+        }
+        None => static_probe(probe_mm.0, probe_mm.1),
+    };
+    let port = BoardSimPort::new(BoardModel::new(cfg, probe));
     let pty = BoardPty::open().map_err(|e| PyOSError::new_err(format!("cannot create a pseudo-terminal: {e}")))?;
     if let Some(cb) = on_ready {
         cb.call1((pty.path().to_string(),))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let arcus_server = match arcus {
+        Some(sim) => {
+            let apty = ArcusPty::open().map_err(|e| PyOSError::new_err(e.to_string()))?;
+            if let Some(cb) = on_arcus_ready {
+                cb.call1((apty.path().to_string(),))?;
+            }
+            let opts = ServeOptions { no_delay: !wire_timing, truth_log: None };
+            let stop_arcus = Arc::clone(&stop);
+            Some(std::thread::spawn(move || apty.serve(sim, &opts, &stop_arcus)))
+        }
+        None => None,
+    };
     let stop_server = Arc::clone(&stop);
     let server = std::thread::spawn(move || pty.serve(port, &stop_server));
+    let stop_all = |py: Python<'_>| {
+        stop.store(true, Ordering::Relaxed);
+        if let Some(a) = arcus_server {
+            let _ = py.detach(|| a.join());
+        }
+    };
     loop {
         let finished = py.detach(|| {
             std::thread::sleep(Duration::from_millis(50));
@@ -66,11 +119,12 @@ fn serve_board_sim(
             break;
         }
         if let Err(e) = py.check_signals() {
-            stop.store(true, Ordering::Relaxed);
+            stop_all(py);
             let _ = py.detach(|| server.join());
             return Err(e);
         }
     }
+    stop_all(py);
     match py.detach(|| server.join()) {
         Ok(Ok(ServeEnd::Stopped)) => Ok("stopped".into()),
         Ok(Ok(ServeEnd::Unplugged)) => Ok("unplugged".into()),

@@ -106,10 +106,14 @@ impl BoardTiming {
 
     /// Places the averaging window of a reply from the host's stamps.
     ///
-    /// Returns `(middle_ns, error_ns)`: the mean of the estimate from the send stamp (forward
-    /// through the model) and from the receive stamp (backward), and half their difference
-    /// (the part of the round trip the model does not explain, e.g. host latency) as the error
-    /// bound.
+    /// Returns `(middle_ns, error_ns)`: the estimate forward through the model from the send
+    /// stamp, and as its error bound the part of the round trip the model does not explain (the
+    /// receive stamp minus its own backward estimate). The send stamp is the anchor because it
+    /// is taken just before the write, while the receive stamp carries the delays that pile up
+    /// on the way back: a USB-serial adapter's latency timer (16 ms by default) and the host's
+    /// scheduling (a loaded machine wakes the reader late). A receive stamp *earlier* than the
+    /// model allows means the model is too slow for this board; the middle is then moved back
+    /// by the difference so it never lies after what the reply proves.
     ///
     /// ```
     /// use aefi_scan_engine::board::timing::BoardTiming;
@@ -121,14 +125,20 @@ impl BoardTiming {
     /// assert!(mid > 1_000_000 && mid < 1_000_000 + rt);
     /// let (later, _) = t.window_middle_ns(2_000_000, 2_000_000 + rt, 10, 70);
     /// assert_eq!(later - mid, 1_000_000);
+    /// // the middle of the round trip, up to the wire asymmetry (4 bytes out, 70 back)
+    /// assert!((mid - 1_000_000 - rt / 2).abs() < 300_000);
+    /// // 3 ms of latency on the way back: the estimate stays put, the bound grows
+    /// let (late, err) = t.window_middle_ns(1_000_000, 1_000_000 + rt + 3_000_000, 10, 70);
+    /// assert!(late == mid && (err - 3_000_000).abs() <= 1);
     /// ```
     pub fn window_middle_ns(&self, t_send_ns: i64, t_recv_ns: i64, n_avg: u32, data_bytes: usize) -> (i64, i64) {
         let cmd = Command::Measure(n_avg.min(u32::from(u16::MAX)) as u16);
         let half_window = self.window_ns(n_avg) / 2;
         let from_send = t_send_ns + self.wire_ns(cmd.encode().len()) + self.window_start_after_rx_ns() + half_window;
         let from_recv = t_recv_ns - self.wire_ns(data_bytes) - (self.post_us * 1e3).round() as i64 - half_window;
-        let mid = from_send + (from_recv - from_send) / 2;
-        (mid, ((from_recv - from_send) / 2).abs())
+        let unexplained = from_recv - from_send;
+        let mid = if unexplained >= 0 { from_send } else { from_recv };
+        (mid, unexplained.abs())
     }
 }
 
@@ -150,13 +160,17 @@ mod tests {
     }
 
     #[test]
-    fn window_middle_splits_unexplained_latency() {
+    fn window_middle_is_anchored_on_the_send_stamp() {
         let t = BoardTiming::legacy_fit();
         let rt = t.round_trip_ns(1, 70);
-        let extra = 2_000_000; // 2 ms of host latency the model does not know about
-        let (mid, err) = t.window_middle_ns(0, rt + extra, 1, 70);
-        let (mid0, _) = t.window_middle_ns(0, rt, 1, 70);
-        assert_eq!(mid - mid0, extra / 2);
-        assert_eq!(err, extra / 2);
+        let (mid0, err0) = t.window_middle_ns(0, rt, 1, 70);
+        assert!(err0 <= 1);
+        let extra = 2_000_000; // 2 ms of receive latency the model does not know about
+        let (late, err) = t.window_middle_ns(0, rt + extra, 1, 70);
+        assert_eq!(late, mid0);
+        assert!((err - extra).abs() <= 1, "{err}");
+        // a reply faster than the model: the middle moves back so it stays consistent with it
+        let (early, err) = t.window_middle_ns(0, rt - extra, 1, 70);
+        assert!((early - (mid0 - extra)).abs() <= 1 && (err - extra).abs() <= 1, "{early} {err}");
     }
 }
