@@ -133,11 +133,6 @@ class LiveMap:
 
 
 # ---- domain results → PyMoDAQ data ----------------------------------------------------------------
-def _fast_axis(results: ScanResults, index: int) -> Axis:
-    return Axis(f"{results.config.fast_axis} position", units="mm", data=np.asarray(results.map.fast_axis_mm),
-                index=index)
-
-
 def line_profile_dwa(name: str, fast_axis_mm: np.ndarray, profile_volts: np.ndarray, fast_axis: str) -> DataFromPlugins:
     """One line on the regular grid: six channels (V) against the fast-axis position (mm)."""
     return DataFromPlugins(name=name, data=[np.asarray(row, dtype=float) for row in profile_volts], dim="Data1D",
