@@ -4,13 +4,12 @@ the map in its own HDF5 file, which is checked against the known field. Both plu
 simulated controller (the Rust engine flies it; the virtual probe reads the field at the
 simulator's true probe position).
 """
-import time
-
 import h5py
 import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 
+from daq_scan_helpers import headless_dashboard, load_modules, run_linear_scan1d
 from pymodaq_plugins_aefi import _engine
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
@@ -21,26 +20,10 @@ Y_MM = np.linspace(5.0, 15.0, 5)
 X_START_MM, X_STOP_MM, POINTS = 10.0, 30.0, 41
 
 
-def _process_until(done, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        QApplication.processEvents()
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 @pytest.fixture
 def dashboard():
-    from pymodaq.dashboard import create_load_dashboard
-    from pymodaq_gui.qt_utils import mkQApp
-
-    mkQApp("daq_scan_flyscan")
-    shared_ui, dashboard = create_load_dashboard(show_dashboard=False)
-    yield dashboard
-    dashboard.quit_fun()
-    shared_ui.parent.close()
-    shared_ui.parent.deleteLater()
-    QApplication.processEvents()
+    with headless_dashboard("daq_scan_flyscan") as dashboard:
+        yield dashboard
 
 
 def _load_modules(dashboard):
@@ -48,24 +31,15 @@ def _load_modules(dashboard):
     from pymodaq.utils.managers.modules.loader import PluginInfo
     from pymodaq.utils.managers.modules.utils import ModuleType
 
-    loaded = []
-    dashboard.module_creator.load_created_modules(
-        [[PluginInfo(id=0, name="X", class_name="AEFI", type=ModuleType.Actuator, ui="Simple", axis_name="X"),
-          PluginInfo(id=0, name="Y", class_name="AEFI", type=ModuleType.Actuator, ui="Simple", axis_name="Y",
-                     is_master=False)],
-         [PluginInfo(id=1, name="Fly", class_name="AEFIFlyscan", type=ModuleType.Detector,
-                     daq_type=DAQTypesEnum.DAQ1D)]],
-        callback=loaded.append)
-    _process_until(lambda: loaded, 30, "the modules to initialize")
-    modules = {m.title: m for m in loaded[0]}
-    assert all(m.initialized_state for m in modules.values()), {t: m.initialized_state for t, m in modules.items()}
-    return modules
+    return load_modules(dashboard, [
+        [PluginInfo(id=0, name="X", class_name="AEFI", type=ModuleType.Actuator, ui="Simple", axis_name="X"),
+         PluginInfo(id=0, name="Y", class_name="AEFI", type=ModuleType.Actuator, ui="Simple", axis_name="Y",
+                    is_master=False)],
+        [PluginInfo(id=1, name="Fly", class_name="AEFIFlyscan", type=ModuleType.Detector,
+                    daq_type=DAQTypesEnum.DAQ1D)]])
 
 
 def test_daq_scan_steps_y_and_flies_x_lines_into_a_map(dashboard):
-    from pymodaq.extensions.scan.daq_scan import DAQScan
-    from pymodaq.utils.gui_utils.loader_utils import create_extension
-
     modules = _load_modules(dashboard)
     stage_url = modules["Y"].settings[modules["Y"]._hw_settings_name, "url"]
     assert stage_url.startswith(URL) and modules["Fly"].settings[modules["Fly"]._hw_settings_name, "url"] == stage_url
@@ -74,24 +48,7 @@ def test_daq_scan_steps_y_and_flies_x_lines_into_a_map(dashboard):
         modules["Fly"].settings.child("detector_settings", name).setValue(value)
     QApplication.processEvents()
 
-    window, scan = create_extension(dashboard, DAQScan, show_extension=False)
-    try:
-        scan.modules_manager.selected_actuators_name = ["Y"]
-        scan.modules_manager.selected_detectors_name = ["Fly"]
-        scan.scanner.set_scan_type_and_subtypes("Scan1D", "Linear")
-        sub = scan.scanner.get_scanner_sub_settings()
-        sub.child("start").setValue(float(Y_MM[0]))
-        sub.child("stop").setValue(float(Y_MM[-1]))
-        sub.child("step").setValue(float(Y_MM[1] - Y_MM[0]))
-        done = []
-        scan.scan_done_signal.connect(lambda: done.append(True))
-        scan.enable_workflow_actions(True)
-        scan.do_scan()
-        _process_until(lambda: done, 120, "the scan to end")
-        path = scan.h5saver.settings["current_h5_file"]
-    finally:
-        scan.quit_fun()
-        window.parent.close() if hasattr(window, "parent") else None
+    path = run_linear_scan1d(dashboard, "Y", "Fly", Y_MM)
 
     with h5py.File(path, "r") as f:
         nav = np.asarray(f["RawData/Scan000/NavAxes/Axis00"])

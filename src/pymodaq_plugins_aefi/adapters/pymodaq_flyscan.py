@@ -2,7 +2,8 @@
 
 `StudyRunner` runs `StudyService.run_study` on a worker thread (a flyscan lasts seconds to hours;
 the plugin's Qt thread must stay free to receive Stop) and relays the study's events and its end
-as Qt signals, delivered in the thread that owns the runner. The `*_dte` functions turn domain
+as Qt signals, delivered in the thread that owns the runner. `FlyscanViewerMixin` is the plugin
+life cycle both viewers share (connect, stop, close, report). The `*_dte` functions turn domain
 results into `DataToExport` with real axes in mm.
 """
 from __future__ import annotations
@@ -16,11 +17,16 @@ from qtpy import QtCore
 from pymodaq_data.data import Axis, DataToExport
 from pymodaq.utils.data import DataFromPlugins
 
+from pymodaq.control_modules.thread_commands import ThreadStatus
+from pymodaq_utils.utils import ThreadCommand
+
 from ..application.study_service import StudyOutcome, StudyService
 from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
 from ..domain.results import ScanResults
+from .arcus_stage import read_position_steps
+from .links import OTHER_URL
 
 ServiceFactory = Callable[[], StudyService]
 
@@ -127,11 +133,6 @@ class LiveMap:
 
 
 # ---- domain results → PyMoDAQ data ----------------------------------------------------------------
-def _fast_axis(results: ScanResults, index: int) -> Axis:
-    return Axis(f"{results.config.fast_axis} position", units="mm", data=np.asarray(results.map.fast_axis_mm),
-                index=index)
-
-
 def line_profile_dwa(name: str, fast_axis_mm: np.ndarray, profile_volts: np.ndarray, fast_axis: str) -> DataFromPlugins:
     """One line on the regular grid: six channels (V) against the fast-axis position (mm)."""
     return DataFromPlugins(name=name, data=[np.asarray(row, dtype=float) for row in profile_volts], dim="Data1D",
@@ -197,6 +198,51 @@ def map_dte(results: ScanResults, channels: Iterable[int]) -> DataToExport:
     """The result of a raster grab: the map of the chosen channels (NaN where no sample fell)."""
     return DataToExport("AEFI", data=[map_dwa("AEFI map", results.map, results.config.fast_axis,
                                               results.config.slow_axis, list(channels))])
+
+
+
+class FlyscanViewerMixin:
+    """The life cycle the flyscan viewers share; put it before `DAQ_Viewer_base` in the bases.
+
+    The viewer supplies `_service()` (its StudyService factory), `_on_event`, `_on_finished` and
+    `_ready_message(url)` (the status shown once initialized).
+    """
+
+    controller: Optional[StudyRunner]
+
+    def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
+        try:
+            url = self.settings["url"]
+            read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
+        except Exception as error:
+            return f"AEFI flyscan: {error}", False
+        self.controller = StudyRunner(self._service)
+        self.controller.event.connect(self._on_event)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.failed.connect(self._on_failed)
+        return self._ready_message(url), True
+
+    def commit_settings(self, param) -> None:
+        if param.name() == "connection" and param.value() != OTHER_URL:
+            self.settings.child("url").setValue(param.value())
+
+    def stop(self) -> str:
+        if self.controller is not None:
+            self.controller.abort()
+        return ""
+
+    def close(self) -> None:
+        if self.controller is not None:
+            self.controller.abort()
+            self.controller.wait(10.0)
+            self.controller = None
+
+    def _on_failed(self, message: str) -> None:
+        self.settings.child("progress").setValue("failed")
+        self._report(f"grab failed: {message}")
+
+    def _report(self, message: str) -> None:
+        self.emit_status(ThreadCommand(ThreadStatus.UPDATE_STATUS, f"AEFI flyscan: {message}"))
 
 
 # ---- PyMoDAQ parameters of the flyscan viewers ----------------------------------------------------

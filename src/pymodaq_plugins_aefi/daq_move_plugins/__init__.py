@@ -1,14 +1,4 @@
-import importlib
-from pathlib import Path
-
-from pymodaq_utils.logger import set_logger
-
-logger = set_logger("move_plugins", add_to_console=False)
+from pymodaq_plugins_aefi.utils import import_plugin_modules
 
 # PyMoDAQ's discovery reads `module.path.parent`: this module-level name must stay `path`.
-for path in Path(__file__).parent.iterdir():
-    try:
-        if "__init__" not in str(path) and path.suffix == ".py":
-            importlib.import_module("." + path.stem, __package__)
-    except Exception as e:
-        logger.warning(f"{path.stem} move plugin unavailable: {e!r}")
+path = import_plugin_modules(__file__, __package__, "move_plugins", "move")

@@ -176,7 +176,3 @@ class FlyScanConfig:
     def line_direction(self, line: int) -> int:
         """+1 when line `line` flies from fast_start to fast_stop, -1 the other way (serpentine)."""
         return -1 if self.pattern == "serpentine" and line % 2 == 1 else 1
-
-    def fly_time_s(self) -> float:
-        """Time spent at constant speed over the sampled span, all lines (no run-up, no steps)."""
-        return self.lines * self.fast_span_mm / self.speed_mm_s

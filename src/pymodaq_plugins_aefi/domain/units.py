@@ -24,9 +24,6 @@ class StepScale:
         """Nearest whole pulse (the legacy code truncated with int(), a bias of up to one step)."""
         return round(position_mm / self.step_mm)
 
-    def to_steps_float(self, position_mm: float) -> float:
-        return position_mm / self.step_mm
-
     def to_mm(self, steps: float) -> float:
         return steps * self.step_mm
 

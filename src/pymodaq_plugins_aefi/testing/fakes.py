@@ -139,9 +139,5 @@ class RecordingObserver:
     def on_event(self, event: FlyScanEvent) -> None:
         self.events.append(event)
 
-    @property
-    def topics(self) -> list[str]:
-        return [event.topic for event in self.events]
-
     def of_type(self, kind: type) -> list:
         return [event for event in self.events if isinstance(event, kind)]

@@ -8,14 +8,11 @@ mode": DAQ_Scan steps Y with DAQ_Move_AEFI, each step flies a full X line.
 import time
 from typing import Optional
 
-from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
-from pymodaq_utils.utils import ThreadCommand
 
 from pymodaq_plugins_aefi.adapters.arcus_stage import read_position_steps
-from pymodaq_plugins_aefi.adapters.links import OTHER_URL
-from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (LastResultsRepository, StudyRunner, flyscan_params,
-                                                           flyscan_request, line_dte, line_event_dte,
+from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (FlyscanViewerMixin, LastResultsRepository, StudyRunner,
+                                                           flyscan_params, flyscan_request, line_dte, line_event_dte,
                                                            viewer_defaults)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress
@@ -24,7 +21,7 @@ from pymodaq_plugins_aefi.domain.units import StepScale
 _PROGRESS_PERIOD_S = 0.25
 
 
-class DAQ_1DViewer_AEFIFlyscan(DAQ_Viewer_base):
+class DAQ_1DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
     """One flyscan line per grab (AEFI bench: Arcus stage + virtual probe or acquisition board)."""
 
     live_mode_available = False
@@ -34,25 +31,12 @@ class DAQ_1DViewer_AEFIFlyscan(DAQ_Viewer_base):
         self.controller: Optional[StudyRunner] = None
         self._last_progress_s = 0.0
 
-    def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
-        try:
-            url = self.settings["url"]
-            read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
-        except Exception as error:
-            return f"AEFI flyscan: {error}", False
-        self.controller = StudyRunner(self._service)
-        self.controller.event.connect(self._on_event)
-        self.controller.finished.connect(self._on_finished)
-        self.controller.failed.connect(self._on_failed)
-        return f"AEFI flyscan line on {url}", True
+    def _ready_message(self, url: str) -> str:
+        return f"AEFI flyscan line on {url}"
 
     def _service(self):
         return build_flyscan(arcus_url=self.settings["url"], board_url=self.settings["board_url"],
                              repository=LastResultsRepository()).service
-
-    def commit_settings(self, param) -> None:
-        if param.name() == "connection" and param.value() != OTHER_URL:
-            self.settings.child("url").setValue(param.value())
 
     def grab_data(self, Naverage: int = 1, **kwargs) -> None:
         try:
@@ -62,17 +46,6 @@ class DAQ_1DViewer_AEFIFlyscan(DAQ_Viewer_base):
             self.controller.start(request)
         except Exception as error:  # refused before motion, or the link is busy: say so, keep running
             self._on_failed(f"{type(error).__name__}: {error}")
-
-    def stop(self) -> str:
-        if self.controller is not None:
-            self.controller.abort()
-        return ""
-
-    def close(self) -> None:
-        if self.controller is not None:
-            self.controller.abort()
-            self.controller.wait(10.0)
-            self.controller = None
 
     # ---- study events (this plugin's thread) -----------------------------------------------------
     def _on_event(self, event) -> None:
@@ -89,13 +62,6 @@ class DAQ_1DViewer_AEFIFlyscan(DAQ_Viewer_base):
         self.dte_signal.emit(line_dte(results, raw=self.settings["raw"]))
         if results.partial:
             self._report(f"line {results.status.value}" + (f": {results.error}" if results.error else ""))
-
-    def _on_failed(self, message: str) -> None:
-        self.settings.child("progress").setValue("failed")
-        self._report(f"grab failed: {message}")
-
-    def _report(self, message: str) -> None:
-        self.emit_status(ThreadCommand(ThreadStatus.UPDATE_STATUS, f"AEFI flyscan: {message}"))
 
 
 if __name__ == "__main__":

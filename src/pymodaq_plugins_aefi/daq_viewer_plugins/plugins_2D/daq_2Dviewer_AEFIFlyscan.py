@@ -7,21 +7,18 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
-from pymodaq_utils.utils import ThreadCommand
 
-from pymodaq_plugins_aefi.adapters.arcus_stage import read_position_steps
-from pymodaq_plugins_aefi.adapters.links import OTHER_URL
-from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (MAP_CHANNELS, LastResultsRepository, LiveMap, StudyRunner,
-                                                           flyscan_params, flyscan_request, map_dte, viewer_defaults)
+from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (MAP_CHANNELS, FlyscanViewerMixin, LastResultsRepository,
+                                                           LiveMap, StudyRunner, flyscan_params, flyscan_request,
+                                                           map_dte, viewer_defaults)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress, FlyScanStarted
 
 _PROGRESS_PERIOD_S = 0.25
 
 
-class DAQ_2DViewer_AEFIFlyscan(DAQ_Viewer_base):
+class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
     """A raster flyscan per grab: Data2D map with both axes in mm (AEFI bench)."""
 
     live_mode_available = False
@@ -32,17 +29,8 @@ class DAQ_2DViewer_AEFIFlyscan(DAQ_Viewer_base):
         self.live_map = LiveMap()
         self._last_progress_s = 0.0
 
-    def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
-        try:
-            url = self.settings["url"]
-            read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
-        except Exception as error:
-            return f"AEFI flyscan: {error}", False
-        self.controller = StudyRunner(self._service)
-        self.controller.event.connect(self._on_event)
-        self.controller.finished.connect(self._on_finished)
-        self.controller.failed.connect(self._on_failed)
-        return f"AEFI raster flyscan on {url}", True
+    def _ready_message(self, url: str) -> str:
+        return f"AEFI raster flyscan on {url}"
 
     def _service(self):
         save_dir = self.settings["save_dir"].strip()
@@ -50,26 +38,11 @@ class DAQ_2DViewer_AEFIFlyscan(DAQ_Viewer_base):
                              out_dir=Path(save_dir) if save_dir else Path.cwd(),
                              repository=None if save_dir else LastResultsRepository()).service
 
-    def commit_settings(self, param) -> None:
-        if param.name() == "connection" and param.value() != OTHER_URL:
-            self.settings.child("url").setValue(param.value())
-
     def grab_data(self, Naverage: int = 1, **kwargs) -> None:
         try:
             self.controller.start(flyscan_request(self.settings, raster=True))
         except Exception as error:  # refused before motion, or the link is busy: say so, keep running
             self._on_failed(f"{type(error).__name__}: {error}")
-
-    def stop(self) -> str:
-        if self.controller is not None:
-            self.controller.abort()
-        return ""
-
-    def close(self) -> None:
-        if self.controller is not None:
-            self.controller.abort()
-            self.controller.wait(10.0)
-            self.controller = None
 
     # ---- study events (this plugin's thread) -----------------------------------------------------
     @property
@@ -98,13 +71,6 @@ class DAQ_2DViewer_AEFIFlyscan(DAQ_Viewer_base):
         if results.partial:
             self._report(f"raster {results.status.value} after {results.lines_done} lines"
                          + (f": {results.error}" if results.error else ""))
-
-    def _on_failed(self, message: str) -> None:
-        self.settings.child("progress").setValue("failed")
-        self._report(f"grab failed: {message}")
-
-    def _report(self, message: str) -> None:
-        self.emit_status(ThreadCommand(ThreadStatus.UPDATE_STATUS, f"AEFI flyscan: {message}"))
 
 
 if __name__ == "__main__":
