@@ -206,6 +206,8 @@ class LatenessDict(TypedDict):
 class RtDict(TypedDict):
     fifo: bool
     pinned_cpu: int | None
+    mlocked: bool  # the process' resident memory was locked (mlockall) while the loop ran
+    prefaulted_bytes: int  # the loop's buffers faulted in before its first tick
     detail: str
 
 class LineTimeDict(TypedDict):
@@ -241,7 +243,10 @@ class ScanStatsDict(TypedDict):
 class TriggerBenchmarkDict(TypedDict):
     rate_hz: float
     duration_s: float
+    detector: str  # "virtual_probe" | "board"
     ticks: int
+    samples: int  # samples the detector delivered
+    motion_commands: int  # commands sent to the simulated Arcus meanwhile
     trigger_lateness_us: LatenessDict
     missed_triggers: int
     dropped_records: int
@@ -276,5 +281,7 @@ class RustScanExecutor:
     def join(self, timeout_s: float | None = None) -> ScanStatsDict:
         """Waits for the end; after `timeout_s` a running scan is aborted and waited for."""
 
-def trigger_benchmark(rate_hz: float, duration_s: float, realtime: bool = True) -> TriggerBenchmarkDict:
-    """The production pacer + virtual probe on a real-time thread for duration_s (GIL released)."""
+def trigger_benchmark(rate_hz: float, duration_s: float, realtime: bool = True,
+                      detector: str = "virtual_probe") -> TriggerBenchmarkDict:
+    """The production pacer sampling `detector` ("virtual_probe" or "board") on a real-time thread for
+    duration_s, on a simulated bench whose Arcus is driven meanwhile (GIL released)."""

@@ -165,6 +165,8 @@ fn rt_dict<'py>(py: Python<'py>, r: &RtReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("fifo", r.fifo)?;
     d.set_item("pinned_cpu", r.pinned_cpu)?;
+    d.set_item("mlocked", r.mlocked)?;
+    d.set_item("prefaulted_bytes", r.prefaulted_bytes)?;
     d.set_item("detail", &r.detail)?;
     Ok(d)
 }

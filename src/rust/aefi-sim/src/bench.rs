@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use super::arcus::{ArcusSim, Fault, FrameOutcome, SimConfig, TruthLog};
+use super::arcus::{ArcusSim, Fault, FrameOutcome, PublishedTruth, SimConfig, TruthLog, TruthRead};
 use aefi_scan_engine::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
 use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::clock::mono_ns;
@@ -30,19 +30,37 @@ pub fn lock_sim(sim: &Mutex<ArcusSim>) -> MutexGuard<'_, ArcusSim> {
 }
 
 /// Read access to the ground truth of a simulated Arcus; cheap to clone, Send + Sync.
+///
+/// [`TruthHandle::true_position_steps`] reads the table the simulator publishes after each
+/// command ([`PublishedTruth`]): no lock, so a probe on the real-time thread never waits for a
+/// link that holds the simulator while it handles a command. Only an instant older than the
+/// table's window ([`aefi_sim::arcus::HORIZON_NS`](crate::arcus::HORIZON_NS) before the last
+/// command; post-hoc checks, never a probe reading the present) goes to the full log under the
+/// simulator's lock.
 #[derive(Debug, Clone)]
 pub struct TruthHandle {
     sim: SharedArcus,
+    published: Arc<PublishedTruth>,
 }
 
 impl TruthHandle {
     /// A handle on `sim`.
     pub fn new(sim: SharedArcus) -> TruthHandle {
-        TruthHandle { sim }
+        let published = lock_sim(&sim).published_truth();
+        TruthHandle { sim, published }
     }
 
     /// Exact position of `axis` at `t_ns` (pulse-counter units, counter frame at `t_ns`).
     pub fn true_position_steps(&self, axis: Axis, t_ns: i64) -> f64 {
+        match self.published.read(axis.index(), t_ns) {
+            TruthRead::Steps(x) => x,
+            TruthRead::OutsideWindow => self.exact_position_steps(axis, t_ns),
+        }
+    }
+
+    /// Exact position from the full log, under the simulator's lock (any instant; not for the
+    /// real-time thread).
+    pub fn exact_position_steps(&self, axis: Axis, t_ns: i64) -> f64 {
         lock_sim(&self.sim).true_position_steps(axis, t_ns)
     }
 
@@ -285,5 +303,34 @@ pub fn sim_truth_for_url(url: &str) -> Option<SimTruth> {
     match LinkUrl::parse(url) {
         Ok(LinkUrl::Sim { name, .. }) => find_bench(&name).map(|b| SimTruth(b.truth.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opener::BenchOpener;
+    use aefi_scan_engine::arcus::driver::ArcusController;
+    use std::time::Duration;
+
+    #[test]
+    fn the_truth_is_read_while_a_link_holds_the_simulator() {
+        let url = "sim://bench-truth-lock-free?timing=none";
+        let mut ctrl = ArcusController::open(&BenchOpener, url, Duration::from_millis(500)).unwrap();
+        ctrl.move_abs(Axis::X, 5000).unwrap();
+        let truth = sim_truth_for_url(url).unwrap();
+        let bench = find_bench("bench-truth-lock-free").unwrap();
+        // the motion side is inside a command: it holds the simulator
+        let held = lock_sim(&bench.arcus);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let t = mono_ns();
+            let _ = tx.send((t, truth.true_steps(aefi_scan_engine::engine::plan::Axis::X, t)));
+        });
+        let (t, x) = rx.recv_timeout(Duration::from_secs(10)).expect("the probe's read waited for the simulator's lock");
+        assert_eq!(x, held.true_position_steps(Axis::X, t));
+        assert!(x > 0.0 && x < 5000.0, "{x}");
+        drop(held);
+        remove_bench("bench-truth-lock-free");
     }
 }

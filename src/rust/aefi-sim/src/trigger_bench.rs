@@ -18,7 +18,7 @@ use aefi_scan_engine::arcus::driver::ArcusController;
 use aefi_scan_engine::arcus::protocol::Axis as ArcusAxis;
 use aefi_scan_engine::board::driver::BoardDriver;
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::engine::board_detector::BoardDetector;
+use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::{Detector, TruthSource};
 use aefi_scan_engine::engine::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
 use aefi_scan_engine::engine::plan::MAX_SAMPLE_RATE_HZ;
@@ -114,7 +114,7 @@ fn drive(mut ctrl: ArcusController, stop: &AtomicBool, commands: &AtomicU64) -> 
     Ok(())
 }
 
-fn detector_for(which: BenchDetector, url: &str) -> Result<Box<dyn Detector>, String> {
+fn detector_for(which: BenchDetector, url: &str, rate_hz: f64) -> Result<Box<dyn Detector>, String> {
     match which {
         BenchDetector::VirtualProbe => {
             let truth = sim_truth_for_url(url).ok_or_else(|| format!("no simulated bench at {url}"))?;
@@ -123,7 +123,7 @@ fn detector_for(which: BenchDetector, url: &str) -> Result<Box<dyn Detector>, St
         }
         BenchDetector::Board => {
             let driver = BoardDriver::open(&BenchOpener, url, 1_000_000_000).map_err(|e| e.to_string())?;
-            Ok(Box::new(BoardDetector::new(Box::new(driver), 1)))
+            Ok(Box::new(BoardDetector::with_sampling(Box::new(driver), 1, BoardSampling::Paced { rate_hz })))
         }
     }
 }
@@ -167,7 +167,7 @@ fn run_with_motion(
             .spawn(move || drive(ctrl, &stop, &commands))
             .map_err(|e| e.to_string())?
     };
-    let outcome = detector_for(which, url).and_then(|det| {
+    let outcome = detector_for(which, url, rate_hz).and_then(|det| {
         std::thread::Builder::new()
             .name("aefi-trigger-bench".into())
             .spawn(move || rt_loop(det, rate_hz, duration_s, realtime))

@@ -20,6 +20,11 @@ pub struct RtReport {
     pub fifo: bool,
     /// The CPU the thread was pinned to, if pinning worked.
     pub pinned_cpu: Option<usize>,
+    /// The process' memory was locked (`mlockall`) for the scan.
+    pub mlocked: bool,
+    /// Bytes of the loop's buffers (record ring, pending queue, histogram, stack) faulted in
+    /// before the loop started.
+    pub prefaulted_bytes: u64,
     /// What was tried and what the OS said.
     pub detail: String,
 }
@@ -126,6 +131,19 @@ impl Pacer {
         // the time, and the kernel's RT throttling then parks it for tens of ms each second.
         let spin_ns = DEFAULT_SPIN_NS.min((period_ns / 4.0) as i64);
         Ok(Self { start_ns, period_ns, spin_ns, next: 0, lateness_ns, missed: 0 })
+    }
+
+    /// Moves deadline 0 to `start_ns` (the schedule restarts from there; counts are kept).
+    pub fn start_at(&mut self, start_ns: i64) {
+        self.start_ns = start_ns;
+        self.next = 0;
+    }
+
+    /// Faults in the lateness histogram (it is zeroed, which writes every page); returns the
+    /// bytes touched.
+    pub fn prefault(&mut self) -> usize {
+        self.lateness_ns.reset();
+        self.lateness_ns.distinct_values() * std::mem::size_of::<u64>()
     }
 
     /// The period (ns).
