@@ -23,6 +23,7 @@ use aefi_scan_engine::engine::detector::{Detector, TruthSource};
 use aefi_scan_engine::engine::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
 use aefi_scan_engine::engine::plan::MAX_SAMPLE_RATE_HZ;
 use aefi_scan_engine::engine::record::{flags, ring, Record};
+use aefi_scan_engine::engine::rt::{prefault_stack, MemoryLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,12 +186,21 @@ fn run_with_motion(
 }
 
 fn rt_loop(mut det: Box<dyn Detector>, rate_hz: f64, duration_s: f64, realtime: bool) -> Result<TriggerBench, String> {
-    let rt = if realtime { make_realtime(50) } else { RtReport { detail: "not requested".into(), ..RtReport::default() } };
+    let mut rt = if realtime { make_realtime(50) } else { RtReport { detail: "not requested".into(), ..RtReport::default() } };
     let n = (rate_hz * duration_s).ceil() as u64;
+    // the memory set-up of the production trigger loop: buffers faulted in, memory locked
     let (mut writer, _consumer, counters) = ring((n as usize + 16).min(1 << 24));
+    let mut pacer = Pacer::new(0, rate_hz)?;
+    rt.prefaulted_bytes = (writer.prefaulted_bytes() + pacer.prefault() + prefault_stack()) as u64;
+    let memory_lock = rt.fifo.then(|| {
+        let (lock, detail) = MemoryLock::acquire();
+        rt.mlocked = lock.locked();
+        rt.detail = format!("{}; {detail}", rt.detail);
+        lock
+    });
     det.begin().map_err(|e| e.to_string())?;
     let self_timed = det.self_timed();
-    let mut pacer = Pacer::new(mono_ns() + 2_000_000, rate_hz)?;
+    pacer.start_at(mono_ns() + 2_000_000);
     let (mut ticks, mut samples) = (0, 0);
     let mut failure = None;
     while ticks < n && failure.is_none() {
@@ -216,6 +226,7 @@ fn rt_loop(mut det: Box<dyn Detector>, rate_hz: f64, duration_s: f64, realtime: 
         ticks += 1 + tick.missed_before;
     }
     det.end();
+    drop(memory_lock);
     if let Some(e) = failure {
         return Err(e.to_string());
     }
