@@ -84,7 +84,8 @@ def test_round_trip_grows_with_averaging_like_the_real_board(board_pty):
 def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
     proc, (board_path, arcus_path) = _start("--with-arcus", "--timing", "none", lines=2)
     try:
-        with serial.Serial(arcus_path, 9600, timeout=2) as arcus, serial.Serial(board_path, 1_500_000, timeout=2) as board:
+        with serial.Serial(arcus_path, 9600, timeout=2) as arcus, \
+                serial.Serial(board_path, 1_500_000, timeout=2) as board:
             for command in (b"@00PX=1743\r", b"@00PY=1468\r"):  # the stage counters: on the strongest feature
                 arcus.write(command)
                 assert arcus.read_until(b"\r") == b"OK\r"

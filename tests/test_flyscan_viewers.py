@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from pymodaq.utils.plugin_testing import grab_and_wait, make_detector, move_abs_and_wait, wait_for_signal
+
 from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.daq_move_plugins.daq_move_AEFI import DAQ_Move_AEFI

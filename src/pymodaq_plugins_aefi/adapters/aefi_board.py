@@ -11,8 +11,9 @@ keyed with the instrument name "board" to stay apart from the Arcus one.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class AefiBoard:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def open(cls, url: str, opener: Optional[Callable[[str], BoardLink]] = None) -> "AefiBoard":
+    def open(cls, url: str, opener: Optional[Callable[[str], BoardLink]] = None) -> AefiBoard:
         """Opens the board and registers it as the idle holder of its link."""
         arbiter = board_arbiter(url, opener)
         controller = (opener or default_opener)(url)

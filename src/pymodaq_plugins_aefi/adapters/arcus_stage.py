@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from ..domain.units import StepScale
 from .port_arbiter import PortArbiter
@@ -112,7 +113,7 @@ class AxisState:
     alarm_error: bool = False
 
     @classmethod
-    def from_status(cls, status: dict[str, Any]) -> "AxisState":
+    def from_status(cls, status: dict[str, Any]) -> AxisState:
         return cls(**{name: bool(status.get(name, False)) for name in cls.__dataclass_fields__})
 
     @property
@@ -165,7 +166,7 @@ class ArcusStage:
     # ---- life cycle ------------------------------------------------------------------------------
     @classmethod
     def open(cls, url: str, opener: Optional[Callable[[str], ArcusLink]] = None,
-             axes: Optional[dict[str, AxisConfig]] = None) -> "ArcusStage":
+             axes: Optional[dict[str, AxisConfig]] = None) -> ArcusStage:
         """Open the controller at `url` and become the idle holder of its link."""
         opener = opener or default_opener
         arbiter = PortArbiter.for_url(url, opener)
@@ -178,7 +179,7 @@ class ArcusStage:
             raise
         return stage
 
-    def acquire(self) -> "ArcusStage":
+    def acquire(self) -> ArcusStage:
         """One more PyMoDAQ axis uses this stage; the link closes when the last one lets go."""
         self._users += 1
         return self

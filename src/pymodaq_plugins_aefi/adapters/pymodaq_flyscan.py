@@ -9,18 +9,17 @@ results into `DataToExport` with real axes in mm.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Optional
 
 import numpy as np
+from pymodaq.control_modules.thread_commands import ThreadStatus
+from pymodaq.utils.data import DataFromPlugins
+from pymodaq_data.data import Axis, DataToExport
+from pymodaq_utils.utils import ThreadCommand
 from qtpy import QtCore
 
-from pymodaq_data.data import Axis, DataToExport
-from pymodaq.utils.data import DataFromPlugins
-
-from pymodaq.control_modules.thread_commands import ThreadStatus
-from pymodaq_utils.utils import ThreadCommand
-
-from ..application.study_service import StudyOutcome, StudyService
+from ..application.study_service import StudyService
 from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository

@@ -1,8 +1,8 @@
 """One AEFI detector reading: six lock-in voltages (X/Y/Z field, in-phase and quadrature)."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class AefiVoltageMeasurement:
     t_ns: int = 0
 
     @classmethod
-    def from_volts(cls, volts: Sequence[float], t_ns: int = 0) -> "AefiVoltageMeasurement":
+    def from_volts(cls, volts: Sequence[float], t_ns: int = 0) -> AefiVoltageMeasurement:
         values = [float(v) for v in volts]
         if len(values) != N_CHANNELS:
             raise ValueError(f"volts must hold {N_CHANNELS} channels {CHANNEL_NAMES}, got {len(values)}")
