@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, cast
 
 from ..domain.units import StepScale
 from .port_arbiter import PortArbiter
@@ -49,16 +49,16 @@ class SpeedRangeError(ValueError):
 class ArcusLink(Protocol):
     """What the stage uses of `_engine.ArcusController` (positions in pulses, speeds in pulses/s)."""
 
-    is_lent: bool
-
+    @property
+    def is_lent(self) -> bool: ...
     def positions(self) -> dict[str, int]: ...
-    def status(self, axis: str) -> dict[str, bool]: ...
+    def status(self, axis: str) -> Mapping[str, Any]: ...
     def move_abs(self, axis: str, steps: int) -> None: ...
     def stop(self, axis: Optional[str] = None) -> None: ...
     def abort(self, axis: Optional[str] = None) -> None: ...
     def home(self, axis: str, positive: bool = False, mode: int = 0) -> None: ...
     def set_position(self, axis: str, steps: int) -> None: ...
-    def speeds(self, axis: str) -> dict[str, int]: ...
+    def speeds(self, axis: str) -> Mapping[str, Any]: ...
     def set_speeds(self, axis: str, high_speed_pps: Optional[int] = None, low_speed_pps: Optional[int] = None,
                    accel_ms: Optional[int] = None, decel_ms: Optional[int] = None) -> None: ...
     def clear(self, axis: Optional[str] = None) -> None: ...
@@ -113,7 +113,7 @@ class AxisState:
     alarm_error: bool = False
 
     @classmethod
-    def from_status(cls, status: dict[str, Any]) -> AxisState:
+    def from_status(cls, status: Mapping[str, Any]) -> AxisState:
         return cls(**{name: bool(status.get(name, False)) for name in cls.__dataclass_fields__})
 
     @property
@@ -142,7 +142,10 @@ def max_accel_ms(high_pps: float, low_pps: float) -> float:
 def default_opener(url: str) -> ArcusLink:
     from .. import _engine
 
-    return _engine.ArcusController(url)
+    # The stub types axis names as Literal["X", "Y", "Z", "U"]; the stage passes plain str (the names it
+    # is given, checked against AXES or refused by the controller with ValueError). Otherwise the
+    # controller matches ArcusLink member for member.
+    return cast(ArcusLink, _engine.ArcusController(url))
 
 
 class ArcusStage:

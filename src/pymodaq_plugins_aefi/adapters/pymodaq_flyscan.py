@@ -208,6 +208,13 @@ class FlyscanViewerMixin:
     """
 
     controller: Optional[StudyRunner]
+    # Provided by the viewer and DAQ_Viewer_base (after this class in the MRO): declared, never assigned here.
+    settings: Any
+    emit_status: Callable[[ThreadCommand], None]
+    _service: ServiceFactory
+    _on_event: Callable[[Any], None]
+    _on_finished: Callable[[Any], None]
+    _ready_message: Callable[[str], str]
 
     def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
         try:
@@ -221,7 +228,7 @@ class FlyscanViewerMixin:
         self.controller.failed.connect(self._on_failed)
         return self._ready_message(url), True
 
-    def commit_settings(self, param) -> None:
+    def commit_settings(self, param: Any) -> None:
         if param.name() == "connection" and param.value() != OTHER_URL:
             self.settings.child("url").setValue(param.value())
 

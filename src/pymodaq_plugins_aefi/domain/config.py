@@ -134,7 +134,8 @@ class FlyScanConfig:
         if unknown:
             raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
         ints = ("lines", "points_per_line", "board_n_avg")
-        return cls(**{k: (int(v) if k in ints else v) for k, v in values.items()})
+        parameters: dict[str, Any] = {k: (int(v) if k in ints else v) for k, v in values.items()}
+        return cls(**parameters)
 
     # ---- derived values (units in the names) ------------------------------------------------------
     @property

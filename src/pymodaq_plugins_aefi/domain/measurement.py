@@ -36,7 +36,8 @@ class AefiVoltageMeasurement:
         values = [float(v) for v in volts]
         if len(values) != N_CHANNELS:
             raise ValueError(f"volts must hold {N_CHANNELS} channels {CHANNEL_NAMES}, got {len(values)}")
-        return cls(*values, t_ns=int(t_ns))
+        x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature = values
+        return cls(x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature, t_ns=int(t_ns))
 
     def as_array(self) -> np.ndarray:
         """Volts as a float64 array of shape (6,), CHANNEL_NAMES order."""
