@@ -22,13 +22,14 @@ def _start(*args: str, lines: int = 1):
     return proc, paths
 
 
-def _stop(proc) -> None:
+def _stop(proc) -> str:
+    """SIGTERM, then what is left of the simulator's stderr (communicate closes the pipes)."""
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=5)
+        return proc.communicate(timeout=5)[1]
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
+        return proc.communicate()[1]
 
 
 @pytest.fixture
@@ -97,5 +98,5 @@ def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
         with _engine.BoardController(f"serial://{board_path}") as ctrl:
             np.testing.assert_allclose(ctrl.measure(50), truth, atol=1e-3)
     finally:
-        _stop(proc)
-    assert proc.returncode == 0, proc.stderr.read()
+        stderr = _stop(proc)
+    assert proc.returncode == 0, stderr

@@ -179,5 +179,6 @@ def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
     finally:
         for process in (holder, sim):
             if process is not None:
-                process.terminate()
-                process.wait(10)
+                with process:  # closes the pipe
+                    process.terminate()
+                    process.wait(10)
