@@ -1,4 +1,4 @@
-"""DESIGN.md layering: the domain is pure, the application knows only the domain."""
+"""docs/decisions/0003-ports-and-adapters.md: the domain is pure, the application knows only the domain."""
 import ast
 from pathlib import Path
 

@@ -6,6 +6,9 @@ publishes progress several times a second and closes each line as soon as all it
 in; at the end the engine's statistics join the results. The Arcus link is leased from the
 PortArbiter for the scan and given back on every exit path; an abort is forwarded to the engine,
 which stops the motors.
+
+Decision records: docs/decisions/0002-hybrid-rust-python-engine.md (the engine),
+0003-ports-and-adapters.md (this adapter's place) and 0006-port-lease.md (the link lease).
 """
 from __future__ import annotations
 
