@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test test-rust test-python bench wheel screenshots clean
+.PHONY: setup demo test lint-rust test-rust test-python bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -13,7 +13,12 @@ setup:
 demo: setup
 	$(VENV)/bin/aefi-flyscan $(ARGS)
 
-test: setup test-rust test-python
+test: setup lint-rust test-rust test-python
+
+# Lint gates: formatting, and clippy with every warning an error (unsafe blocks need a SAFETY note).
+lint-rust:
+	cargo fmt --all --check
+	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --workspace --all-targets --quiet -- -D warnings -D clippy::undocumented_unsafe_blocks
 
 test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet

@@ -18,7 +18,70 @@ pub fn mono_ns() -> i64 {
     unsafe {
         libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
     }
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// A source of time the engine, the pacer and the simulators are given, so that logic tests
+/// run on a [`ManualClock`] (advance by dt) instead of wall-clock sleeps.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in the engine's time base (ns).
+    fn now_ns(&self) -> i64;
+
+    /// Returns once `now_ns() >= t_ns`.
+    fn sleep_until_ns(&self, t_ns: i64);
+}
+
+/// The real monotonic clock ([`mono_ns`]); sleeping is the OS's absolute-deadline sleep.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MonotonicClock;
+
+impl Clock for MonotonicClock {
+    fn now_ns(&self) -> i64 {
+        mono_ns()
+    }
+
+    fn sleep_until_ns(&self, t_ns: i64) {
+        crate::engine::pacer::sleep_until(t_ns);
+    }
+}
+
+/// A clock that only moves when told: [`ManualClock::advance_ns`], or a sleep, which jumps
+/// straight to its deadline (a test thread "sleeps" in zero wall time).
+///
+/// ```
+/// use aefi_scan_engine::clock::{Clock, ManualClock};
+/// let c = ManualClock::new(1_000);
+/// c.advance_ns(500);
+/// c.sleep_until_ns(10_000);
+/// assert_eq!(c.now_ns(), 10_000);
+/// c.sleep_until_ns(5_000); // the past: no change
+/// assert_eq!(c.now_ns(), 10_000);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct ManualClock {
+    now: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock reading `start_ns`; clones share the same time.
+    pub fn new(start_ns: i64) -> Self {
+        Self { now: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(start_ns)) }
+    }
+
+    /// Moves the time forward by `dt_ns` (negative values are ignored: time never goes back).
+    pub fn advance_ns(&self, dt_ns: i64) {
+        self.now.fetch_add(dt_ns.max(0), std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&self) -> i64 {
+        self.now.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn sleep_until_ns(&self, t_ns: i64) {
+        self.now.fetch_max(t_ns, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 #[cfg(test)]

@@ -11,12 +11,10 @@
 //! - [`executor`]: one scan = a motion thread and a trigger thread; progress, drain, abort, join.
 //! - [`stats`]: state, progress and final statistics.
 //! - [`arcus_stage`]: the Arcus driver as a [`stage::Stage`].
-//! - [`fake`]: an in-memory stage with analytic motion, for tests and benches.
 pub mod arcus_stage;
 pub mod board_detector;
 pub mod detector;
 pub mod executor;
-pub mod fake;
 pub mod model;
 pub mod pacer;
 pub mod plan;

@@ -287,16 +287,16 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     }
     let n_avg_max = u32::from(crate::board::protocol::N_AVG_MAX);
     if plan.board_n_avg == 0 || plan.board_n_avg > n_avg_max {
-        return Err(PlanError::new("board_n_avg", format!("{} is outside 1..={n_avg_max} (MCU averages per board sample)", plan.board_n_avg)));
+        return Err(PlanError::new(
+            "board_n_avg",
+            format!("{} is outside 1..={n_avg_max} (MCU averages per board sample)", plan.board_n_avg),
+        ));
     }
     finite_in("settle_ms", plan.settle_ms, 0.0, 60_000.0, "ms")?;
     finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
     finite_in("probe_noise_volts", plan.probe_noise_volts, 0.0, 10.0, "V")?;
     if plan.ring_capacity < 1024 || plan.ring_capacity > MAX_RING_CAPACITY {
-        return Err(PlanError::new(
-            "ring_capacity",
-            format!("{} is outside 1024..={MAX_RING_CAPACITY} records", plan.ring_capacity),
-        ));
+        return Err(PlanError::new("ring_capacity", format!("{} is outside 1024..={MAX_RING_CAPACITY} records", plan.ring_capacity)));
     }
     for (field, v) in [("acc_ms", speeds.acc_ms), ("dec_ms", speeds.dec_ms)] {
         if !(v.is_finite() && v >= 0.0) {

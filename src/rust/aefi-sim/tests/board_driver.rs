@@ -1,4 +1,5 @@
 //! The board driver against the simulated board: values, timing, configuration, faults.
+use aefi_sim::opener::BenchOpener;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -8,10 +9,10 @@ use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::board::driver::{BoardDriver, BoardError};
 use aefi_scan_engine::board::protocol::BoardProtocolError;
 use aefi_scan_engine::board::registers::BoardConfig;
-use aefi_scan_engine::sim::board::BoardFault;
-use aefi_scan_engine::sim::board_bench::board_handle;
-use aefi_scan_engine::sim::field::FieldMap;
 use aefi_scan_engine::transport::TransportError;
+use aefi_sim::board::BoardFault;
+use aefi_sim::board_bench::board_handle;
+use aefi_sim::field::FieldMap;
 
 static BENCH: AtomicU32 = AtomicU32::new(0);
 
@@ -23,7 +24,7 @@ const PROBE_STEPS: (i64, i64) = (1743, 1468);
 fn fresh(timing: &str) -> (String, String) {
     let name = format!("boarddrv{}", BENCH.fetch_add(1, Ordering::Relaxed));
     let url = format!("sim://{name}?timing={timing}");
-    let mut arcus = ArcusController::open(&format!("sim://{name}?timing=none"), Duration::from_secs(1)).unwrap();
+    let mut arcus = ArcusController::open(&BenchOpener, &format!("sim://{name}?timing=none"), Duration::from_secs(1)).unwrap();
     arcus.set_position(Axis::X, PROBE_STEPS.0).unwrap();
     arcus.set_position(Axis::Y, PROBE_STEPS.1).unwrap();
     (url, name)
@@ -36,7 +37,7 @@ fn probe_mm() -> (f64, f64) {
 #[test]
 fn measures_the_field_at_the_stage_position() {
     let (url, name) = fresh("none");
-    let mut d = BoardDriver::open(&url, 1_000_000_000).unwrap();
+    let mut d = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap();
     let v = d.measure(100).unwrap();
     let (x, y) = probe_mm();
     let truth = FieldMap::aefi_default().volts(x, y);
@@ -51,7 +52,7 @@ fn measures_the_field_at_the_stage_position() {
 #[test]
 fn timed_measurement_places_the_window_on_truth() {
     let (url, name) = fresh("wire");
-    let mut d = BoardDriver::open(&url, 1_000_000_000).unwrap();
+    let mut d = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap();
     for n in [1u32, 10, 127] {
         let m = d.measure_timed(n).unwrap();
         let truth = board_handle(&name).unwrap().truth(1)[0];
@@ -66,7 +67,7 @@ fn timed_measurement_places_the_window_on_truth() {
 #[test]
 fn configuration_is_written_through_the_registers() {
     let (url, name) = fresh("none");
-    let mut d = BoardDriver::open(&url, 1_000_000_000).unwrap();
+    let mut d = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap();
     let before = d.read_codes(50).unwrap();
     let cfg = BoardConfig { adc_gains: [2, 2, 2, 2], ..BoardConfig::default() };
     let writes = d.configure(&cfg).unwrap();
@@ -78,7 +79,7 @@ fn configuration_is_written_through_the_registers() {
     assert!((v[4] - FieldMap::aefi_default().volts(probe_mm().0, probe_mm().1)[4]).abs() < 2e-4);
     drop(d);
     // the registers stay with the simulated board: a new link sees the gain
-    let mut d2 = BoardDriver::open(&url, 1_000_000_000).unwrap();
+    let mut d2 = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap();
     assert!((f64::from(d2.read_codes(50).unwrap()[4]) / f64::from(before[4]) - 2.0).abs() < 0.01);
     // gain 4 puts the 0.82 V of the Z channel beyond full scale: the ADC saturates
     d2.configure(&BoardConfig { adc_gains: [4, 4, 4, 4], ..BoardConfig::default() }).unwrap();
@@ -91,7 +92,7 @@ fn configuration_is_written_through_the_registers() {
 #[test]
 fn bad_replies_are_typed_errors_naming_the_port() {
     let (url, name) = fresh("none");
-    let mut d = BoardDriver::open(&url, 200_000_000).unwrap();
+    let mut d = BoardDriver::open(&BenchOpener, &url, 200_000_000).unwrap();
     let h = board_handle(&name).unwrap();
     h.inject(BoardFault::Garbage, 1);
     let e = d.measure(1).unwrap_err();
@@ -116,17 +117,17 @@ fn bad_replies_are_typed_errors_naming_the_port() {
 #[test]
 fn one_link_at_a_time() {
     let (url, _) = fresh("none");
-    let d = BoardDriver::open(&url, 1_000_000_000).unwrap();
-    let e = BoardDriver::open(&url, 1_000_000_000).unwrap_err();
+    let d = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap();
+    let e = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap_err();
     assert!(matches!(e, BoardError::Link(TransportError::PortBusy { .. })), "{e:?}");
     drop(d);
-    assert!(BoardDriver::open(&url, 1_000_000_000).is_ok());
+    assert!(BoardDriver::open(&BenchOpener, &url, 1_000_000_000).is_ok());
 }
 
 #[test]
 fn serial_driver_on_the_pty_server() {
-    use aefi_scan_engine::sim::board::{static_probe, BoardModel, BoardSimConfig, BoardSimPort};
-    use aefi_scan_engine::sim::board_serve::BoardPty;
+    use aefi_sim::board::{static_probe, BoardModel, BoardSimConfig, BoardSimPort};
+    use aefi_sim::board_serve::BoardPty;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     let port = BoardSimPort::new(BoardModel::new(BoardSimConfig::default(), static_probe(62.0, 46.0)));
@@ -135,7 +136,7 @@ fn serial_driver_on_the_pty_server() {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = Arc::clone(&stop);
     let server = std::thread::spawn(move || pty.serve(port, &s2));
-    let mut d = BoardDriver::open(&url, 1_000_000_000).unwrap();
+    let mut d = BoardDriver::open(&BenchOpener, &url, 1_000_000_000).unwrap();
     let m = d.measure_timed(10).unwrap();
     let truth = FieldMap::aefi_default().volts(62.0, 46.0);
     assert!((m.volts[4] - truth[4]).abs() < 1e-3, "{:?} {truth:?}", m.volts);

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::profile::{Phase, Piece, FOREVER_NS};
-use crate::arcus::protocol::Axis;
+use aefi_scan_engine::arcus::protocol::Axis;
 
 /// The motion log of one axis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,11 +87,7 @@ impl AxisTruth {
 
     /// Pulses counted but not travelled because of stalls, at `t`.
     pub fn lag(&self, t: i64) -> f64 {
-        self.stalls
-            .iter()
-            .filter(|(s, _)| *s <= t)
-            .map(|(s, e)| self.commanded(t.min(*e)) - self.commanded(*s))
-            .sum()
+        self.stalls.iter().filter(|(s, _)| *s <= t).map(|(s, e)| self.commanded(t.min(*e)) - self.commanded(*s)).sum()
     }
 
     /// Where the motor really is (power-up frame).

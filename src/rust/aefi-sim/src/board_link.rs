@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use super::board::{BoardSimHandle, BoardSimPort};
-use crate::clock::mono_ns;
-use crate::transport::{ByteLink, TransportError};
+use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::transport::{ByteLink, TransportError};
 
 /// Where a bench keeps its board while no link has it.
 pub type BoardSlot = Arc<Mutex<Option<BoardSimPort>>>;
@@ -28,11 +28,10 @@ impl SimBoardLink {
     /// # Errors
     /// [`TransportError::PortBusy`] when another link has it.
     pub fn open(name: &str, slot: &BoardSlot) -> Result<Self, TransportError> {
-        let port = slot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| TransportError::PortBusy { port: name.to_string(), detail: "the simulated board is open on another link".into() })?;
+        let port = slot.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| TransportError::PortBusy {
+            port: name.to_string(),
+            detail: "the simulated board is open on another link".into(),
+        })?;
         let handle = port.handle();
         Ok(Self { name: name.to_string(), port: Some(port), slot: Arc::clone(slot), handle, rx: Vec::new() })
     }

@@ -14,8 +14,8 @@
 //!
 //! Simulator choices where the controller's behaviour is unknown (marked `[U]` in the notes) are listed in
 //! [`UNVERIFIED_CHOICES`] and printed by `aefi-arcus-sim --help`.
-use crate::arcus::framing::{wire_time_ns, Framing};
-use crate::arcus::protocol::{
+use aefi_scan_engine::arcus::framing::{wire_time_ns, Framing};
+use aefi_scan_engine::arcus::protocol::{
     Axis, AxisStatus, Command, ControllerError, MotorStatus, MoveMode, Reply, SpeedParam, SyncRegister,
 };
 
@@ -26,7 +26,6 @@ mod truth;
 pub use config::{AxisSwitches, FaultConfig, SimConfig, BAUD_CODES, DEFAULT_TURNAROUND_NS};
 pub use profile::{max_accel_ms, plan_duration_ns, plan_move, Phase, Piece, Ramp, FOREVER_NS};
 pub use truth::{AxisTruth, TruthLog};
-
 
 /// Firmware version string answered to `VER` (exact real string unknown, notes §4).
 pub const FIRMWARE_VERSION: &str = "V180BL";
@@ -497,7 +496,6 @@ impl ArcusSim {
             }
         }
     }
-
 }
 
 mod commands;

@@ -28,8 +28,7 @@ impl ArcusSim {
         if st.contains(AxisStatus::ALARM_ERROR) {
             return Some(ControllerError::Alarm);
         }
-        if (dir > 0.0 && st.contains(AxisStatus::PLUS_LIMIT_INPUT)) || (dir < 0.0 && st.contains(AxisStatus::MINUS_LIMIT_INPUT))
-        {
+        if (dir > 0.0 && st.contains(AxisStatus::PLUS_LIMIT_INPUT)) || (dir < 0.0 && st.contains(AxisStatus::MINUS_LIMIT_INPUT)) {
             return Some(ControllerError::Limit);
         }
         None
@@ -121,10 +120,7 @@ impl ArcusSim {
 
     pub(super) fn group_members(&self, a: Axis, t: i64) -> Vec<Axis> {
         match self.axes[a.index()].group {
-            Some(g) => Axis::ALL
-                .into_iter()
-                .filter(|m| self.axes[m.index()].group == Some(g) && self.is_pulsing(*m, t))
-                .collect(),
+            Some(g) => Axis::ALL.into_iter().filter(|m| self.axes[m.index()].group == Some(g) && self.is_pulsing(*m, t)).collect(),
             None => vec![a],
         }
     }

@@ -26,9 +26,7 @@ impl Bench {
     fn at(&mut self, t_ms: f64, cmd: &str) -> String {
         let t = T0 + (t_ms * 1e6) as i64;
         match self.sim.handle_command(cmd, t, Framing::Rs485 { device: 0 }, false) {
-            FrameOutcome::Reply { bytes, .. } => {
-                String::from_utf8_lossy(&bytes).trim_end_matches('\r').to_string()
-            }
+            FrameOutcome::Reply { bytes, .. } => String::from_utf8_lossy(&bytes).trim_end_matches('\r').to_string(),
             other => panic!("no reply to {cmd}: {other:?}"),
         }
     }
@@ -311,7 +309,7 @@ fn reply_faults() {
     b.sim.inject(Fault::GarbleReplies { count: 1 }, T0);
     match b.sim.handle_command("PX", T0, f, false) {
         FrameOutcome::Reply { bytes, .. } => {
-            assert!(crate::arcus::protocol::parse_reply(f.reply_text(&bytes)).is_err())
+            assert!(aefi_scan_engine::arcus::protocol::parse_reply(f.reply_text(&bytes)).is_err())
         }
         o => panic!("{o:?}"),
     }
@@ -387,10 +385,55 @@ mod fuzz {
     use proptest::prelude::*;
 
     const TEMPLATES: &[&str] = &[
-        "X{}", "Y{}", "X{}Y{}", "X{}Z{}U{}", "JX+", "JY-", "STOP", "STOPX", "ABORT", "ABORTY", "HX-0", "HX+4",
-        "HY-1", "HY+1", "HX-4", "TX{}", "PX={}", "EX={}", "HS={}", "HSX={}", "LS={}", "LSY={}", "ACC={}", "DEC={}",
-        "DECX={}", "SSPDMX=1", "SSPDX={}", "TOC={}", "SYNXP={}", "SYNXC=2", "SYNXO", "SYNXS", "LTX=1", "LTXS", "MST",
-        "PP", "PS", "PE", "DO", "DO1", "INC", "ABS", "CLR", "CLRX", "IERR=1", "IERR=0", "EDEC=1", "EDEC=0", "ID",
+        "X{}",
+        "Y{}",
+        "X{}Y{}",
+        "X{}Z{}U{}",
+        "JX+",
+        "JY-",
+        "STOP",
+        "STOPX",
+        "ABORT",
+        "ABORTY",
+        "HX-0",
+        "HX+4",
+        "HY-1",
+        "HY+1",
+        "HX-4",
+        "TX{}",
+        "PX={}",
+        "EX={}",
+        "HS={}",
+        "HSX={}",
+        "LS={}",
+        "LSY={}",
+        "ACC={}",
+        "DEC={}",
+        "DECX={}",
+        "SSPDMX=1",
+        "SSPDX={}",
+        "TOC={}",
+        "SYNXP={}",
+        "SYNXC=2",
+        "SYNXO",
+        "SYNXS",
+        "LTX=1",
+        "LTXS",
+        "MST",
+        "PP",
+        "PS",
+        "PE",
+        "DO",
+        "DO1",
+        "INC",
+        "ABS",
+        "CLR",
+        "CLRX",
+        "IERR=1",
+        "IERR=0",
+        "EDEC=1",
+        "EDEC=0",
+        "ID",
     ];
 
     fn value() -> impl Strategy<Value = i64> {
@@ -419,7 +462,7 @@ mod fuzz {
                 }
                 let _ = b.at(t_ms, &text);
                 let pp = b.at(t_ms, "PP");
-                prop_assert!(crate::arcus::protocol::parse_reply(pp.as_bytes()).is_ok(), "{}", pp);
+                prop_assert!(aefi_scan_engine::arcus::protocol::parse_reply(pp.as_bytes()).is_ok(), "{}", pp);
                 for a in Axis::ALL {
                     prop_assert!(b.sim.true_position_steps(a, T0 + (t_ms * 1e6) as i64).is_finite());
                 }

@@ -28,11 +28,11 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 
-use crate::board::convert::{Calibration, Rotation, V_PER_M_PER_VOLT};
-use crate::board::protocol::{format_codes, BoardProtocolError, Command, CommandFramer, RawCodes, CODES_PER_LINE};
-use crate::board::registers::RegisterFile;
-use crate::board::timing::BoardTiming;
-use crate::sim::field::FieldMap;
+use crate::field::FieldMap;
+use aefi_scan_engine::board::convert::{Calibration, Rotation, V_PER_M_PER_VOLT};
+use aefi_scan_engine::board::protocol::{format_codes, BoardProtocolError, Command, CommandFramer, RawCodes, CODES_PER_LINE};
+use aefi_scan_engine::board::registers::RegisterFile;
+use aefi_scan_engine::board::timing::BoardTiming;
 
 /// Most instants of the averaging window at which the field is evaluated.
 pub const WINDOW_POINTS: u32 = 16;
@@ -411,8 +411,8 @@ impl BoardSimPort {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::board::convert::AdcScale;
-    use crate::board::protocol::{check_ack, parse_codes, AckCheck, LineFramer};
+    use aefi_scan_engine::board::convert::AdcScale;
+    use aefi_scan_engine::board::protocol::{check_ack, parse_codes, AckCheck, LineFramer};
 
     fn port(wire: bool, probe: ProbeFn) -> BoardSimPort {
         let cfg = BoardSimConfig { wire_timing: wire, ..Default::default() };

@@ -2,7 +2,7 @@
 //!
 //! One textual option syntax serves the `sim://` URL query, the CLI and Python
 //! (`key=value`, e.g. `limit=X=-1000:300000`, `home=X=0`), parsed by [`SimConfig::apply_option`].
-use crate::arcus::protocol::Axis;
+use aefi_scan_engine::arcus::protocol::Axis;
 
 /// Per-axis switch positions (pulses, in the frame of the pulse counter at power-up).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -70,9 +70,7 @@ impl Default for SimConfig {
 }
 
 fn axis_value(value: &str, what: &str) -> Result<(Axis, String), String> {
-    let (a, v) = value
-        .split_once('=')
-        .ok_or_else(|| format!("{what} expects AXIS=VALUE, e.g. X=0 (got {value:?})"))?;
+    let (a, v) = value.split_once('=').ok_or_else(|| format!("{what} expects AXIS=VALUE, e.g. X=0 (got {value:?})"))?;
     Ok((Axis::parse_name(a)?, v.to_string()))
 }
 
@@ -100,7 +98,7 @@ impl SimConfig {
     /// A message naming the option and the allowed values.
     ///
     /// ```
-    /// use aefi_scan_engine::sim::arcus::SimConfig;
+    /// use aefi_sim::arcus::SimConfig;
     /// let mut c = SimConfig::default();
     /// c.apply_option("limit", "X=-1000:300000").unwrap();
     /// assert_eq!(c.switches[0].plus_limit, Some(300000));

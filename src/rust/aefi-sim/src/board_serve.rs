@@ -12,7 +12,7 @@ use std::time::Duration;
 use serialport::{SerialPort, TTYPort};
 
 use super::board::BoardSimPort;
-use crate::clock::mono_ns;
+use aefi_scan_engine::clock::mono_ns;
 
 /// Longest the server sleeps between checks of `stop` (ns).
 const IDLE_POLL_NS: i64 = 5_000_000;
@@ -81,7 +81,11 @@ impl BoardPty {
                         return Ok(ServeEnd::Unplugged);
                     }
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
                 // EIO: no client has the slave open right now; keep serving
                 Err(e) if e.raw_os_error() == Some(libc::EIO) => std::thread::sleep(Duration::from_millis(1)),
                 Err(e) => return Err(e),
@@ -93,8 +97,8 @@ impl BoardPty {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::board::protocol::{parse_codes, LineFramer};
-    use crate::sim::board::{static_probe, BoardModel, BoardSimConfig};
+    use crate::board::{static_probe, BoardModel, BoardSimConfig};
+    use aefi_scan_engine::board::protocol::{parse_codes, LineFramer};
     use std::sync::Arc;
 
     #[test]

@@ -4,20 +4,23 @@
 use aefi_scan_engine::arcus::driver::ArcusController;
 use aefi_scan_engine::arcus::protocol::{Axis as ArcusAxis, SpeedParam};
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::engine::arcus_stage::{sim_truth_for_url, ArcusStage};
-use aefi_scan_engine::engine::detector::{NoDetector, TruthSource, VirtualProbe};
+use aefi_scan_engine::engine::arcus_stage::ArcusStage;
+use aefi_scan_engine::engine::detector::{NoDetector, TruthSource};
 use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::plan::{Axis, FlyPlan};
 use aefi_scan_engine::engine::stats::ScanState;
 use aefi_scan_engine::lease::Shared;
-use aefi_scan_engine::sim::field::FieldMap;
+use aefi_sim::bench::sim_truth_for_url;
+use aefi_sim::field::FieldMap;
+use aefi_sim::opener::BenchOpener;
+use aefi_sim::probe::VirtualProbe;
 use std::time::Duration;
 
 mod common;
 use common::{interp, mm_to_steps, ImageError, STEP_UM};
 
 fn controller(url: &str, hs: i64, acc_ms: i64) -> ArcusController {
-    let mut c = ArcusController::open(url, Duration::from_secs(1)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, url, Duration::from_secs(1)).unwrap();
     c.transact(&aefi_scan_engine::arcus::protocol::Command::SetParam(SpeedParam::HighSpeed, None, hs)).unwrap();
     c.set_speeds(ArcusAxis::X, None, Some(10), Some(acc_ms), Some(acc_ms)).unwrap();
     c
@@ -51,7 +54,13 @@ fn fly_line_positions_match_ground_truth_at_9600_baud() {
     let mut errs: Vec<f64> = signed.iter().map(|e| e.abs()).collect();
     errs.sort_by(f64::total_cmp);
     let p99 = errs[errs.len() * 99 / 100];
-    eprintln!("9600 baud, 1500 pps: mean error {mean:+.3} steps, {} samples, p99 |error| {p99:.3} steps, max {:.3}, {} polls at {:.1}/s", errs.len(), errs[errs.len() - 1], stats.polls, stats.poll_rate_hz);
+    eprintln!(
+        "9600 baud, 1500 pps: mean error {mean:+.3} steps, {} samples, p99 |error| {p99:.3} steps, max {:.3}, {} polls at {:.1}/s",
+        errs.len(),
+        errs[errs.len() - 1],
+        stats.polls,
+        stats.poll_rate_hz
+    );
     assert!(p99 <= 0.5, "p99 position error {p99} steps (max {})", errs[errs.len() - 1]);
     assert!(stats.polls > 20 && stats.poll_rate_hz > 0.5 * stats.wire_limit_hz, "{stats:?}");
 }
@@ -94,7 +103,7 @@ fn abort_mid_line_stops_the_simulated_axis_within_20_ms() {
 #[test]
 fn virtual_probe_image_of_a_41x41_raster_matches_the_field_map() {
     let url = "sim://engine-image?timing=none";
-    let mut c = ArcusController::open(url, Duration::from_secs(1)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, url, Duration::from_secs(1)).unwrap();
     c.transact(&aefi_scan_engine::arcus::protocol::Command::SetParam(SpeedParam::HighSpeed, None, 40_000)).unwrap();
     for a in [ArcusAxis::X, ArcusAxis::Y] {
         c.set_speeds(a, None, Some(100), Some(10), Some(10)).unwrap();

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use super::bench::{bench_for_url, find_bench, SimBench};
 use super::board::{BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn, DEFAULT_MM_PER_STEP};
 use super::board_link::{BoardSlot, SimBoardLink};
-use crate::arcus::protocol::Axis;
-use crate::transport::{LinkUrl, SimTiming, TransportError};
+use aefi_scan_engine::arcus::protocol::Axis;
+use aefi_scan_engine::transport::{LinkUrl, SimTiming, TransportError};
 
 struct Entry {
     bench: Weak<SimBench>,
@@ -28,9 +28,7 @@ fn boards() -> &'static Mutex<HashMap<String, Entry>> {
 /// The probe of a bench: the true X/Y position of its Arcus, in mm.
 pub fn bench_probe(bench: &SimBench, mm_per_step: f64) -> ProbeFn {
     let truth = bench.truth.clone();
-    Arc::new(move |t_ns| {
-        (truth.true_position_steps(Axis::X, t_ns) * mm_per_step, truth.true_position_steps(Axis::Y, t_ns) * mm_per_step)
-    })
+    Arc::new(move |t_ns| (truth.true_position_steps(Axis::X, t_ns) * mm_per_step, truth.true_position_steps(Axis::Y, t_ns) * mm_per_step))
 }
 
 fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {

@@ -10,7 +10,8 @@ use aefi_scan_engine::engine::detector::NoDetector;
 use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::plan::FlyPlan;
 use aefi_scan_engine::engine::record::{drain_columns, ring, Record};
-use aefi_scan_engine::engine::trigger::trigger_benchmark;
+use aefi_sim::opener::BenchOpener;
+use aefi_sim::trigger_bench::trigger_benchmark;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ fn poll_rows() {
     println!("{:<34} {:>9} {:>12} {:>9}", "position polls (fly line, sim)", "polls/s", "wire limit/s", "fraction");
     for baud in [9600u32, 38400, 115200] {
         let url = format!("sim://bench-polls-{baud}?baud={baud}");
-        let Ok(mut c) = ArcusController::open(&url, Duration::from_secs(1)) else { continue };
+        let Ok(mut c) = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)) else { continue };
         let _ = c.transact(&Command::SetParam(SpeedParam::HighSpeed, None, 1500));
         let _ = c.set_speeds(ArcusAxis::X, None, Some(10), Some(100), Some(100));
         let plan = FlyPlan { fast_stop_steps: 1500, slow_axis: None, speed_pps: 1500.0, realtime: false, ..FlyPlan::default() };
@@ -79,7 +80,7 @@ fn poll_rows() {
 }
 
 /// When the simulated axis stood still after `t_req` (ns after it), from the ground truth.
-fn stop_after_ns(truth: &aefi_scan_engine::engine::arcus_stage::SimTruth, t_req: i64) -> i64 {
+fn stop_after_ns(truth: &aefi_sim::bench::SimTruth, t_req: i64) -> i64 {
     use aefi_scan_engine::engine::detector::TruthSource;
     let at = |t| truth.true_steps(aefi_scan_engine::engine::plan::Axis::X, t);
     let rest = at(t_req + 2_000_000_000);
@@ -102,10 +103,10 @@ fn abort_rows() {
         let (mut sent, mut stopped) = (Vec::new(), Vec::new());
         for run in 0..5 {
             let url = format!("sim://bench-abort-{baud}-{run}?baud={baud}");
-            let Ok(mut c) = ArcusController::open(&url, Duration::from_secs(1)) else { continue };
+            let Ok(mut c) = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)) else { continue };
             let _ = c.transact(&Command::SetParam(SpeedParam::HighSpeed, None, 1500));
             let _ = c.set_speeds(ArcusAxis::X, None, Some(10), Some(100), Some(100));
-            let Some(truth) = aefi_scan_engine::engine::arcus_stage::sim_truth_for_url(&url) else { continue };
+            let Some(truth) = aefi_sim::bench::sim_truth_for_url(&url) else { continue };
             let plan = FlyPlan { fast_stop_steps: 6000, slow_axis: None, speed_pps: 1500.0, realtime: false, ..FlyPlan::default() };
             let Ok(scan) = start(&plan, ArcusStage::new(Box::new(c)), Box::new(NoDetector)) else { continue };
             while scan.progress().samples < 100 + 37 * run as u64 && !scan.is_finished() {

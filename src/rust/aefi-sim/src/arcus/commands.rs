@@ -129,18 +129,14 @@ impl ArcusSim {
             }
             GetEncoders => Reply::List(Axis::ALL.iter().map(|a| self.encoder(*a, t)).collect()),
             GetSpeeds => Reply::List(Axis::ALL.iter().map(|a| self.pulse_rate(*a, t)).collect()),
-            GetStatus => Reply::List(
-                self.motor_status(t).encode().split(':').filter_map(|f| f.parse().ok()).collect(),
-            ),
+            GetStatus => Reply::List(self.motor_status(t).encode().split(':').filter_map(|f| f.parse().ok()).collect()),
             GetParam(p, a) => Reply::Int(match a {
                 None => self.global[param_index(*p)],
                 Some(a) => self.axes[a.index()].params[param_index(*p)],
             }),
             SetParam(p, a, v) => {
                 let ok = match p {
-                    SpeedParam::HighSpeed | SpeedParam::LowSpeed => {
-                        (1..=MAX_SPEED).contains(v) || (a.is_some() && *v == 0)
-                    }
+                    SpeedParam::HighSpeed | SpeedParam::LowSpeed => (1..=MAX_SPEED).contains(v) || (a.is_some() && *v == 0),
                     SpeedParam::Accel | SpeedParam::Decel => (0..=1_000_000).contains(v),
                 };
                 if !ok {
@@ -345,7 +341,6 @@ impl ArcusSim {
         }
         out
     }
-
 }
 
 /// Whether the numbers of a command fit the controller's 32-bit registers.

@@ -13,10 +13,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::arcus::{ArcusSim, Fault, FrameOutcome, SimConfig, TruthLog};
-use crate::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
-use crate::arcus::protocol::Axis;
-use crate::clock::mono_ns;
-use crate::transport::{ByteLink, LinkUrl, SimTiming, TransportError};
+use aefi_scan_engine::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
+use aefi_scan_engine::arcus::protocol::Axis;
+use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::engine::arcus_stage::arcus_axis;
+use aefi_scan_engine::engine::detector::TruthSource;
+use aefi_scan_engine::transport::{ByteLink, LinkUrl, SimTiming, TransportError};
 
 /// A simulated controller shared between threads.
 pub type SharedArcus = Arc<Mutex<ArcusSim>>;
@@ -217,10 +219,7 @@ impl ByteLink for SimLink {
                 FrameOutcome::Reply { bytes, ready_ns } => self.pending.push_back((bytes, ready_ns)),
                 FrameOutcome::Silent => {}
                 FrameOutcome::Dead => {
-                    return Err(TransportError::Disconnected {
-                        port: self.name.clone(),
-                        detail: "simulated disconnect".into(),
-                    })
+                    return Err(TransportError::Disconnected { port: self.name.clone(), detail: "simulated disconnect".into() })
                 }
             }
         }
@@ -230,7 +229,7 @@ impl ByteLink for SimLink {
     fn read_until(&mut self, terminator: u8, deadline_ns: i64) -> Result<(Vec<u8>, i64), TransportError> {
         let start = mono_ns();
         loop {
-            if let Some(frame) = crate::transport::take_through(&mut self.rx, terminator) {
+            if let Some(frame) = aefi_scan_engine::transport::take_through(&mut self.rx, terminator) {
                 return Ok((frame, mono_ns()));
             }
             match self.pending.front() {
@@ -242,10 +241,7 @@ impl ByteLink for SimLink {
                 }
                 _ => {
                     if lock_sim(&self.bench.arcus).is_disconnected() && self.pending.is_empty() {
-                        return Err(TransportError::Disconnected {
-                            port: self.name.clone(),
-                            detail: "simulated disconnect".into(),
-                        });
+                        return Err(TransportError::Disconnected { port: self.name.clone(), detail: "simulated disconnect".into() });
                     }
                     sleep_until_ns(deadline_ns);
                     return Err(TransportError::Timeout {
@@ -262,5 +258,32 @@ impl ByteLink for SimLink {
         self.rx.clear();
         self.pending.clear();
         Ok(())
+    }
+
+    fn device_turnaround_ns(&self) -> f64 {
+        if self.timing == SimTiming::Wire {
+            lock_sim(&self.bench.arcus).config().turnaround_ns as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The ground truth of an in-process simulated Arcus as the engine's [`TruthSource`] (axes in
+/// the engine's naming), for the virtual probe and the truth checks.
+#[derive(Debug, Clone)]
+pub struct SimTruth(pub TruthHandle);
+
+impl TruthSource for SimTruth {
+    fn true_steps(&self, axis: aefi_scan_engine::engine::plan::Axis, t_ns: i64) -> f64 {
+        self.0.true_position_steps(arcus_axis(axis), t_ns)
+    }
+}
+
+/// The truth of the simulator behind `url`, when it is an in-process `sim://` bench.
+pub fn sim_truth_for_url(url: &str) -> Option<SimTruth> {
+    match LinkUrl::parse(url) {
+        Ok(LinkUrl::Sim { name, .. }) => find_bench(&name).map(|b| SimTruth(b.truth.clone())),
+        _ => None,
     }
 }

@@ -1,12 +1,13 @@
 //! Whole scans on the engine's in-memory stage: exact drop counting with a stalled consumer,
 //! hardware-clocked samples on the schedule.
-use aefi_scan_engine::engine::detector::{NoDetector, VirtualProbe};
+use aefi_scan_engine::engine::detector::NoDetector;
 use aefi_scan_engine::engine::executor::start;
-use aefi_scan_engine::engine::fake::FakeStage;
 use aefi_scan_engine::engine::plan::{AxisSpeeds, FlyPlan, TriggerMode};
 use aefi_scan_engine::engine::record::Columns;
 use aefi_scan_engine::engine::stats::ScanState;
-use aefi_scan_engine::sim::field::FieldMap;
+use aefi_sim::fake_stage::FakeStage;
+use aefi_sim::field::FieldMap;
+use aefi_sim::probe::VirtualProbe;
 use std::time::Duration;
 
 #[test]

@@ -5,12 +5,12 @@
 //! bytes, so polls carry the same timing structure as a real link. Positions are the exact
 //! profile, reported rounded to the nearest step; [`FakeStage::truth`] gives the exact position
 //! at any instant. Faults can be injected (a limit at a position, a link that stops answering).
-use super::detector::TruthSource;
-use super::model::{LinkTiming, Poll, Trapezoid};
-use super::pacer::sleep_until;
-use super::plan::{Axis, AxisSpeeds};
-use super::stage::{AxisMotion, Stage, StageError, StageErrorKind};
-use crate::clock::mono_ns;
+use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::engine::detector::TruthSource;
+use aefi_scan_engine::engine::model::{LinkTiming, Poll, Trapezoid};
+use aefi_scan_engine::engine::pacer::sleep_until;
+use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds};
+use aefi_scan_engine::engine::stage::{AxisMotion, Stage, StageError, StageErrorKind};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Clone, Copy)]
@@ -132,7 +132,11 @@ impl FakeStage {
 
     /// One wire transaction: waits for the command frame, applies `f` at its arrival, waits for
     /// the reply bytes. Returns the stamps.
-    fn transact<R>(&self, bytes_out: u32, f: impl FnOnce(&mut World, i64) -> Result<(R, u32), StageError>) -> Result<(R, Poll), StageError> {
+    fn transact<R>(
+        &self,
+        bytes_out: u32,
+        f: impl FnOnce(&mut World, i64) -> Result<(R, u32), StageError>,
+    ) -> Result<(R, Poll), StageError> {
         let t_send = mono_ns();
         let arrival = t_send + (f64::from(bytes_out) * self.byte_time_ns) as i64;
         sleep_until(arrival);

@@ -22,8 +22,8 @@ use serialport::{SerialPort, TTYPort};
 
 use super::arcus::{ArcusSim, FrameOutcome};
 use super::bench::{lock_sim, sleep_until_ns};
-use crate::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
-use crate::clock::mono_ns;
+use aefi_scan_engine::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
+use aefi_scan_engine::clock::mono_ns;
 
 /// How often blocked reads wake up to look at `stop`.
 const POLL: Duration = Duration::from_millis(50);
@@ -222,7 +222,11 @@ impl ArcusPty {
                     };
                     dead = !session.feed(&buf[..n], t_rx, &mut write).map_err(io("PTY write"))?;
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
                 // EIO when no client has the slave open on some kernels: wait for the next one.
                 Err(e) if e.raw_os_error() == Some(libc::EIO) => std::thread::sleep(Duration::from_millis(5)),
                 Err(e) => return Err(io("PTY read")(e)),
@@ -302,7 +306,8 @@ fn serve_tcp_client(mut stream: TcpStream, sim: Arc<Mutex<ArcusSim>>, opts: &Ser
                     Ok(false) | Err(_) => break,
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
             Err(_) => break,
         }
     }
@@ -313,7 +318,7 @@ fn serve_tcp_client(mut stream: TcpStream, sim: Arc<Mutex<ArcusSim>>, opts: &Ser
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::arcus::SimConfig;
+    use crate::arcus::SimConfig;
 
     #[test]
     fn session_handles_any_chunking_and_ignores_other_devices() {
@@ -343,7 +348,7 @@ mod tests {
         s.feed(b"@00PX\r", t0, &mut write).unwrap();
         // At 9600 baud: the 6 command bytes, the turnaround, then the 2 reply bytes "0\r".
         let elapsed = mono_ns() - t0;
-        let expected = wire_time_ns(6, 9600) + crate::sim::arcus::DEFAULT_TURNAROUND_NS + wire_time_ns(2, 9600);
+        let expected = wire_time_ns(6, 9600) + crate::arcus::DEFAULT_TURNAROUND_NS + wire_time_ns(2, 9600);
         assert!(elapsed >= expected, "{elapsed} < {expected}");
         assert_eq!(n, 1);
     }

@@ -1,5 +1,6 @@
 //! The Arcus driver against the simulator over every link: in-process `sim://`, a PTY opened
 //! through `serialport`, and TCP; exclusivity of serial opens.
+use aefi_sim::opener::BenchOpener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,11 +8,11 @@ use std::time::Duration;
 use aefi_scan_engine::arcus::driver::{ArcusController, ArcusError};
 use aefi_scan_engine::arcus::protocol::{Axis, AxisStatus, ControllerError};
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::sim::arcus::{ArcusSim, Fault, SimConfig};
-use aefi_scan_engine::sim::bench::find_bench;
-use aefi_scan_engine::sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
 use aefi_scan_engine::transport::serial::SerialLink;
 use aefi_scan_engine::transport::TransportError;
+use aefi_sim::arcus::{ArcusSim, Fault, SimConfig};
+use aefi_sim::bench::find_bench;
+use aefi_sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
 
 const SECOND: i64 = 1_000_000_000;
 
@@ -23,7 +24,7 @@ fn unique(name: &str) -> String {
 fn driver_over_the_in_process_link_with_wire_timing() {
     let name = unique("it-wire");
     let url = format!("sim://{name}?baud=115200&timing=wire");
-    let mut c = ArcusController::open(&url, Duration::from_secs(1)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)).unwrap();
     assert_eq!(c.query("VER").unwrap(), "V180BL");
     c.set_speeds(Axis::X, Some(20_000), Some(100), Some(50), Some(50)).unwrap();
     c.move_abs(Axis::X, 30_000).unwrap();
@@ -49,7 +50,7 @@ fn driver_over_the_in_process_link_with_wire_timing() {
 #[test]
 fn stop_vs_abort_and_refusals_through_the_driver() {
     let url = format!("sim://{}?timing=none", unique("it-stop"));
-    let mut c = ArcusController::open(&url, Duration::from_secs(1)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)).unwrap();
     // A 1 s deceleration: the status right after STOP sees it even on a loaded machine.
     c.set_speeds(Axis::Y, Some(50_000), Some(500), Some(200), Some(1000)).unwrap();
     c.jog(Axis::Y, true).unwrap();
@@ -68,7 +69,7 @@ fn stop_vs_abort_and_refusals_through_the_driver() {
 fn injected_faults_reach_the_driver_as_typed_errors() {
     let name = unique("it-faults");
     let url = format!("sim://{name}?timing=none");
-    let mut c = ArcusController::open(&url, Duration::from_millis(50)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, &url, Duration::from_millis(50)).unwrap();
     let bench = find_bench(&name).unwrap();
     bench.inject(Fault::DropReplies { count: 1 });
     let e = c.position(Axis::X).unwrap_err();
@@ -111,7 +112,7 @@ fn serve_pty(no_delay: bool) -> (String, Served) {
 #[test]
 fn pty_round_trip_through_serialport() {
     let (path, _served) = serve_pty(false);
-    let mut c = ArcusController::open(&format!("serial://{path}"), Duration::from_secs(1)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, &format!("serial://{path}"), Duration::from_secs(1)).unwrap();
     assert_eq!(c.query("DN").unwrap(), "4EX00");
     let t = c.position_timed(Axis::X).unwrap();
     // 9600 baud: "@00PX\r" + "0\r" = 8 bytes = 8.3 ms on the wire, at least.
@@ -149,7 +150,7 @@ fn tcp_round_trip() {
     let sim = Arc::new(Mutex::new(ArcusSim::new(SimConfig::default(), mono_ns())));
     let thread = std::thread::spawn(move || server.serve(sim, &ServeOptions { no_delay: true, truth_log: None }, &s).unwrap());
     let _served = Served { stop, thread: Some(thread) };
-    let mut c = ArcusController::open(&url, Duration::from_secs(1)).unwrap();
+    let mut c = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)).unwrap();
     assert_eq!(c.query("VER").unwrap(), "V180BL");
     c.move_abs(Axis::Z, -250).unwrap();
     c.wait_idle(Some(Axis::Z), mono_ns() + 10 * SECOND).unwrap();

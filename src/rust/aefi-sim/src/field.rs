@@ -6,14 +6,7 @@
 //! `AefiVoltageMeasurement`, in the bench's channel order (see [`CHANNEL_NAMES`]).
 
 /// Channel order of a measurement everywhere in the project (Rust records, numpy columns, HDF5).
-pub const CHANNEL_NAMES: [&str; 6] = [
-    "x_in_phase",
-    "x_quadrature",
-    "y_in_phase",
-    "y_quadrature",
-    "z_in_phase",
-    "z_quadrature",
-];
+pub const CHANNEL_NAMES: [&str; 6] = ["x_in_phase", "x_quadrature", "y_in_phase", "y_quadrature", "z_in_phase", "z_quadrature"];
 
 /// Sensor calibration of the bench: volts at the lock-in output per V/m of field
 /// (the bench records 63600 (V/m)/V).
@@ -54,13 +47,7 @@ impl FieldMap {
     /// home corner (where the demo raster flies, 10–90 mm) and another around 700 mm (the legacy
     /// 600–800 mm study area).
     pub fn aefi_default() -> Self {
-        let f = |x_mm, y_mm, size_mm, strength_v_per_m, phase_rad| Feature {
-            x_mm,
-            y_mm,
-            size_mm,
-            strength_v_per_m,
-            phase_rad,
-        };
+        let f = |x_mm, y_mm, size_mm, strength_v_per_m, phase_rad| Feature { x_mm, y_mm, size_mm, strength_v_per_m, phase_rad };
         Self {
             features: vec![
                 f(38.0, 32.0, 7.0, 52_000.0, 0.10),
@@ -102,7 +89,7 @@ impl FieldMap {
     /// The six lock-in voltages (V) a noiseless probe reads at a point.
     ///
     /// ```
-    /// use aefi_scan_engine::sim::field::FieldMap;
+    /// use aefi_sim::field::FieldMap;
     /// let v = FieldMap::aefi_default().volts(38.0, 32.0);
     /// assert!(v[4] > 0.5, "strong normal field at the first feature: {v:?}");
     /// ```
@@ -117,7 +104,10 @@ mod tests {
 
     #[test]
     fn peak_at_feature_centre_and_decays() {
-        let map = FieldMap { features: vec![Feature { x_mm: 10.0, y_mm: 20.0, size_mm: 5.0, strength_v_per_m: 63_600.0, phase_rad: 0.0 }], background_v_per_m_per_mm: (0.0, 0.0) };
+        let map = FieldMap {
+            features: vec![Feature { x_mm: 10.0, y_mm: 20.0, size_mm: 5.0, strength_v_per_m: 63_600.0, phase_rad: 0.0 }],
+            background_v_per_m_per_mm: (0.0, 0.0),
+        };
         let centre = map.volts(10.0, 20.0);
         assert!((centre[4] - 1.0).abs() < 1e-12);
         assert!(centre[0].abs() < 1e-12 && centre[5].abs() < 1e-12);

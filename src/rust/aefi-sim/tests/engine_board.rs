@@ -7,13 +7,13 @@ use std::time::Duration;
 use aefi_scan_engine::board::driver::BoardDriver;
 use aefi_scan_engine::engine::board_detector::BoardDetector;
 use aefi_scan_engine::engine::executor::start;
-use aefi_scan_engine::engine::fake::FakeStage;
 use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds, DetectorKind, FlyPlan, TriggerMode};
 use aefi_scan_engine::engine::record::flags;
 use aefi_scan_engine::engine::stats::ScanState;
-use aefi_scan_engine::sim::board::{BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
-use aefi_scan_engine::sim::board_link::SimBoardLink;
-use aefi_scan_engine::sim::field::FieldMap;
+use aefi_sim::board::{BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
+use aefi_sim::board_link::SimBoardLink;
+use aefi_sim::fake_stage::FakeStage;
+use aefi_sim::field::FieldMap;
 
 mod common;
 use common::{interp, mm_to_steps, ImageError, STEP_UM};
