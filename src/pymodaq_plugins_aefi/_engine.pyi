@@ -11,6 +11,13 @@ import numpy.typing as npt
 
 __version__: str
 CHANNEL_NAMES: list[str]  # x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature
+BENCH_STEP_UM: float      # stage travel per Arcus pulse on the AEFI bench (21.8 µm, 1/16 microstep)
+MIN_SPEED_PPS: int        # HS/LS window of the PMX-4EX-SA (manual §6.1)
+MAX_SPEED_PPS: int
+MIN_ACCEL_MS: float
+
+def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:
+    """Largest ACC/DEC (ms) the PMX-4EX-SA accepts at this HS/LS (manual App. A.1)."""
 
 AxisName = Literal["X", "Y", "Z", "U"]
 

@@ -9,6 +9,7 @@ mod arcus;
 mod board;
 mod engine;
 mod errors;
+mod facts;
 mod field;
 mod lendable;
 mod sim;
@@ -25,6 +26,7 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(mono_ns, m)?)?;
     errors::register(m)?;
+    facts::register(m)?;
     field::register(m)?;
     board::register(m)?;
     arcus::register(m)?;
