@@ -19,6 +19,7 @@ test: setup lint-rust test-rust test-python
 lint-rust:
 	cargo fmt --all --check
 	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --workspace --all-targets --quiet -- -D warnings -D clippy::undocumented_unsafe_blocks
+	@bash .ci/check-windows.sh
 
 test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet

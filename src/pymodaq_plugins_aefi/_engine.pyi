@@ -36,7 +36,8 @@ class PlanError(AefiError, ValueError):
     field: str  # the plan field that was refused
 class ScanAbortedError(AefiError): ...
 
-def mono_ns() -> int: ...
+def now_ns() -> int:
+    """The engine's clock (ns): CLOCK_MONOTONIC on Linux/macOS, QueryPerformanceCounter on Windows."""
 
 # ---- field map (simulated sample) ---------------------------------------------------------------
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -184,7 +184,7 @@ class RustScanAdapter(ScanPort):
         recorder = FlyScanRecorder(scan, observer, self.placement)
         step_mm = scan.config.scale.step_mm
         try:
-            recorder.begin(_engine.mono_ns())
+            recorder.begin(_engine.now_ns())
             if self._abort_requested:
                 executor.abort()
             closed = self._drain_until_done(scan, executor, recorder, step_mm)
