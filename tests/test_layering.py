@@ -1,7 +1,31 @@
-"""DESIGN.md layering at run time; the static import rules are import-linter contracts in pyproject.toml
-(`make lint-python`)."""
+"""docs/decisions/0003-ports-and-adapters.md, what the import graph cannot show; the static import rules
+are import-linter contracts in pyproject.toml (`make lint-python`)."""
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "pymodaq_plugins_aefi"
+
+
+def _engine_imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [f"{node.module or ''}.{a.name}" for a in node.names]
+        else:
+            continue
+        yield from (f"{path.relative_to(PKG)}:{node.lineno} imports {n}" for n in names if "_engine" in n.split("."))
+
+
+def test_plugins_never_import_the_extension():
+    # `_engine` is compiled: import-linter sees an import of it as one of the package root, which the
+    # plugins import anyway for PyMoDAQ's `config`.
+    plugins = [p for d in ("daq_move_plugins", "daq_viewer_plugins") for p in sorted((PKG / d).rglob("*.py"))]
+    assert plugins
+    assert [hit for path in plugins for hit in _engine_imports(path)] == []
 
 
 def test_domain_imports_without_pymodaq(tmp_path):

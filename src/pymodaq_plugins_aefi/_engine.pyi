@@ -12,6 +12,13 @@ import numpy.typing as npt
 
 __version__: str
 CHANNEL_NAMES: list[str]  # x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature
+BENCH_STEP_UM: float      # stage travel per Arcus pulse on the AEFI bench (21.8 µm, 1/16 microstep)
+MIN_SPEED_PPS: int        # HS/LS window of the PMX-4EX-SA (manual §6.1)
+MAX_SPEED_PPS: int
+MIN_ACCEL_MS: float
+
+def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:
+    """Largest ACC/DEC (ms) the PMX-4EX-SA accepts at this HS/LS (manual App. A.1)."""
 
 AxisName = Literal["X", "Y", "Z", "U"]
 
@@ -30,7 +37,8 @@ class PlanError(AefiError, ValueError):
     field: str  # the plan field that was refused
 class ScanAbortedError(AefiError): ...
 
-def mono_ns() -> int: ...
+def now_ns() -> int:
+    """The engine's clock (ns): CLOCK_MONOTONIC on Linux/macOS, QueryPerformanceCounter on Windows."""
 
 # ---- field map (simulated sample) ---------------------------------------------------------------
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

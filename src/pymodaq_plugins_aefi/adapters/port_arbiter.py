@@ -1,4 +1,4 @@
-"""Who owns an instrument link right now, within one process (DESIGN.md "Port ownership").
+"""Who owns an instrument link right now, within one process (docs/decisions/0006-port-lease.md).
 
 The Arcus link (and the board link) can be used by one owner at a time. The move plugin *holds*
 the link while it is idle; a flyscan *leases* it: the arbiter asks the holder to release it (the

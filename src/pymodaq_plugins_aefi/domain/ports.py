@@ -2,6 +2,7 @@
 
 Adapters implement them: RustScanAdapter (ScanPort on the Rust engine), PyMoDAQView (ScanObserver),
 H5ResultsRepository (PyMoDAQ-format HDF5). Tests use the fakes of `pymodaq_plugins_aefi.testing`.
+Why a hexagon, and what may import what: docs/decisions/0003-ports-and-adapters.md.
 """
 from __future__ import annotations
 
