@@ -16,19 +16,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Protocol, cast
 
+from .. import _engine
 from ..domain.units import StepScale
 from .port_arbiter import PortArbiter
 
 AXES: tuple[str, ...] = ("X", "Y", "Z", "U")
 
-#: Pulse rate range of HS/LS on the PMX-4EX-SA (manual §6.1).
-MIN_SPEED_PPS = 1.0
-MAX_SPEED_PPS = 6_000_000.0
-
-#: ACC/DEC ceiling: ((HS − LS) / δ) × 1000 ms, δ by speed window (manual App. A.1).
-_ACCEL_DELTA_BY_WINDOW = ((65_000, 50), (130_000, 100), (325_000, 200), (650_000, 800),
-                          (1_300_000, 1500), (3_200_000, 3800), (MAX_SPEED_PPS, 7500))
-MIN_ACCEL_MS = 1.0
+# What the PMX-4EX-SA accepts is defined once, in the engine's core (arcus::limits).
+MIN_SPEED_PPS = float(_engine.MIN_SPEED_PPS)
+MAX_SPEED_PPS = float(_engine.MAX_SPEED_PPS)
+MIN_ACCEL_MS = _engine.MIN_ACCEL_MS
+max_accel_ms = _engine.max_accel_ms
 
 #: How long a release waits for an axis that is finishing its last low-speed pulses.
 _SETTLE_BEFORE_LEASE_S = 2.0
@@ -133,15 +131,7 @@ class AxisState:
         return ", ".join(parts)
 
 
-def max_accel_ms(high_pps: float, low_pps: float) -> float:
-    """The longest ramp the controller keeps for these speeds (longer ones it silently shortens)."""
-    delta = next(d for ceiling, d in _ACCEL_DELTA_BY_WINDOW if high_pps <= ceiling)
-    return (high_pps - low_pps) / delta * 1000.0
-
-
 def default_opener(url: str) -> ArcusLink:
-    from .. import _engine
-
     # The stub types axis names as Literal["X", "Y", "Z", "U"]; the stage passes plain str (the names it
     # is given, checked against AXES or refused by the controller with ValueError). Otherwise the
     # controller matches ArcusLink member for member.
