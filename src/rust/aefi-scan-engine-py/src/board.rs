@@ -3,7 +3,6 @@
 //! raises `PortBusyError` naming the borrower), the simulated board's fault injection and ground
 //! truth, and its PTY server (`serve_board_sim`).
 use aefi_sim::opener::BenchOpener;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aefi_scan_engine::arcus::protocol::Axis;
@@ -19,7 +18,9 @@ use aefi_sim::arcus::{ArcusSim, SimConfig};
 use aefi_sim::bench::TruthHandle;
 use aefi_sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
 use aefi_sim::board_bench::board_handle;
+#[cfg(unix)]
 use aefi_sim::board_serve::{BoardPty, ServeEnd};
+#[cfg(unix)]
 use aefi_sim::serve::{ArcusPty, ServeOptions};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -28,7 +29,6 @@ use pyo3::types::PyDict;
 
 use crate::errors::{lease_error, transport_error};
 use crate::lendable::{lendable_pymethods, Lendable};
-use crate::sim::wait_finished;
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
 /// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open.
@@ -83,6 +83,29 @@ fn serve_board_sim(
         None => static_probe(probe_mm.0, probe_mm.1),
     };
     let port = BoardSimPort::new(BoardModel::new(cfg, probe));
+    #[cfg(unix)]
+    return serve_board_on_pty(py, port, arcus, on_ready, on_arcus_ready, wire_timing);
+    #[cfg(not(unix))]
+    {
+        let _ = (py, port, arcus, on_ready, on_arcus_ready);
+        Err(PyOSError::new_err(
+            "the board simulator is served on a pseudo-terminal, which needs Unix; on Windows use the in-process bench sim://NAME",
+        ))
+    }
+}
+
+/// Serves `port` (and the Arcus `arcus`, if any) on pseudo-terminals until stopped.
+#[cfg(unix)]
+fn serve_board_on_pty(
+    py: Python<'_>,
+    port: BoardSimPort,
+    arcus: Option<Arc<Mutex<ArcusSim>>>,
+    on_ready: Option<Bound<'_, PyAny>>,
+    on_arcus_ready: Option<Bound<'_, PyAny>>,
+    wire_timing: bool,
+) -> PyResult<String> {
+    use crate::sim::wait_finished;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let pty = BoardPty::open().map_err(|e| PyOSError::new_err(format!("cannot create a pseudo-terminal: {e}")))?;
     if let Some(cb) = on_ready {
         cb.call1((pty.path().to_string(),))?;

@@ -74,7 +74,7 @@ pub const UNVERIFIED_CHOICES: &[(&str, &str)] = &[
     ("not modeled", "buffered moves (BO/BF/I), circles/arcs, S-curve (SCV), StepNLoop, standalone programs, polarity (PO, DIP, DOP, EOP), boot settings (EOBOOT, DOBOOT), timer (TR): answered ?<command>"),
 ];
 
-const MAX_SPEED: i64 = 6_000_000;
+const MAX_SPEED: i64 = aefi_scan_engine::arcus::limits::MAX_SPEED_PPS;
 
 /// A fault injected into a running simulator (tests, mid-scan).
 #[derive(Debug, Clone, PartialEq)]

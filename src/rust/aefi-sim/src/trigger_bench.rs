@@ -21,7 +21,7 @@ use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::{Detector, TruthSource};
 use aefi_scan_engine::engine::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
-use aefi_scan_engine::engine::plan::MAX_SAMPLE_RATE_HZ;
+use aefi_scan_engine::engine::plan::{BENCH_STEP_UM, MAX_SAMPLE_RATE_HZ};
 use aefi_scan_engine::engine::record::{flags, ring, Record};
 use aefi_scan_engine::engine::rt::{prefault_stack, MemoryLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -120,7 +120,7 @@ fn detector_for(which: BenchDetector, url: &str, rate_hz: f64) -> Result<Box<dyn
         BenchDetector::VirtualProbe => {
             let truth = sim_truth_for_url(url).ok_or_else(|| format!("no simulated bench at {url}"))?;
             let truth: Arc<dyn TruthSource> = Arc::new(truth);
-            Ok(Box::new(VirtualProbe::new(truth, FieldMap::aefi_default(), 21.8, 1e-3, 11)))
+            Ok(Box::new(VirtualProbe::new(truth, FieldMap::aefi_default(), BENCH_STEP_UM, 1e-3, 11)))
         }
         BenchDetector::Board => {
             let driver = BoardDriver::open(&BenchOpener, url, 1_000_000_000).map_err(|e| e.to_string())?;

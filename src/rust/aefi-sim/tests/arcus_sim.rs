@@ -12,11 +12,14 @@ use std::time::Duration;
 use aefi_scan_engine::arcus::driver::{ArcusController, ArcusError};
 use aefi_scan_engine::arcus::protocol::{Axis, AxisStatus, ControllerError};
 use aefi_scan_engine::clock::{mono_ns, Clock, ManualClock};
+#[cfg(unix)]
 use aefi_scan_engine::transport::serial::SerialLink;
 use aefi_scan_engine::transport::TransportError;
 use aefi_sim::arcus::{ArcusSim, Fault, SimConfig};
 use aefi_sim::bench::{find_bench, open_bench_with_clock};
-use aefi_sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
+#[cfg(unix)]
+use aefi_sim::serve::ArcusPty;
+use aefi_sim::serve::{ArcusTcpServer, ServeOptions};
 
 const SECOND: i64 = 1_000_000_000;
 
@@ -135,6 +138,7 @@ impl Drop for Served {
     }
 }
 
+#[cfg(unix)]
 fn serve_pty(no_delay: bool) -> (String, Served) {
     let pty = ArcusPty::open().unwrap();
     let path = pty.path().to_string();
@@ -147,6 +151,7 @@ fn serve_pty(no_delay: bool) -> (String, Served) {
     (path, Served { stop, thread: Some(thread) })
 }
 
+#[cfg(unix)]
 #[test]
 fn pty_round_trip_through_serialport() {
     let (path, _served) = serve_pty(false);
@@ -161,6 +166,7 @@ fn pty_round_trip_through_serialport() {
     assert_eq!(c.positions().unwrap(), [0, 0, 0, 5000]);
 }
 
+#[cfg(unix)]
 #[test]
 fn second_exclusive_open_is_port_busy_and_other_device_is_silent() {
     let (path, _served) = serve_pty(true);

@@ -154,6 +154,7 @@ fn one_link_at_a_time() {
     assert!(BoardDriver::open(&BenchOpener, &url, 1_000_000_000).is_ok());
 }
 
+#[cfg(unix)]
 #[test]
 fn serial_driver_on_the_pty_server() {
     use aefi_sim::board::{static_probe, BoardModel, BoardSimConfig, BoardSimPort};

@@ -15,7 +15,7 @@ use aefi_scan_engine::engine::arcus_stage::ArcusStage;
 use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::{Detector, TruthSource};
 use aefi_scan_engine::engine::model::Trapezoid;
-use aefi_scan_engine::engine::plan::{Axis, LineSpec, TriggerMode};
+use aefi_scan_engine::engine::plan::{Axis, LineSpec, TriggerMode, BENCH_STEP_UM};
 use aefi_scan_engine::engine::record::{drain_columns, flags, ring};
 use aefi_scan_engine::engine::rt::rt_section;
 use aefi_scan_engine::engine::stage::Stage;
@@ -125,7 +125,7 @@ fn the_trigger_loop_with_the_virtual_probe_never_allocates() {
     // the bench is created by its first open
     drop(ArcusController::open(&BenchOpener, &url, Duration::from_millis(500)).unwrap());
     let truth: Arc<dyn TruthSource> = Arc::new(sim_truth_for_url(&url).unwrap());
-    let probe = VirtualProbe::new(truth, FieldMap::aefi_default(), 21.8, 1e-3, 3);
+    let probe = VirtualProbe::new(truth, FieldMap::aefi_default(), BENCH_STEP_UM, 1e-3, 3);
     let (violations, records, ticks) = run_loop(&url, Box::new(probe));
     remove_bench(url.trim_start_matches("sim://").split('?').next().unwrap());
     assert_eq!(violations, 0, "the trigger loop allocated {violations} times");

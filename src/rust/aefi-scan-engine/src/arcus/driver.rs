@@ -110,11 +110,7 @@ pub struct Speeds {
     pub decel_ms: i64,
 }
 
-/// Largest speed the controller accepts (M 6.1), pulses/s.
-pub const MAX_SPEED_PPS: i64 = 6_000_000;
-
-/// Range of the 32-bit position counter.
-pub const POSITION_RANGE: std::ops::RangeInclusive<i64> = (i32::MIN as i64)..=(i32::MAX as i64);
+pub use super::limits::{MAX_SPEED_PPS, POSITION_RANGE};
 
 /// Typed operations on one PMX-4EX-SA link.
 #[derive(Debug)]
