@@ -58,7 +58,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--detectors", nargs="+", choices=TABLE_DETECTORS, metavar="NAME",
                    help=f"engine-table: detectors sampled, of {', '.join(TABLE_DETECTORS)} (default both)")
     p.add_argument("--loads", nargs="+", choices=LOADS, metavar="LOAD",
-                   help=f"engine-table: conditions, of {', '.join(LOADS)} (default both; loaded = a CPU-bound Python thread)")
+                   help=f"engine-table: conditions, of {', '.join(LOADS)} "
+                        "(default both; loaded = a CPU-bound Python thread)")
     return p.parse_args(argv)
 
 

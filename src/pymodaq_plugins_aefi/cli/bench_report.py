@@ -126,8 +126,9 @@ def engine_table(rows: Sequence[Mapping[str, Any]]) -> str:
         rt_text = "FIFO" if rt.get("fifo") else "no FIFO"
         if rt.get("pinned_cpu") is not None:
             rt_text += f", CPU {rt['pinned_cpu']}"
-        out.append([f"{r.get('detector', 'virtual_probe')} / {r['rate_hz']:g} Hz / {r['load']}", _num(r["p50_us"], "{:.1f}"),
-                    _num(r["p99_us"], "{:.1f}"), _num(r["max_us"], "{:.1f}"), str(r["missed"]), str(r["count"]),
+        label = f"{r.get('detector', 'virtual_probe')} / {r['rate_hz']:g} Hz / {r['load']}"
+        out.append([label, _num(r["p50_us"], "{:.1f}"), _num(r["p99_us"], "{:.1f}"), _num(r["max_us"], "{:.1f}"),
+                    str(r["missed"]), str(r["count"]),
                     str(r.get("samples", "")), rt_text])
     return format_table(headers, out)
 
@@ -146,8 +147,8 @@ def render(doc: Mapping[str, Any]) -> str:
             parts += ["", f"Rust RT thread: {rt.get('detail', rt)}"]
     if doc.get("engine_table"):
         secs = doc["engine_table"][0]["duration_s"]
-        parts += ["", f"Engine real-time loop (trigger_benchmark: pacer, detector, ring; the simulated Arcus driven meanwhile), "
-                  f"{secs:g} s per row, with and without a spinning Python thread:",
+        parts += ["", "Engine real-time loop (trigger_benchmark: pacer, detector, ring; the simulated Arcus driven "
+                      f"meanwhile), {secs:g} s per row, with and without a spinning Python thread:",
                   engine_table(doc["engine_table"])]
     return "\n".join(parts)
 
