@@ -25,9 +25,10 @@ test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --doc --quiet
 
-# pytest exits 5 when it collected nothing: any non-zero status fails `make test`.
+# pytest exits 5 when it collected nothing: any non-zero status fails `make test`. The fake
+# PerformaxCom library (performax:// tests) is built first and handed to pytest by path.
 test-python:
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	fake=$$(bash .ci/build-performax-fake.sh) && AEFI_FAKE_PERFORMAX_DLL=$$fake QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: setup
 	$(VENV)/bin/aefi-bench $(ARGS)
