@@ -10,8 +10,8 @@ It finds what is connected and says whether each link works and how fast:
 - each acquisition board: its codes, and its sample rate at n = 1, 10, 127 against the board's
   timing model.
 
-With no argument it checks everything it finds (it writes `@00VER` at each Arcus baud, then `m1*`
-at 1.5 Mbaud, to every serial port the OS lists); `--port URL` and `--board URL` check only those
+With no argument it checks everything it finds (it writes `m1*` at 1.5 Mbaud, then `@00VER` at each
+Arcus baud, to every serial port the OS lists); `--port URL` and `--board URL` check only those
 links. `--json FILE` writes the report as JSON too. `--udev-rule` prints the Linux udev rule that
 lets a user open the Performax over libusb; `--udev-rule install` installs it.
 """
@@ -325,21 +325,23 @@ def find_serial_ports(engine: Any) -> list[str]:
 
 
 def probe_serial_port(engine: Any, port: str, report: Report) -> None:
+    """The board first, then the Arcus: the Arcus drops whatever precedes the '@' of a frame, while the
+    board's parser would keep the Arcus probe's bytes until its next '*' and refuse the command."""
     latency = latency_timer(port)
-    arcus = check_arcus(engine, f"serial://{port}", timeout_s=0.3, latency=latency)
-    if arcus.ok:
-        report.arcus.append(arcus)
-        report.serial_ports.append(SerialPortCheck(port, latency, "arcus", f"{arcus.device_name} at {arcus.baud} baud"))
-        return
-    if arcus.error and arcus.error.startswith("busy"):
-        report.serial_ports.append(SerialPortCheck(port, latency, "busy", arcus.error))
-        return
     board = check_board(engine, f"serial://{port}", timeout_s=0.5)
     if board.ok:
         report.boards.append(board)
         report.serial_ports.append(SerialPortCheck(port, latency, "board", f"{BOARD_BAUD} baud"))
         return
-    report.serial_ports.append(SerialPortCheck(port, latency, "nothing", "neither an Arcus nor the board answered"))
+    if board.error and "busy" in board.error:
+        report.serial_ports.append(SerialPortCheck(port, latency, "busy", board.error))
+        return
+    arcus = check_arcus(engine, f"serial://{port}", timeout_s=0.3, latency=latency)
+    if arcus.ok:
+        report.arcus.append(arcus)
+        report.serial_ports.append(SerialPortCheck(port, latency, "arcus", f"{arcus.device_name} at {arcus.baud} baud"))
+        return
+    report.serial_ports.append(SerialPortCheck(port, latency, "nothing", "neither the board nor an Arcus answered"))
 
 
 def discover(engine: Any, report: Report, dll: Optional[str], ports: Callable[[Any], list[str]] = find_serial_ports) -> None:
@@ -404,7 +406,8 @@ def _print_usb(report: Report, w: Callable[..., None]) -> None:
         w(f"  {d['url']} (index {d['index']}, {d['description']})")
 
 
-def print_report(report: Report, out: Any = sys.stdout) -> None:
+def print_report(report: Report, out: Any = None) -> None:
+    out = out or sys.stdout
     w = lambda s="": print(s, file=out)  # noqa: E731
     w(f"aefi-doctor on {report.platform}, Python {report.python}, engine {report.engine}")
     if report.serial_ports:
