@@ -42,8 +42,12 @@ screenshots: setup
 	$(XVFB) $(VENV)/bin/aefi-flyscan --gui --no-progress --out $(abspath target/shots) --screenshot docs/img/flyscan_gui.png
 	cp target/shots/map.png docs/img/flyscan_map.png
 
-wheel:
-	$(VENV)/bin/maturin build --release -o dist
+# The Linux wheel PyPI accepts and Ubuntu 20.04 / RHEL 8 install: abi3, linked by zig against glibc
+# 2.17 (manylinux2014), in its own cargo target folder; `auditwheel show` reports its tag.
+wheel: setup
+	@$(PY) -c "import ziglang" 2>/dev/null || $(VENV)/bin/pip install -q ziglang
+	PATH=$(abspath $(VENV)/bin):$$PATH $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --target-dir target/wheel -o dist
+	$(VENV)/bin/auditwheel show dist/pymodaq_plugins_aefi-*manylinux2014_x86_64*.whl
 
 clean:
 	rm -rf target dist $(VENV) src/pymodaq_plugins_aefi/*.so

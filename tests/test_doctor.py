@@ -1,17 +1,18 @@
 """`aefi-doctor` against the simulators: the Arcus served on a PTY and on TCP, the board on a PTY, and the
 fake PerformaxCom library; the latency timer read from a sysfs tree; the udev rule."""
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from performax_fake import fake_library
 from pymodaq_plugins_aefi.cli import doctor
 
-BIN = Path(sys.executable).parent
+#: Console scripts as modules: the same code, wherever pip put the scripts (Scripts\ on Windows).
+MODULES = {"aefi-arcus-sim": "pymodaq_plugins_aefi.cli.arcus_sim", "aefi-board-sim": "pymodaq_plugins_aefi.cli.board_sim",
+           "aefi-doctor": "pymodaq_plugins_aefi.cli.doctor"}
+unix_only = pytest.mark.skipif(sys.platform == "win32", reason="the simulators' PTY servers are Unix-only")
 
 
 @pytest.fixture
@@ -20,7 +21,8 @@ def served():
     procs = []
 
     def start(*argv: str) -> str:
-        p = subprocess.Popen([str(BIN / argv[0]), *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([sys.executable, "-m", MODULES[argv[0]], *argv[1:]], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
         procs.append(p)
         line = p.stdout.readline().strip()
         assert line, p.stderr.read() if p.poll() is not None else "no first line"
@@ -33,9 +35,10 @@ def served():
 
 
 def run_doctor(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "aefi-doctor"), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", MODULES["aefi-doctor"], *args], capture_output=True, text=True, timeout=120)
 
 
+@unix_only
 @pytest.mark.slow
 def test_links_given_by_url_pty_tcp_and_board(served, tmp_path):
     arcus_pty = served("aefi-arcus-sim", "--pty", "--baud", "38400")
@@ -66,6 +69,7 @@ def test_links_given_by_url_pty_tcp_and_board(served, tmp_path):
     assert "4EX00, firmware V180BL" in done.stdout and "n=127:" in done.stdout
 
 
+@unix_only
 @pytest.mark.slow
 def test_without_arguments_it_checks_what_it_finds(served, tmp_path, capsys):
     arcus_pty = served("aefi-arcus-sim", "--pty", "--baud", "9600")
