@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test lint-rust test-rust test-python bench wheel screenshots clean
+.PHONY: setup demo test lint-rust test-rust test-python test-wine bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -29,6 +29,11 @@ test-rust:
 # PerformaxCom library (performax:// tests) is built first and handed to pytest by path.
 test-python:
 	fake=$$(bash .ci/build-performax-fake.sh) && AEFI_FAKE_PERFORMAX_DLL=$$fake QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# The Windows build of the core and of the DLL transport (fake PerformaxCom as a real .dll), run
+# under Wine (apt-get install wine64 gcc-mingw-w64-x86-64); the wheels workflow runs it on Windows.
+test-wine:
+	@bash .ci/wine-test.sh
 
 bench: setup
 	$(VENV)/bin/aefi-bench $(ARGS)
