@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test lint-rust test-rust test-python test-wine bench wheel screenshots clean
+.PHONY: setup demo test lint-python lint-rust test-rust test-python test-wine bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -13,7 +13,14 @@ setup:
 demo: setup
 	$(VENV)/bin/aefi-flyscan $(ARGS)
 
-test: setup lint-rust test-rust test-python
+test: setup lint-python lint-rust test-rust test-python
+
+# Python gates, configured in pyproject.toml: ruff (lint only, no reformatting), mypy on the core and
+# the adapters, import-linter's layering contracts.
+lint-python:
+	$(VENV)/bin/ruff check src tests tools
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 # Lint gates: formatting, and clippy with every warning an error (unsafe blocks need a SAFETY note).
 lint-rust:

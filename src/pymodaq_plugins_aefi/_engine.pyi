@@ -4,7 +4,8 @@ This file is the contract between the Rust bindings and the Python adapters. Eve
 releases the GIL. Units are in the names: steps (Arcus pulses), pps (pulses/s), ms, ns, volts.
 Timestamps are CLOCK_MONOTONIC nanoseconds (`time.monotonic_ns()`).
 """
-from typing import Any, Callable, Literal, TypedDict
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -83,7 +84,7 @@ class BoardController:
         """Write DDS (amplitude/phase words, 65536 = one turn) and ADC (gain 1..16, OSR) settings
         through the register commands; returns the number of registers written."""
     def close(self) -> None: ...
-    def __enter__(self) -> "BoardController": ...
+    def __enter__(self) -> BoardController: ...
     def __exit__(self, *exc: object) -> bool: ...
 
 def sim_board_fault(url: str, fault: Literal["garbage", "short", "silence", "unplug", "clear"], count: int = 1) -> None:
@@ -175,7 +176,7 @@ class ArcusController:
     def wire_limit_hz(self) -> float | None:
         """Most PX polls/s the baud allows (None: baud unknown, e.g. TCP without ?baud=)."""
     def close(self) -> None: ...
-    def __enter__(self) -> "ArcusController": ...
+    def __enter__(self) -> ArcusController: ...
     def __exit__(self, *exc: Any) -> bool: ...
 
 # ---- What is connected, and the link timing models ----------------------------------------------

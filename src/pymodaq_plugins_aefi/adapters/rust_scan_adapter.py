@@ -13,7 +13,8 @@ Decision records: docs/decisions/0002-hybrid-rust-python-engine.md (the engine),
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, Optional
 
 import numpy as np
 
@@ -27,7 +28,6 @@ from ..domain.ports import ScanObserver, ScanPort
 from ..domain.recorder import FlyScanRecorder
 from ..domain.results import ScanResults
 from ..domain.samples import RawSamples, SampleFlag
-from .aefi_board import board_arbiter
 from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 

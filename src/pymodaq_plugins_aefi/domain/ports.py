@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from .events import FlyScanEvent
 from .fly_scan import FlyScan
