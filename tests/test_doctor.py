@@ -10,7 +10,8 @@ from performax_fake import fake_library
 from pymodaq_plugins_aefi.cli import doctor
 
 #: Console scripts as modules: the same code, wherever pip put the scripts (Scripts\ on Windows).
-MODULES = {"aefi-arcus-sim": "pymodaq_plugins_aefi.cli.arcus_sim", "aefi-board-sim": "pymodaq_plugins_aefi.cli.board_sim",
+MODULES = {"aefi-arcus-sim": "pymodaq_plugins_aefi.cli.arcus_sim",
+           "aefi-board-sim": "pymodaq_plugins_aefi.cli.board_sim",
            "aefi-doctor": "pymodaq_plugins_aefi.cli.doctor"}
 unix_only = pytest.mark.skipif(sys.platform == "win32", reason="the simulators' PTY servers are Unix-only")
 
@@ -32,10 +33,13 @@ def served():
     for p in procs:
         p.terminate()
         p.wait(timeout=10)
+        p.stdout.close()
+        p.stderr.close()
 
 
 def run_doctor(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", MODULES["aefi-doctor"], *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", MODULES["aefi-doctor"], *args], capture_output=True, text=True,
+                          timeout=120)
 
 
 @unix_only

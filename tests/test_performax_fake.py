@@ -21,7 +21,7 @@ def test_the_python_api_over_the_dll():
     with _engine.ArcusController(url("0"), timeout_s=1.0) as c:
         assert (c.query("VER"), c.query("DN")) == ("V180BL", "4EX00")
         reply, t_send, t_recv = c.query_timed("PX")
-        assert int(reply) == c.position("X") and 0 < t_recv - t_send
+        assert int(reply) == c.position("X") and t_recv - t_send > 0
         # one SendRecv per command, answered on the USB model: never faster than two frames + turnaround
         assert t_recv - t_send >= _engine.usb_round_trip_model_ns(200_000)
         assert c.round_trip_model_ns("PX", reply) == _engine.usb_round_trip_model_ns(0)
@@ -49,7 +49,8 @@ def test_dll_errors_are_typed_and_say_what_to_do(tmp_path):
         _engine.ArcusController(f"performax://0?dll={tmp_path / 'missing.dll'}")
     # a 32-bit PerformaxCom.dll (its PE header says i386) is refused by name before it is loaded
     pe32 = bytearray(0x100)
-    pe32[:2], pe32[0x3C:0x40], pe32[0x80:0x84], pe32[0x84:0x86] = b"MZ", (0x80).to_bytes(4, "little"), b"PE\0\0", (0x14C).to_bytes(2, "little")
+    pe32[:2], pe32[0x3C:0x40] = b"MZ", (0x80).to_bytes(4, "little")
+    pe32[0x80:0x84], pe32[0x84:0x86] = b"PE\0\0", (0x14C).to_bytes(2, "little")
     (tmp_path / "PerformaxCom.dll").write_bytes(bytes(pe32))
     with pytest.raises(_engine.UsbUnavailableError, match="this PerformaxCom.dll is 32-bit"):
         _engine.ArcusController(f"performax://0?dll={tmp_path / 'PerformaxCom.dll'}")

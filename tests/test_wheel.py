@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
-                       reason="the zig-linked manylinux2014 wheel is built here on Linux x86_64; the wheels workflow builds the others"),
+                       reason="the zig-linked manylinux2014 wheel is built here on Linux x86_64; "
+                              "the wheels workflow builds the others"),
 ]
 
 CHECK = r"""

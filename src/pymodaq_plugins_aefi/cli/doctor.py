@@ -25,9 +25,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 #: The Arcus baud rates (DB codes 1..5), the factory one first.
 ARCUS_BAUDS = (9600, 19200, 38400, 57600, 115200)
@@ -46,7 +47,8 @@ UDEV_RULE = Path(__file__).resolve().parents[1] / "resources" / "70-aefi-perform
 LATENCY_ADVICE_LINUX = ("lower it to 1 ms: echo 1 | sudo tee {path} (until unplugged; a udev rule with "
                         "ATTR{{latency_timer}}=\"1\" makes it permanent)")
 LATENCY_ADVICE_WINDOWS = ("lower it to 1 ms: Device Manager > Ports (COM & LPT) > USB Serial Port ({port}) > "
-                          "Properties > Port Settings > Advanced > Latency Timer (msec) = 1, then unplug and plug in again")
+                          "Properties > Port Settings > Advanced > Latency Timer (msec) = 1, then unplug and plug "
+                          "in again")
 
 
 @dataclass
@@ -198,8 +200,8 @@ def measure_round_trip(ctrl: Any, command: str = "PX", polls: int = POLLS) -> Ro
     model_ms = None if model_ns is None else model_ns / 1e6
     median = statistics.median(samples_ms)
     span_s = max((t_last - t_first) / 1e9, 1e-9)
-    return RoundTrip(command, polls, round(median, 4), round(_percentile(samples_ms, 0.9), 4), round(min(samples_ms), 4),
-                     None if model_ms is None else round(model_ms, 4),
+    return RoundTrip(command, polls, round(median, 4), round(_percentile(samples_ms, 0.9), 4),
+                     round(min(samples_ms), 4), None if model_ms is None else round(model_ms, 4),
                      None if model_ms is None else round(median - model_ms, 4), round(polls / span_s, 1))
 
 
@@ -264,7 +266,8 @@ def _explain(check: ArcusCheck, latency: Optional[LatencyTimer]) -> None:
     if rt is None:
         return
     if rt.model_ms is None:
-        check.notes.append(f"PX round trip {rt.median_ms:.2f} ms ({rt.polls_per_s:.0f} polls/s); no wire model (baud unknown)")
+        check.notes.append(f"PX round trip {rt.median_ms:.2f} ms ({rt.polls_per_s:.0f} polls/s); "
+                           "no wire model (baud unknown)")
         return
     check.notes.append(f"PX round trip {rt.median_ms:.2f} ms median (model {rt.model_ms:.2f} ms, "
                        f"+{rt.excess_ms:.2f} ms), {rt.polls_per_s:.0f} polls/s")
@@ -294,7 +297,8 @@ def check_board(engine: Any, url: str, timeout_s: float = 1.0, seconds_per_rate:
         check.notes.append(f"n={r.n_avg}: {r.measured_hz:.1f} Hz (model {r.model_hz:.1f} Hz, {r.ratio:.0%})")
     slow = [r for r in check.rates if r.ratio < 0.8]
     if slow:
-        check.notes.append("slower than the model: a USB-serial adapter's latency timer (lower it to 1 ms) or a loaded host")
+        check.notes.append("slower than the model: a USB-serial adapter's latency timer (lower it to 1 ms) "
+                           "or a loaded host")
     return check
 
 
@@ -344,7 +348,8 @@ def probe_serial_port(engine: Any, port: str, report: Report) -> None:
     report.serial_ports.append(SerialPortCheck(port, latency, "nothing", "neither the board nor an Arcus answered"))
 
 
-def discover(engine: Any, report: Report, dll: Optional[str], ports: Callable[[Any], list[str]] = find_serial_ports) -> None:
+def discover(engine: Any, report: Report, dll: Optional[str],
+             ports: Callable[[Any], list[str]] = find_serial_ports) -> None:
     for port in ports(engine):
         probe_serial_port(engine, port, report)
     try:
@@ -369,7 +374,8 @@ def udev_rule(action: str, udev_dir: Path) -> int:
     text = UDEV_RULE.read_text()
     if action == "print":
         print(text, end="")
-        print(f"# install: aefi-doctor --udev-rule install  (copies it to {udev_dir / UDEV_RULE.name} and reloads udev)")
+        print(f"# install: aefi-doctor --udev-rule install  (copies it to {udev_dir / UDEV_RULE.name}, "
+              "reloads udev)")
         return 0
     target = udev_dir / UDEV_RULE.name
     try:
@@ -450,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check this Arcus link only (serial://, tcp://, usb://, performax://, sim://); repeatable")
     p.add_argument("--board", action="append", default=[], metavar="URL",
                    help="check this acquisition board link only (serial://PATH at 1.5 Mbaud, sim://); repeatable")
-    p.add_argument("--dll", metavar="PATH", help="PerformaxCom.dll, or its folder (default: AEFI_PERFORMAX_DLL_DIR, then the OS search)")
+    p.add_argument("--dll", metavar="PATH",
+                   help="PerformaxCom.dll, or its folder (default: AEFI_PERFORMAX_DLL_DIR, then the OS search)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--udev-rule", nargs="?", const="print", choices=("print", "install"),
                    help="print (or install) the Linux udev rule for usb:// access, then exit")
