@@ -160,23 +160,22 @@ def latency_timer(port: str, sysfs_root: Path = Path("/sys")) -> LatencyTimer:
 
 def _windows_ftdi_latency_ms(port: str) -> Optional[int]:
     # FTDI's driver keeps LatencyTimer next to PortName under Enum\FTDIBUS\<id>\<instance>\Device Parameters.
-    import winreg  # type: ignore[import-not-found]
+    if sys.platform == "win32":  # winreg exists there only
+        import winreg
 
-    base = r"SYSTEM\CurrentControlSet\Enum\FTDIBUS"
-    try:
-        root = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, base)
-    except OSError:
-        return None
-    for i in range(winreg.QueryInfoKey(root)[0]):
-        dev_id = winreg.EnumKey(root, i)
-        with winreg.OpenKey(root, dev_id) as dev:
-            for j in range(winreg.QueryInfoKey(dev)[0]):
-                try:
-                    with winreg.OpenKey(dev, winreg.EnumKey(dev, j) + r"\Device Parameters") as params:
-                        if str(winreg.QueryValueEx(params, "PortName")[0]).upper() == port.upper():
-                            return int(winreg.QueryValueEx(params, "LatencyTimer")[0])
-                except OSError:
-                    continue
+        try:
+            root = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SYSTEM\CurrentControlSet\Enum\FTDIBUS")
+        except OSError:
+            return None
+        for i in range(winreg.QueryInfoKey(root)[0]):
+            with winreg.OpenKey(root, winreg.EnumKey(root, i)) as dev:
+                for j in range(winreg.QueryInfoKey(dev)[0]):
+                    try:
+                        with winreg.OpenKey(dev, winreg.EnumKey(dev, j) + r"\Device Parameters") as params:
+                            if str(winreg.QueryValueEx(params, "PortName")[0]).upper() == port.upper():
+                                return int(winreg.QueryValueEx(params, "LatencyTimer")[0])
+                    except OSError:
+                        continue
     return None
 
 
