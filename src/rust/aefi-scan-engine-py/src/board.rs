@@ -22,11 +22,10 @@ use aefi_sim::board_bench::board_handle;
 use aefi_sim::board_serve::{BoardPty, ServeEnd};
 use aefi_sim::serve::{ArcusPty, ServeOptions};
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{lease_error, transport_error};
+use crate::errors::{board_error, lease_error};
 use crate::lendable::{lendable_pymethods, Lendable};
 use crate::sim::wait_finished;
 
@@ -55,13 +54,13 @@ fn serve_board_sim(
     let wire_timing = match timing {
         "wire" => true,
         "none" => false,
-        _ => return Err(PyValueError::new_err(format!("timing = {timing:?} is not allowed (allowed: \"wire\", \"none\")"))),
+        _ => return Err(crate::errors::invalid_argument(format!("timing = {timing:?} is not allowed (allowed: \"wire\", \"none\")"))),
     };
     if !(noise_volts.is_finite() && noise_volts >= 0.0) {
-        return Err(PyValueError::new_err(format!("noise_volts = {noise_volts} is out of range (allowed: >= 0)")));
+        return Err(crate::errors::invalid_argument(format!("noise_volts = {noise_volts} is out of range (allowed: >= 0)")));
     }
     if !(mm_per_step.is_finite() && mm_per_step > 0.0) {
-        return Err(PyValueError::new_err(format!("mm_per_step = {mm_per_step} is out of range (allowed: > 0)")));
+        return Err(crate::errors::invalid_argument(format!("mm_per_step = {mm_per_step} is out of range (allowed: > 0)")));
     }
     let mut cfg = BoardSimConfig { wire_timing, noise_volts, ..Default::default() };
     if let Some(seed) = seed {
@@ -69,8 +68,9 @@ fn serve_board_sim(
     }
     let arcus = match &arcus_options {
         Some(options) => {
-            let acfg =
-                SimConfig::default().with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(PyValueError::new_err)?;
+            let acfg = SimConfig::default()
+                .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(crate::errors::invalid_argument)?;
             Some(Arc::new(Mutex::new(ArcusSim::new(acfg, mono_ns()))))
         }
         None => None,
@@ -83,14 +83,14 @@ fn serve_board_sim(
         None => static_probe(probe_mm.0, probe_mm.1),
     };
     let port = BoardSimPort::new(BoardModel::new(cfg, probe));
-    let pty = BoardPty::open().map_err(|e| PyOSError::new_err(format!("cannot create a pseudo-terminal: {e}")))?;
+    let pty = BoardPty::open().map_err(|e| crate::errors::simulator_error(format!("cannot create a pseudo-terminal: {e}")))?;
     if let Some(cb) = on_ready {
         cb.call1((pty.path().to_string(),))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let arcus_server = match arcus {
         Some(sim) => {
-            let apty = ArcusPty::open().map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let apty = ArcusPty::open().map_err(|e| crate::errors::simulator_error(e.to_string()))?;
             if let Some(cb) = on_arcus_ready {
                 cb.call1((apty.path().to_string(),))?;
             }
@@ -117,19 +117,8 @@ fn serve_board_sim(
     match py.detach(|| server.join()) {
         Ok(Ok(ServeEnd::Stopped)) => Ok("stopped".into()),
         Ok(Ok(ServeEnd::Unplugged)) => Ok("unplugged".into()),
-        Ok(Err(e)) => Err(PyOSError::new_err(format!("board simulator PTY failed: {e}"))),
-        Err(_) => Err(PyOSError::new_err("board simulator thread panicked")),
-    }
-}
-
-/// The exception of a board driver error: link failures are `LinkError` subclasses, replies that
-/// do not parse or refused commands `BoardError`, out-of-range settings `ValueError`.
-pub fn board_error(e: BoardError) -> PyErr {
-    let message = e.to_string();
-    match &e {
-        BoardError::Link(source) => transport_error(source, message),
-        BoardError::Protocol { .. } => crate::errors::BoardError::new_err(message),
-        BoardError::Config(_) => PyValueError::new_err(message),
+        Ok(Err(e)) => Err(crate::errors::simulator_error(format!("board simulator PTY failed: {e}"))),
+        Err(_) => Err(crate::errors::simulator_error("board simulator thread panicked")),
     }
 }
 
@@ -149,9 +138,8 @@ fn timing_dict<'py>(py: Python<'py>, m: &TimedMeasurement, window_ns: i64) -> Py
 fn words<const N: usize, T: Copy>(name: &str, v: Option<Vec<T>>, default: [T; N]) -> PyResult<[T; N]> {
     match v {
         None => Ok(default),
-        Some(v) => {
-            <[T; N]>::try_from(v.as_slice()).map_err(|_| PyValueError::new_err(format!("{name} must have {N} values (got {})", v.len())))
-        }
+        Some(v) => <[T; N]>::try_from(v.as_slice())
+            .map_err(|_| crate::errors::invalid_argument(format!("{name} must have {N} values (got {})", v.len()))),
     }
 }
 
@@ -175,7 +163,7 @@ fn n_avg_arg(n_avg: i64) -> PyResult<u32> {
     u32::try_from(n_avg)
         .ok()
         .filter(|n| (1..=u32::from(N_AVG_MAX)).contains(n))
-        .ok_or_else(|| PyValueError::new_err(format!("n_avg = {n_avg} is out of range (allowed: 1..={N_AVG_MAX})")))
+        .ok_or_else(|| crate::errors::invalid_argument(format!("n_avg = {n_avg} is out of range (allowed: 1..={N_AVG_MAX})")))
 }
 
 lendable_pymethods!(PyBoardController, "BoardController", {
@@ -183,7 +171,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
     #[pyo3(signature = (url, timeout_s = 1.0))]
     fn new(py: Python<'_>, url: String, timeout_s: f64) -> PyResult<Self> {
         if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
-            return Err(PyValueError::new_err(format!("timeout_s = {timeout_s} is out of range (allowed: 0 < t <= 3600 s)")));
+            return Err(crate::errors::invalid_argument(format!("timeout_s = {timeout_s} is out of range (allowed: 0 < t <= 3600 s)")));
         }
         let timeout_ns = (timeout_s * 1e9) as i64;
         let driver = py.detach(|| BoardDriver::open(&BenchOpener, &url, timeout_ns)).map_err(board_error)?;
@@ -238,7 +226,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
             config.dds[k].gain = gains[k];
             config.dds[k].phase = phases[k];
         }
-        config.register_writes().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        config.register_writes().map_err(|e| board_error(e.into()))?;
         self.run(py, move |d| d.configure(&config))
     }
 
@@ -259,19 +247,25 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
     let ctrl = board.cast::<PyBoardController>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("board must be a BoardController"))?;
     let ctrl = ctrl.get();
     let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.url()))?;
+    // a simulated board draws its noise from the plan's seed: the run can be repeated
+    if let (Some(seed), Ok(LinkUrl::Sim { name, .. })) = (plan.seed, LinkUrl::parse(ctrl.link.url())) {
+        if let Some(handle) = board_handle(&name) {
+            handle.reseed(seed);
+        }
+    }
     Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))
 }
 
 fn sim_name(url: &str) -> PyResult<String> {
     match LinkUrl::parse(url) {
         Ok(LinkUrl::Sim { name, .. }) => Ok(name),
-        _ => Err(PyValueError::new_err(format!("{url:?} is not a sim://NAME URL"))),
+        _ => Err(crate::errors::invalid_argument(format!("{url:?} is not a sim://NAME URL"))),
     }
 }
 
 fn board_handle_of(url: &str) -> PyResult<BoardSimHandle> {
     let name = sim_name(url)?;
-    board_handle(&name).ok_or_else(|| PyValueError::new_err(format!("no simulated bench named {name:?} in this process")))
+    board_handle(&name).ok_or_else(|| crate::errors::invalid_argument(format!("no simulated bench named {name:?} in this process")))
 }
 
 /// Injects a fault into the simulated board of `sim://NAME`: "garbage", "short", "silence"
@@ -284,7 +278,7 @@ fn sim_board_fault(url: &str, fault: &str, count: u32) -> PyResult<()> {
         handle.clear_faults();
         return Ok(());
     }
-    let fault: BoardFault = fault.parse().map_err(|e: String| PyValueError::new_err(format!("{e} (or clear)")))?;
+    let fault: BoardFault = fault.parse().map_err(|e: String| crate::errors::invalid_argument(format!("{e} (or clear)")))?;
     handle.inject(fault, count);
     Ok(())
 }

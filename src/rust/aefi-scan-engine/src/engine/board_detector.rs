@@ -16,7 +16,7 @@ use std::ops::DerefMut;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::detector::{Detector, DetectorError, Sample};
+use super::detector::{Detector, DetectorError, DetectorErrorKind, Sample};
 use crate::board::driver::{BoardDriver, BoardError};
 use crate::transport::{ByteLink, TransportError};
 
@@ -99,8 +99,8 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> Detector for Boar
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
             }
-            Err(e @ BoardError::Link(_)) => Err(DetectorError::fatal("LinkError", e.to_string())),
-            Err(e) => Err(DetectorError::fatal("BoardError", e.to_string())),
+            Err(e @ BoardError::Link(_)) => Err(DetectorError::fatal(DetectorErrorKind::Link, e.to_string())),
+            Err(e) => Err(DetectorError::fatal(DetectorErrorKind::Device, e.to_string())),
         }
     }
 }
