@@ -8,21 +8,23 @@ ScanResults at the end (complete or partial). Adapters stay translations of thei
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 
 from .correlation import FlyScanCorrelationService, Placement
 from .events import FlyScanEvent, FlyScanProgress
 from .fly_scan import FlyScan, LineState, ScanStatus
-from .ports import ScanObserver
 from .results import Provenance, ScanResults, assemble_results
 from .samples import RawSamples
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .ports import ScanObserver
 
 
 class FlyScanRecorder:
     def __init__(
-        self, scan: FlyScan, observer: ScanObserver, placement: Placement = Placement.ENGINE_MODEL
+        self, scan: FlyScan, observer: "ScanObserver", placement: Placement = Placement.ENGINE_MODEL
     ) -> None:
         self.scan = scan
         self.observer = observer

@@ -303,15 +303,22 @@ impl<S: Stage> Motion<'_, S> {
         Ok(())
     }
 
-    /// `prepare`'s part: the axes to the first line's start, the slow axis' speeds read while
-    /// they move, then ready once the detector is armed.
-    fn go_to_start(&mut self, vp: &ValidatedPlan) -> Result<(), Interrupt> {
+    /// The slow axis on its way to the first line (before the fast axis: its way is usually the
+    /// longer one).
+    fn start_slow_to_first_line(&mut self, vp: &ValidatedPlan) -> Result<(), Interrupt> {
         self.live.set_state(ScanState::MovingToStart);
+        match self.slow {
+            Some(sa) => self.start_move(sa, vp.lines[0].slow_steps, &vp.fly_speeds),
+            None => Ok(()),
+        }
+    }
+
+    /// `prepare`'s part, the slow axis already on its way: the fast axis to the first line's
+    /// run-up start, the slow axis' speeds read while they move, then ready once the detector is
+    /// armed.
+    fn go_to_start(&mut self, vp: &ValidatedPlan) -> Result<(), Interrupt> {
         let first = vp.lines[0];
         let fly = vp.fly_speeds;
-        if let Some(sa) = self.slow {
-            self.start_move(sa, first.slow_steps, &fly)?;
-        }
         self.start_move(self.fast, first.runup_start_steps, &fly)?;
         if let Some(sa) = self.slow {
             // Overlapped with the moves: the slow axis' speeds predict its steps and give the
@@ -502,11 +509,16 @@ fn motion_thread<S: Stage>(
         polls: 0,
         poll_wire_ns: 0.0,
     };
-    let previous_hs = m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps);
-    let result = match &previous_hs {
-        Ok(_) => m.go_to_start(&vp).and_then(|()| m.wait_kickoff()).and_then(|()| m.run(&vp)),
-        Err(e) => Err(e.clone().into()),
-    };
+    let mut previous_hs = None;
+    let result = (|| {
+        // The fly speed is the fast axis' high speed for the whole scan; set before any motion
+        // (whether a controller takes a parameter while another axis pulses is not known).
+        previous_hs = Some(m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps)?);
+        m.start_slow_to_first_line(&vp)?;
+        m.go_to_start(&vp)?;
+        m.wait_kickoff()?;
+        m.run(&vp)
+    })();
     let (state, error) = match result {
         Ok(()) => (ScanState::Completed, None),
         Err(Interrupt::Abort) => (ScanState::Aborted, None),
@@ -517,7 +529,7 @@ fn motion_thread<S: Stage>(
             (ScanState::Failed, Some(fault))
         }
     };
-    if let Ok(prev) = previous_hs {
+    if let Some(prev) = previous_hs {
         restore_high_speed(m.stage, live.clock().as_ref(), fast, prev);
     }
     let physical_min_s = match (vp.plan.slow_axis, m.slow_speeds) {
