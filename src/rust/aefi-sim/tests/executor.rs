@@ -221,6 +221,22 @@ fn a_limit_mid_line_fails_with_the_latch() {
     assert_eq!((axis, latch.plus_limit), (Axis::X, true));
 }
 
+#[test]
+fn a_slow_step_that_never_arrives_fails_the_next_line() {
+    let (clock, ex) = manual();
+    let stage = FakeStage::with_clock(ARCUS, 38_400, Arc::clone(&clock) as Arc<dyn Clock>);
+    let plan = bench_plan();
+    let vp = validate(&plan, &ARCUS).unwrap();
+    // a limit switch half way between the second and the third line's slow positions
+    stage.set_limit(Axis::Y, ((vp.lines[1].slow_steps + vp.lines[2].slow_steps) / 2) as f64);
+    ex.prepare(&plan, stage, Box::new(NoDetector)).unwrap();
+    ex.kickoff().unwrap();
+    let stats = ex.complete().unwrap().stats();
+    assert_eq!((stats.status, stats.lines), (ScanState::Failed, 2), "{stats:?}");
+    let error = stats.error.unwrap();
+    assert!(error.to_string().starts_with("axis Y"), "{error}");
+}
+
 // ---- on the real clock ------------------------------------------------------------------------
 
 #[test]

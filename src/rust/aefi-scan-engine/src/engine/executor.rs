@@ -125,6 +125,10 @@ struct Motion<'a, S: Stage> {
     slow_at: Option<i64>,
     slow_speeds: Option<AxisSpeeds>,
     pending: Vec<Pending>,
+    /// A slow step still to be seen arrived, during the next line's run-up.
+    arriving: Option<Pending>,
+    /// Wire time of a move command (ns): times a command to reach the controller at an instant.
+    move_out_ns: i64,
     /// Wire time of a poll's command and a poll's round trip (ns): aims a poll at an instant.
     poll_out_ns: i64,
     poll_rt_ns: i64,
@@ -224,7 +228,10 @@ impl<S: Stage> Motion<'_, S> {
         let give_up = self.now() + PULSING_RETRY_NS;
         loop {
             match self.stage.move_to(axis, target) {
-                Ok(cmd) => return Ok(cmd),
+                Ok(cmd) => {
+                    self.move_out_ns = (f64::from(cmd.bytes_out) * self.timing.byte_time_ns) as i64;
+                    return Ok(cmd);
+                }
                 Err(e) if is_pulsing(&e) && self.now() < give_up => {
                     let again = self.now() + 2_000_000;
                     self.sleep_until(again)?;
@@ -369,15 +376,76 @@ impl<S: Stage> Motion<'_, S> {
     }
 
     /// Between two lines: the fast axis to the next run-up start (a unidirectional raster's
-    /// return; a serpentine one is already there), then both axes' arrival and the settle time.
+    /// return; a serpentine one is already there), then the axes' arrival.
+    ///
+    /// The fast axis must be there before its next move; the slow axis only before the next
+    /// line's first sample, a whole run-up later. So, unless the plan asks for a settle time,
+    /// the next line's command is timed to reach the controller when the slow step is predicted
+    /// to end, and the step is seen arrived by polls during the run-up ([`Motion::fly_polls`]).
     fn transition(&mut self, vp: &ValidatedPlan, next: &LineSpec) -> Result<(), Interrupt> {
         self.live.set_state(ScanState::BetweenLines);
         self.live.current_line.store(next.index, Ordering::Relaxed);
         self.start_move(self.fast, next.runup_start_steps, &vp.fly_speeds)?;
-        let stepped = self.pending.iter().any(|m| Some(m.axis) == self.slow);
+        let slow = self.slow;
+        if vp.plan.settle_ms > 0.0 {
+            let stepped = self.pending.iter().any(|m| Some(m.axis) == slow);
+            self.arrive()?;
+            if stepped {
+                self.sleep_ms(vp.plan.settle_ms)?;
+            }
+            return Ok(());
+        }
+        let step = self.pending.iter().position(|m| Some(m.axis) == slow).map(|k| self.pending.swap_remove(k));
         self.arrive()?;
-        if stepped && vp.plan.settle_ms > 0.0 {
-            self.sleep_ms(vp.plan.settle_ms)?;
+        match step {
+            Some(m @ Pending { end_ns: Some(end), .. }) => {
+                self.arriving = Some(m);
+                self.sleep_until(end - self.move_out_ns + AIM_MARGIN_NS)
+            }
+            Some(m) => {
+                self.pending.push(m);
+                self.arrive()
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// One poll of the slow step still arriving; a fault if the slow axis stopped short or
+    /// latched, or if the line's samples begin (`fast_at` past the span's start) before it is there.
+    fn confirm_arrival(&mut self, line: &LineSpec) -> Result<(), Interrupt> {
+        let Some(mut m) = self.arriving else { return Ok(()) };
+        let p = self.poll(m.axis)?;
+        if p.steps == m.target {
+            self.arriving = None;
+            return Ok(());
+        }
+        m.polls += 1;
+        self.arriving = Some(m);
+        if line.direction() * (self.fast_at - line.span_from_steps) as f64 >= 0.0 {
+            return Err(ScanFault::Stage(StageError::new(
+                StageErrorKind::Controller,
+                format!(
+                    "axis {} was at {} steps, not yet at line {}'s {} steps, when the line's samples began",
+                    m.axis.letter(),
+                    p.steps,
+                    line.index,
+                    m.target
+                ),
+            ))
+            .into());
+        }
+        if m.polls % STATUS_EVERY_POLLS == 0 {
+            match self.stage.motion(m.axis)? {
+                AxisMotion::Moving => {}
+                AxisMotion::Idle => {
+                    if self.poll(m.axis)?.steps == m.target {
+                        self.arriving = None;
+                    } else {
+                        return Err(stopped_short(m.axis, p.steps, m.target));
+                    }
+                }
+                AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: m.axis, latch }.into()),
+            }
         }
         Ok(())
     }
@@ -427,6 +495,10 @@ impl<S: Stage> Motion<'_, S> {
         let mut last = self.fast_at;
         loop {
             self.check()?;
+            // the previous step, still arriving, gets every other poll during the run-up
+            if self.arriving.is_some() && self.polls % 2 == 1 {
+                self.confirm_arrival(line)?;
+            }
             if step.is_some() {
                 self.aim_poll(span_end_ns)?;
             }
@@ -502,6 +574,8 @@ fn motion_thread<S: Stage>(
         slow_at: start.slow_steps,
         slow_speeds: None,
         pending: Vec::with_capacity(4),
+        arriving: None,
+        move_out_ns: 0,
         poll_out_ns: 0,
         poll_rt_ns: 0,
         abort_sent_ns: None,
