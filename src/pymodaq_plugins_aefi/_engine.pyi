@@ -4,13 +4,21 @@ This file is the contract between the Rust bindings and the Python adapters. Eve
 releases the GIL. Units are in the names: steps (Arcus pulses), pps (pulses/s), ms, ns, volts.
 Timestamps are CLOCK_MONOTONIC nanoseconds (`time.monotonic_ns()`).
 """
-from typing import Any, Callable, Literal, TypedDict
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 CHANNEL_NAMES: list[str]  # x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature
+BENCH_STEP_UM: float      # stage travel per Arcus pulse on the AEFI bench (21.8 µm, 1/16 microstep)
+MIN_SPEED_PPS: int        # HS/LS window of the PMX-4EX-SA (manual §6.1)
+MAX_SPEED_PPS: int
+MIN_ACCEL_MS: float
+
+def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:
+    """Largest ACC/DEC (ms) the PMX-4EX-SA accepts at this HS/LS (manual App. A.1)."""
 
 AxisName = Literal["X", "Y", "Z", "U"]
 
@@ -36,7 +44,8 @@ class ScanAbortedError(AefiError): ...  # an abort ended a scan verb (prepare's 
 class ScanStateError(AefiError): ...  # a scan verb out of order (kickoff before prepare, ...)
 class SimulatorError(AefiError, OSError): ...  # a simulator could not be served (PTY, socket)
 
-def mono_ns() -> int: ...
+def now_ns() -> int:
+    """The engine's clock (ns): CLOCK_MONOTONIC on Linux/macOS, QueryPerformanceCounter on Windows."""
 
 # ---- field map (simulated sample) ---------------------------------------------------------------
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -83,7 +92,7 @@ class BoardController:
         """Write DDS (amplitude/phase words, 65536 = one turn) and ADC (gain 1..16, OSR) settings
         through the register commands; returns the number of registers written."""
     def close(self) -> None: ...
-    def __enter__(self) -> "BoardController": ...
+    def __enter__(self) -> BoardController: ...
     def __exit__(self, *exc: object) -> bool: ...
 
 def sim_board_fault(url: str, fault: Literal["garbage", "short", "silence", "unplug", "clear"], count: int = 1) -> None:
@@ -169,7 +178,7 @@ class ArcusController:
     def wire_limit_hz(self) -> float | None:
         """Most PX polls/s the baud allows (None: baud unknown, e.g. TCP without ?baud=)."""
     def close(self) -> None: ...
-    def __enter__(self) -> "ArcusController": ...
+    def __enter__(self) -> ArcusController: ...
     def __exit__(self, *exc: Any) -> bool: ...
 
 # ---- Arcus simulator ----------------------------------------------------------------------------
@@ -214,6 +223,8 @@ class LatenessDict(TypedDict):
 class RtDict(TypedDict):
     fifo: bool
     pinned_cpu: int | None
+    mlocked: bool  # the process' resident memory was locked (mlockall) while the loop ran
+    prefaulted_bytes: int  # the loop's buffers faulted in before its first tick
     detail: str
 
 class LineTimeDict(TypedDict):
@@ -254,7 +265,10 @@ class ScanStatsDict(TypedDict):
 class TriggerBenchmarkDict(TypedDict):
     rate_hz: float
     duration_s: float
+    detector: str  # "virtual_probe" | "board"
     ticks: int
+    samples: int  # samples the detector delivered
+    motion_commands: int  # commands sent to the simulated Arcus meanwhile
     trigger_lateness_us: LatenessDict
     missed_triggers: int
     dropped_records: int
@@ -312,5 +326,7 @@ class RustScanExecutor:
     def join(self, timeout_s: float | None = None) -> ScanStatsDict:
         """Waits for the end; after `timeout_s` a running scan is aborted and waited for."""
 
-def trigger_benchmark(rate_hz: float, duration_s: float, realtime: bool = True) -> TriggerBenchmarkDict:
-    """The production pacer + virtual probe on a real-time thread for duration_s (GIL released)."""
+def trigger_benchmark(rate_hz: float, duration_s: float, realtime: bool = True,
+                      detector: str = "virtual_probe") -> TriggerBenchmarkDict:
+    """The production pacer sampling `detector` ("virtual_probe" or "board") on a real-time thread for
+    duration_s, on a simulated bench whose Arcus is driven meanwhile (GIL released)."""

@@ -7,11 +7,15 @@ and ScanOutcome; engine exceptions become domain errors. The Arcus link (and the
 from its PortArbiter in `prepare` and given back as soon as the scan is seen to have ended (the
 engine itself returns the link on every ending); an abort is forwarded to the engine, which stops
 the motors, in any state.
+
+Decision records: docs/decisions/0002-hybrid-rust-python-engine.md (the engine),
+0003-ports-and-adapters.md (this adapter's place) and 0006-port-lease.md (the link lease).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 

@@ -7,13 +7,16 @@ A ScanPort runs a scan in four verbs — prepare, kickoff, complete, collect —
 state: the fly protocol of orchestration frameworks (Bluesky's flyers), so that a scan can go to its
 start early, arm in step with another device, or be driven by such a framework. `execute_scan` is
 their composition (`lifecycle.run_scan`): what StudyService and the plugins call.
+
+Why a hexagon, and what may import what: docs/decisions/0003-ports-and-adapters.md.
 """
 from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Protocol, runtime_checkable
+from typing import Any, Optional, Protocol, runtime_checkable
 
 from .correlation import Placement
 from .events import FlyScanEvent

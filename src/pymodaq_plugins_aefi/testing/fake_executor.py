@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 
@@ -193,7 +194,8 @@ class FakeScanExecutor:
                        "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
                        "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": samples},
                        "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan.get("sample_rate_hz", 0.0),
-                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "detail": "fake"},
+                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "mlocked": False,
+                                                      "prefaulted_bytes": 0, "detail": "fake"},
                        "line_times": line_times, "abort_latency_ms": 0.0 if status == "aborted" else None,
                        "detector_faults": 0, "rejected_samples": 0}
         if self._arcus is not None:
@@ -205,7 +207,10 @@ class FakeScanExecutor:
         plan = self.plan
         step_mm = plan.get("step_um", 21.8) * 1e-3
         lines = int(plan["lines"])
-        slows = np.round(np.linspace(plan["slow_start_steps"], plan["slow_stop_steps"], lines)) if lines > 1 else [plan["slow_start_steps"]]
+        if lines > 1:
+            slows = np.round(np.linspace(plan["slow_start_steps"], plan["slow_stop_steps"], lines))
+        else:
+            slows = [plan["slow_start_steps"]]
         seq, status, error = 0, "completed", None
         line_times: list[dict[str, int]] = []
         for index, slow in enumerate(slows):

@@ -3,7 +3,6 @@
 //! raises `PortBusyError` naming the borrower), the simulated board's fault injection and ground
 //! truth, and its PTY server (`serve_board_sim`).
 use aefi_sim::opener::BenchOpener;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aefi_scan_engine::arcus::protocol::Axis;
@@ -11,15 +10,17 @@ use aefi_scan_engine::board::driver::{BoardDriver, BoardError, TimedMeasurement}
 use aefi_scan_engine::board::protocol::N_AVG_MAX;
 use aefi_scan_engine::board::registers::BoardConfig;
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::engine::board_detector::BoardDetector;
+use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::Detector;
-use aefi_scan_engine::engine::plan::FlyPlan;
+use aefi_scan_engine::engine::plan::{FlyPlan, TriggerMode};
 use aefi_scan_engine::transport::{ByteLink, LinkUrl};
 use aefi_sim::arcus::{ArcusSim, SimConfig};
 use aefi_sim::bench::TruthHandle;
 use aefi_sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
 use aefi_sim::board_bench::board_handle;
+#[cfg(unix)]
 use aefi_sim::board_serve::{BoardPty, ServeEnd};
+#[cfg(unix)]
 use aefi_sim::serve::{ArcusPty, ServeOptions};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
@@ -27,7 +28,6 @@ use pyo3::types::PyDict;
 
 use crate::errors::{board_error, lease_error};
 use crate::lendable::{lendable_pymethods, Lendable};
-use crate::sim::wait_finished;
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
 /// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open.
@@ -83,6 +83,29 @@ fn serve_board_sim(
         None => static_probe(probe_mm.0, probe_mm.1),
     };
     let port = BoardSimPort::new(BoardModel::new(cfg, probe));
+    #[cfg(unix)]
+    return serve_board_on_pty(py, port, arcus, on_ready, on_arcus_ready, wire_timing);
+    #[cfg(not(unix))]
+    {
+        let _ = (py, port, arcus, on_ready, on_arcus_ready);
+        Err(crate::errors::simulator_error(
+            "the board simulator is served on a pseudo-terminal, which needs Unix; on Windows use the in-process bench sim://NAME",
+        ))
+    }
+}
+
+/// Serves `port` (and the Arcus `arcus`, if any) on pseudo-terminals until stopped.
+#[cfg(unix)]
+fn serve_board_on_pty(
+    py: Python<'_>,
+    port: BoardSimPort,
+    arcus: Option<Arc<Mutex<ArcusSim>>>,
+    on_ready: Option<Bound<'_, PyAny>>,
+    on_arcus_ready: Option<Bound<'_, PyAny>>,
+    wire_timing: bool,
+) -> PyResult<String> {
+    use crate::sim::wait_finished;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let pty = BoardPty::open().map_err(|e| crate::errors::simulator_error(format!("cannot create a pseudo-terminal: {e}")))?;
     if let Some(cb) = on_ready {
         cb.call1((pty.path().to_string(),))?;
@@ -253,7 +276,13 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
             handle.reseed(seed);
         }
     }
-    Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))
+    // The board is sampled on its own I/O thread: back to back for the continuous trigger, at
+    // most the trigger rate otherwise.
+    let sampling = match plan.trigger {
+        TriggerMode::Continuous => BoardSampling::BackToBack,
+        TriggerMode::Software | TriggerMode::Hardware => BoardSampling::Paced { rate_hz: plan.sample_rate_hz },
+    };
+    Ok(Box::new(BoardDetector::with_sampling(lent, plan.board_n_avg, sampling)))
 }
 
 fn sim_name(url: &str) -> PyResult<String> {

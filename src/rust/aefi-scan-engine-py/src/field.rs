@@ -1,5 +1,5 @@
 //! The known field map of the simulators, for Python (ground-truth maps, map error figures).
-use aefi_sim::field::{FieldMap, CHANNEL_NAMES};
+use aefi_sim::field::FieldMap;
 use numpy::{PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
 
@@ -24,6 +24,5 @@ fn field_map_volts<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(field_map_volts, m)?)?;
-    m.add("CHANNEL_NAMES", CHANNEL_NAMES.to_vec())?;
     Ok(())
 }

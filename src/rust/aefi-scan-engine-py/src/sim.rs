@@ -10,7 +10,9 @@ use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::transport::LinkUrl;
 use aefi_sim::arcus::{ArcusSim, Fault, SimConfig, TruthLog, UNVERIFIED_CHOICES};
 use aefi_sim::bench::{find_bench, SimBench};
-use aefi_sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
+#[cfg(unix)]
+use aefi_sim::serve::ArcusPty;
+use aefi_sim::serve::{ArcusTcpServer, ServeOptions};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -171,12 +173,19 @@ fn serve_arcus_sim(
     let stop = Arc::new(AtomicBool::new(false));
     let stop_server = Arc::clone(&stop);
     let server = match tcp {
+        #[cfg(unix)]
         None => {
             let pty = ArcusPty::open().map_err(|e| crate::errors::simulator_error(e.to_string()))?;
             if let Some(cb) = &on_ready {
                 cb.call1((pty.path().to_string(),))?;
             }
             std::thread::spawn(move || pty.serve(sim, &opts, &stop_server))
+        }
+        #[cfg(not(unix))]
+        None => {
+            return Err(crate::errors::simulator_error(
+                "a pseudo-terminal needs Unix: serve the simulator on TCP (tcp=\"127.0.0.1:PORT\")",
+            ));
         }
         Some(addr) => {
             let server = ArcusTcpServer::bind(&addr).map_err(|e| crate::errors::simulator_error(e.to_string()))?;

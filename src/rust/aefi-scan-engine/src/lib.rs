@@ -1,4 +1,4 @@
-//! `aefi-scan-engine`: the real-time core of the AEFI flyscan (ADR-002).
+//! `aefi-scan-engine`: the real-time core of the AEFI flyscan (ADR-002, docs/decisions/0002-hybrid-rust-python-engine.md).
 //!
 //! Modules, each with one job (dependencies point down only):
 //! - [`clock`]: one monotonic time base shared with Python (`time.monotonic_ns()`).

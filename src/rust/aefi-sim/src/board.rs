@@ -41,7 +41,7 @@ pub const TRUTH_LOG_CAPACITY: usize = 1 << 20;
 /// Default noise of one conversion (V, 1σ) referred to the lock-in output.
 pub const DEFAULT_NOISE_VOLTS: f64 = 300e-6;
 /// Bench step size (mm per Arcus step) used to turn axis truth into millimetres.
-pub const DEFAULT_MM_PER_STEP: f64 = 0.0218;
+pub const DEFAULT_MM_PER_STEP: f64 = aefi_scan_engine::engine::plan::BENCH_STEP_UM * 1e-3;
 
 /// Where the probe truly is at an instant: `t_ns` (CLOCK_MONOTONIC) → (x_mm, y_mm).
 pub type ProbeFn = Arc<dyn Fn(i64) -> (f64, f64) + Send + Sync>;

@@ -6,7 +6,7 @@
 //! `AefiVoltageMeasurement`, in the bench's channel order (see [`CHANNEL_NAMES`]).
 
 /// Channel order of a measurement everywhere in the project (Rust records, numpy columns, HDF5).
-pub const CHANNEL_NAMES: [&str; 6] = ["x_in_phase", "x_quadrature", "y_in_phase", "y_quadrature", "z_in_phase", "z_quadrature"];
+pub use aefi_scan_engine::board::convert::CHANNEL_NAMES;
 
 /// Sensor calibration of the bench: volts at the lock-in output per V/m of field
 /// (the bench records 63600 (V/m)/V).

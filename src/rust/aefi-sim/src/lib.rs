@@ -12,7 +12,8 @@
 //! - [`probe`]: the virtual probe (the field at the true position) as an engine detector.
 //! - [`fake_stage`]: an in-memory stage with analytic motion, for engine tests.
 //! - [`trigger_bench`]: the trigger benchmark of `aefi-bench`.
-//! - `serve`, `board_serve` (Unix): the simulators served on a PTY pair or on TCP.
+//! - [`serve`]: the Arcus simulator served on TCP, and on a PTY pair (Unix).
+//! - `board_serve` (Unix): the board simulator served on a PTY pair.
 pub mod arcus;
 pub mod bench;
 pub mod board;
@@ -24,6 +25,5 @@ pub mod fake_stage;
 pub mod field;
 pub mod opener;
 pub mod probe;
-#[cfg(unix)]
 pub mod serve;
 pub mod trigger_bench;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(unix)]
 use serialport::{SerialPort, TTYPort};
 
 use super::arcus::{ArcusSim, FrameOutcome};
@@ -169,6 +170,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// A PTY pair ready to serve a simulated controller.
+#[cfg(unix)]
 #[derive(Debug)]
 pub struct ArcusPty {
     master: TTYPort,
@@ -177,6 +179,7 @@ pub struct ArcusPty {
     path: String,
 }
 
+#[cfg(unix)]
 impl ArcusPty {
     /// Creates the pair (slave in raw mode).
     ///

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use super::framing::{wire_time_ns, Framing};
 use super::protocol::{parse_reply, Axis, AxisStatus, Command, ControllerError, MotorStatus, ProtocolError, Reply, SpeedParam};
-use crate::clock::mono_ns;
 use crate::transport::{ByteLink, LinkOpener, TransportError};
 
 /// A value with the `mono_ns` stamps of the exchange that produced it.
@@ -111,11 +110,7 @@ pub struct Speeds {
     pub decel_ms: i64,
 }
 
-/// Largest speed the controller accepts (M 6.1), pulses/s.
-pub const MAX_SPEED_PPS: i64 = 6_000_000;
-
-/// Range of the 32-bit position counter.
-pub const POSITION_RANGE: std::ops::RangeInclusive<i64> = (i32::MIN as i64)..=(i32::MAX as i64);
+pub use super::limits::{MAX_SPEED_PPS, POSITION_RANGE};
 
 /// Typed operations on one PMX-4EX-SA link.
 #[derive(Debug)]
@@ -487,7 +482,8 @@ impl ArcusController {
     /// # Errors
     /// [`ArcusError::WaitTimeout`]; link errors.
     pub fn wait_idle(&mut self, axis: Option<Axis>, deadline_ns: i64) -> Result<MotorStatus, ArcusError> {
-        let start = mono_ns();
+        // the link's time base: the deadline is on the clock of the link's stamps
+        let start = self.link.now_ns();
         loop {
             let st = self.status()?;
             let moving = match axis {
@@ -497,7 +493,7 @@ impl ArcusController {
             if !moving {
                 return Ok(st);
             }
-            let now = mono_ns();
+            let now = self.link.now_ns();
             if now >= deadline_ns {
                 return Err(ArcusError::WaitTimeout {
                     port: self.link.name().to_string(),
@@ -505,7 +501,7 @@ impl ArcusController {
                     waited_s: (now - start) as f64 / 1e9,
                 });
             }
-            std::thread::sleep(Duration::from_millis(5).min(Duration::from_nanos((deadline_ns - now) as u64)));
+            self.link.sleep_until_ns((now + 5_000_000).min(deadline_ns));
         }
     }
 

@@ -1,4 +1,4 @@
-//! The flyscan engine (ADR-002 §1, DESIGN.md `engine/`).
+//! The flyscan engine (ADR-002 §1: docs/decisions/0002-hybrid-rust-python-engine.md; seams: docs/architecture.md).
 //!
 //! - [`plan`]: the plan and its validation against the controller (before any motion).
 //! - [`model`]: the commanded trapezoid fitted to stamped polls: a position for any instant.
@@ -24,6 +24,7 @@ pub mod pacer;
 pub mod physics;
 pub mod plan;
 pub mod record;
+pub mod rt;
 pub mod stage;
 pub mod stats;
 pub mod trigger;

@@ -5,6 +5,10 @@
 //! so the Python side can raise `PlanError(.field)`. Validation also computes the run-up and
 //! run-out from the acceleration so that every sample of a line falls in the constant-speed part.
 
+/// Stage travel per Arcus pulse on the AEFI bench (µm): TB6600 drivers at 1/16 microstep on a
+/// 69.76 mm/turn drive. The one definition; Python reads it as `_engine.BENCH_STEP_UM`.
+pub const BENCH_STEP_UM: f64 = 21.8;
+
 /// One of the controller's four axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Axis {
@@ -140,7 +144,7 @@ impl Default for FlyPlan {
             settle_ms: 0.0,
             ring_capacity: DEFAULT_RING_CAPACITY,
             realtime: true,
-            step_um: 21.8,
+            step_um: BENCH_STEP_UM,
             probe_noise_volts: 0.0,
             seed: None,
         }

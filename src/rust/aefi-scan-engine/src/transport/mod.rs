@@ -120,6 +120,18 @@ pub trait ByteLink: Send + fmt::Debug {
     fn device_turnaround_ns(&self) -> f64 {
         0.0
     }
+
+    /// Now, in the link's time base (the one of its stamps): the monotonic clock, unless the link
+    /// runs on another [`Clock`](crate::clock::Clock) (a simulated link on a
+    /// [`ManualClock`](crate::clock::ManualClock)). A driver's own waits use it.
+    fn now_ns(&self) -> i64 {
+        crate::clock::mono_ns()
+    }
+
+    /// Waits until `t_ns` in the link's time base.
+    fn sleep_until_ns(&self, t_ns: i64) {
+        crate::clock::Clock::sleep_until_ns(&crate::clock::MonotonicClock, t_ns);
+    }
 }
 
 impl ByteLink for Box<dyn ByteLink> {
@@ -140,6 +152,12 @@ impl ByteLink for Box<dyn ByteLink> {
     }
     fn device_turnaround_ns(&self) -> f64 {
         (**self).device_turnaround_ns()
+    }
+    fn now_ns(&self) -> i64 {
+        (**self).now_ns()
+    }
+    fn sleep_until_ns(&self, t_ns: i64) {
+        (**self).sleep_until_ns(t_ns)
     }
 }
 

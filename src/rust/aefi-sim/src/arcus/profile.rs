@@ -120,19 +120,7 @@ pub struct Ramp {
     pub dec: f64,
 }
 
-/// Largest ACC (ms) the controller accepts at this HS/LS (M App. A.1); larger is clamped.
-pub fn max_accel_ms(hs: f64, ls: f64) -> f64 {
-    let delta = match hs {
-        h if h <= 65_000.0 => 50.0,
-        h if h <= 130_000.0 => 100.0,
-        h if h <= 325_000.0 => 200.0,
-        h if h <= 650_000.0 => 800.0,
-        h if h <= 1_300_000.0 => 1500.0,
-        h if h <= 3_200_000.0 => 3800.0,
-        _ => 7500.0,
-    };
-    ((hs - ls) / delta * 1000.0).max(1.0)
-}
+pub use aefi_scan_engine::arcus::limits::max_accel_ms;
 
 impl Ramp {
     /// From HS, LS (pulses/s), ACC, DEC (ms) and EDEC. ACC/DEC are clamped to 1 ms..max
