@@ -1,6 +1,8 @@
 """RustScanExecutor through `_engine` on the in-process Arcus simulator: the whole life of a scan,
-plan refusals before motion, abort, the link lease, records as numpy columns."""
+the four verbs one by one, plan and axis refusals before motion, abort in every state (prepare's
+move to the start included), the link lease, records as numpy columns."""
 import gc
+import threading
 import time
 
 import numpy as np
@@ -171,12 +173,105 @@ def test_external_detector_samples_are_positioned():
     assert np.all((cols["fast_steps"] >= -5) & (cols["fast_steps"] <= 2005))
 
 
-def test_executor_refuses_use_before_start_and_a_foreign_controller():
+def test_executor_refuses_use_before_prepare_and_a_foreign_controller():
     ex = _engine.RustScanExecutor()
-    with pytest.raises(_engine.AefiError):
-        ex.progress()
+    for verb in (ex.progress, ex.kickoff, ex.complete, ex.collect, ex.join):
+        with pytest.raises(_engine.ScanStateError):
+            verb()
+    ex.abort()  # nothing to abort: a no-op
     with pytest.raises(TypeError):
         ex.start(plan(), object())
+
+
+def _truth(url, axis):
+    return float(_engine.sim_truth(url, axis, np.array([_engine.now_ns()], dtype=np.int64))[0])
+
+
+def test_the_four_verbs_and_collect_in_pieces():
+    url = "sim://exec-verbs?timing=none"
+    ctrl = fast_sim("exec-verbs")
+    ex = _engine.RustScanExecutor()
+    ex.prepare(plan(lines=2), ctrl)
+    status = ex.complete()
+    assert status.progress()["state"] == "ready" and not status.done and ex.running
+    assert ctrl.is_lent
+    # at the run-up start of line 0 (before the span's start), nothing flying before kickoff
+    x0 = _truth(url, "X")
+    time.sleep(0.1)
+    assert _truth(url, "X") == x0 < 0 and _truth(url, "Y") == 0.0
+    assert ex.collect()["seq"].size == 0
+    ex.kickoff()
+    with pytest.raises(_engine.ScanStateError):
+        ex.kickoff()
+    pieces = []
+    while not status.wait(0.01):
+        pieces.append(ex.collect(max_records=40))
+    pieces.append(ex.collect())
+    stats = status.stats()
+    assert stats["status"] == "completed" and stats["lines"] == 2
+    seq = np.concatenate([p["seq"] for p in pieces])
+    np.testing.assert_array_equal(seq, np.arange(stats["samples"]))
+    assert sum(1 for p in pieces if p["seq"].size) > 3
+    assert max(p["seq"].size for p in pieces) <= max(40, pieces[-1]["seq"].size)
+    assert 0.5 < stats["efficiency"] <= 1.01 and stats["physical_min_s"] > 0
+    assert stats["overhead_per_line_ms"] == pytest.approx((stats["wall_time_s"] - stats["physical_min_s"]) / 2 * 1e3)
+    assert 0 < stats["prepare_s"] < stats["wall_time_s"]
+    assert not ctrl.is_lent and not ex.running
+
+
+def test_abort_during_prepare_stops_the_move_to_the_start():
+    url = "sim://exec-abort-prepare?timing=none"
+    ctrl = _engine.ArcusController(url)  # factory speeds: 1000 pulses/s
+    ex = _engine.RustScanExecutor()
+    aborted_at = []
+
+    def abort_on_the_way():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if ex.progress()["state"] == "moving_to_start":
+                    break
+            except _engine.ScanStateError:
+                pass  # not prepared yet
+            time.sleep(0.005)
+        time.sleep(0.1)
+        aborted_at.append(_engine.now_ns())
+        ex.abort()
+
+    # prepare blocks with the GIL released: this Python thread runs meanwhile and aborts it
+    aborter = threading.Thread(target=abort_on_the_way)
+    aborter.start()
+    with pytest.raises(_engine.ScanAbortedError):
+        far = plan(fast_start_steps=40_000, fast_stop_steps=41_000, slow_axis=None, lines=1, speed_pps=900.0)
+        ex.prepare(far, ctrl)
+    aborter.join()
+    after = np.array([aborted_at[0] + 50_000_000, aborted_at[0] + 500_000_000], dtype=np.int64)
+    at = _engine.sim_truth(url, "X", after)
+    assert 0 < at[0] == at[1] < 40_000, at
+    stats = ex.complete().stats()
+    assert stats["status"] == "aborted" and stats["lines"] == 0 and stats["samples"] == 0
+    assert not ctrl.is_lent and not ctrl.is_moving()
+
+
+def test_a_latched_limit_refuses_prepare_naming_the_axis():
+    url = "sim://exec-latched?timing=none"
+    ctrl = fast_sim("exec-latched")
+    _engine.sim_inject_fault(url, "limit", axis="Y", position_steps=-500)
+    ctrl.move_abs("Y", -1000)
+    ctrl.wait_idle("Y", timeout_s=5)
+    assert ctrl.status("Y")["minus_limit_error"]
+    before = ctrl.positions()
+    ex = _engine.RustScanExecutor()
+    with pytest.raises(_engine.ControllerError) as info:
+        ex.prepare(plan(), ctrl)
+    assert info.value.axis == "Y" and info.value.code == "LIMIT"
+    assert "axis Y" in str(info.value) and "- limit error latched" in str(info.value)
+    assert ctrl.positions() == before and not ctrl.is_lent
+    assert ex.complete().stats()["error"]["type"] == "ControllerError"
+    ctrl.clear("Y")
+    ex.prepare(plan(slow_start_steps=-400, slow_stop_steps=0), ctrl)  # cleared: accepted
+    ex.abort()
+    assert ex.complete().stats()["status"] == "aborted"
 
 
 def test_trigger_benchmark_reports_lateness_and_rt():
@@ -225,3 +320,35 @@ def test_a_fault_mid_line_fails_the_scan_and_keeps_what_was_acquired(fault, para
     assert not ctrl.is_lent
     if fault == "disconnect":
         _engine.sim_inject_fault(url, "reconnect")
+
+
+def test_dropping_a_running_executor_stops_the_scan_with_the_gil_released():
+    url = "sim://exec-drop-gil?timing=none"
+    ctrl = fast_sim("exec-drop-gil")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(speed_pps=1000.0, fast_stop_steps=50000, lines=1, slow_axis=None), ctrl)
+    # every reply from now on takes 150 ms: the drop waits for the poll in flight, then for ABORT
+    _engine.sim_inject_fault(url, "delay", delay_ms=150.0, count=100)
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.05)
+    t_drop = time.monotonic()
+    del ex
+    gc.collect()
+    t_dropped = time.monotonic()
+    stop.set()
+    ticker.join()
+    assert t_dropped - t_drop > 0.15, "the drop waited for the scan's end"
+    # another Python thread ran while the drop waited: the GIL was released
+    assert sum(1 for t in ticks if t_drop < t < t_dropped) > 10
+    assert not ctrl.is_lent
+    _engine.sim_inject_fault(url, "delay", delay_ms=0.0, count=1)
+    at = _engine.sim_truth(url, "X", np.array([_engine.now_ns(), _engine.now_ns() + 200_000_000], dtype=np.int64))
+    assert at[0] == at[1], "the axis stopped"

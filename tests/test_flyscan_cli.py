@@ -11,7 +11,7 @@ import pytest
 
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
-              "status"}
+              "status", "physical_min_s", "efficiency", "overhead_per_line_ms"}
 SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
          "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
 
@@ -35,6 +35,11 @@ def test_small_raster_end_to_end(tmp_path):
     assert stats["status"] == "completed" and stats["lines"] == 3 and stats["dropped_records"] == 0
     assert stats["step_scan_estimate_s"] > 93 * 0.3 and stats["wall_time_s"] > 0  # 93 points, 300 ms settle each
     assert stats["position_error_steps"]["p99"] < 2.0
+    # the physical minimum is a lower bound of the wall time; the overhead is what lies between
+    assert 0 < stats["physical_min_s"] <= stats["wall_time_s"]
+    assert stats["efficiency"] == pytest.approx(stats["physical_min_s"] / stats["wall_time_s"])
+    assert stats["overhead_per_line_ms"] == pytest.approx((stats["wall_time_s"] - stats["physical_min_s"]) / 3 * 1e3)
+    assert "efficiency" in stdout and "per line" in stdout
     assert (tmp_path / "map.png").stat().st_size > 10_000
 
     from pymodaq_data.h5modules.data_saving import DataLoader

@@ -9,7 +9,7 @@ from pymodaq_plugins_aefi.testing.fakes import FakeScanPort
 
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
-              "status"}
+              "status", "physical_min_s", "efficiency", "overhead_per_line_ms"}
 
 
 @pytest.fixture
@@ -32,6 +32,7 @@ def test_hardware_run_writes_files_with_null_truth_figures(tmp_path, fake_port, 
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert set(stats) == STATS_KEYS
     assert stats["position_error_steps"] is None and stats["map_rms_error_rel"] is None
+    assert stats["efficiency"] is None and stats["overhead_per_line_ms"] is None  # the fake reports no physics
     assert stats["status"] == "completed" and stats["lines"] == 4 and stats["samples"] > 0
     assert stats["step_scan_estimate_s"] > 60
     assert (tmp_path / "map.png").stat().st_size > 5_000 and (tmp_path / "scan.h5").exists()

@@ -1,4 +1,5 @@
-"""RustScanAdapter against a stand-in executor with the engine's contract (no Rust loop needed)."""
+"""RustScanAdapter against a stand-in executor with the engine's contract (no Rust loop needed): the
+four verbs one by one, abort in each state, and their composition `execute_scan`."""
 import threading
 
 import numpy as np
@@ -9,11 +10,16 @@ from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.adapters.rust_scan_adapter import RustScanAdapter, build_plan
 from pymodaq_plugins_aefi.domain import (
     FlyScan,
+    FlyScanAborted,
     FlyScanConfig,
     FlyScanLineCorrelated,
     FlyScanProgress,
+    FlyScanStarted,
     InvalidScanConfig,
+    InvalidTransition,
     LineState,
+    RawSamples,
+    ScanAborted,
     ScanBusyError,
     ScanPort,
     ScanStatus,
@@ -39,7 +45,10 @@ class Rig:
             return self.links[-1]
 
         def factory():
-            self.executors.append(FakeScanExecutor(field, plan_error=_engine.PlanError, **self.options))
+            self.executors.append(FakeScanExecutor(
+                field, plan_error=_engine.PlanError, aborted_error=_engine.ScanAbortedError,
+                state_error=_engine.ScanStateError, **self.options,
+            ))
             return self.executors[-1]
 
         self.adapter = RustScanAdapter(url, executor_factory=factory, arcus_opener=opener)
@@ -54,6 +63,16 @@ def test_plan_in_steps():
     assert plan["fast_start_steps"] == round(20 / 0.0218) and plan["slow_stop_steps"] == round(40 / 0.0218)
     assert plan["speed_pps"] == pytest.approx(30 / 0.0218) and plan["travel_max_steps"] == round(1200 / 0.0218)
     assert plan["lines"] == 5 and plan["pattern"] == "serpentine" and plan["detector"] == "virtual_probe"
+
+
+def test_the_seed_goes_into_the_plan_only_when_given():
+    assert "seed" not in build_plan(CONFIG)
+    seeded = FlyScanConfig(**{**CONFIG.to_dict(), "seed": 7})
+    assert build_plan(seeded)["seed"] == 7
+    assert FlyScanConfig.from_dict(seeded.to_dict()).seed == 7
+    with pytest.raises(InvalidScanConfig) as info:
+        FlyScanConfig(**{**CONFIG.to_dict(), "seed": -1})
+    assert info.value.field == "seed"
 
 
 def test_scan_maps_the_field_and_returns_the_link():
@@ -137,3 +156,82 @@ def test_a_line_closes_only_when_its_last_records_are_in():
     acquired = [e.samples for e in obs.events if e.topic == "flyscanlineacquired"]
     assert acquired == [per_line] * 5
     assert results.samples == 5 * per_line
+
+
+# ---- the verbs one by one ---------------------------------------------------------------------------
+def test_prepare_leases_the_link_and_nothing_flies_before_kickoff():
+    rig = Rig("sim://adapter-verbs-1")
+    scan = FlyScan(CONFIG)
+    rig.adapter.prepare(scan)
+    link, executor = rig.links[0], rig.executors[0]
+    assert link.is_lent and PortArbiter.for_url("sim://adapter-verbs-1", None).borrower == f"flyscan {scan.id}"
+    status = rig.adapter.complete()
+    assert status.progress().state == "ready" and not status.done
+    assert len(rig.adapter.collect()) == 0
+    with pytest.raises(ScanBusyError, match="is prepared"):
+        rig.adapter.prepare(FlyScan(CONFIG))
+    rig.adapter.kickoff()
+    assert status.wait(30)
+    outcome = status.outcome()
+    assert outcome.status is ScanStatus.COMPLETED and outcome.stats["lines"] == 5
+    assert outcome.source == "sim://adapter-verbs-1" and outcome.plan["lines"] == 5
+    # the links went back as soon as the end was seen
+    assert not link.is_lent and PortArbiter.for_url("sim://adapter-verbs-1", None).borrower is None
+    assert executor.verbs == ["prepare", "complete", "kickoff"]
+
+
+def test_collect_in_pieces_equals_the_whole():
+    rig = Rig("sim://adapter-verbs-2", time_scale=10.0, chunk_records=37)
+    rig.adapter.prepare(FlyScan(CONFIG))
+    rig.adapter.kickoff()
+    status = rig.adapter.complete()
+    pieces = []
+    while not status.done:
+        pieces.append(rig.adapter.collect())
+        status.wait(0.01)
+    pieces.append(rig.adapter.collect())
+    assert sum(1 for p in pieces if len(p)) > 5, "collected while flying, in several pieces"
+    whole = RawSamples.concat(pieces)
+    assert whole.seq.tolist() == list(range(status.outcome().stats["samples"]))
+    assert np.all(np.diff(whole.t_ns[whole.line == 0]) > 0)
+    assert len(rig.adapter.collect()) == 0, "nothing is collected twice"
+
+
+def test_abort_during_prepare_stops_on_the_way_and_reports_an_aborted_scan():
+    rig = Rig("sim://adapter-verbs-3", prepare_s=5.0)
+    threading.Timer(0.1, rig.adapter.abort).start()
+    obs = RecordingObserver()
+    results = rig.adapter.execute_scan(FlyScan(CONFIG), obs)
+    assert results.status is ScanStatus.ABORTED and results.lines_done == 0 and len(results.raw) == 0
+    assert [type(e) for e in obs.events] == [FlyScanStarted, FlyScanAborted]
+    assert rig.executors[0].verbs == ["prepare", "complete"]
+    assert not rig.links[0].is_lent and PortArbiter.for_url("sim://adapter-verbs-3", None).borrower is None
+
+
+def test_prepare_aborted_raises_scan_aborted():
+    rig = Rig("sim://adapter-verbs-4", prepare_s=5.0)
+    threading.Timer(0.1, rig.adapter.abort).start()
+    with pytest.raises(ScanAborted):
+        rig.adapter.prepare(FlyScan(CONFIG))
+    assert rig.adapter.complete().outcome().status is ScanStatus.ABORTED
+    with pytest.raises(ScanAborted):
+        rig.adapter.kickoff()
+
+
+def test_abort_between_prepare_and_kickoff():
+    rig = Rig("sim://adapter-verbs-5")
+    rig.adapter.prepare(FlyScan(CONFIG))
+    rig.adapter.abort()
+    with pytest.raises(ScanAborted):
+        rig.adapter.kickoff()
+    status = rig.adapter.complete()
+    assert status.wait(5) and status.outcome().status is ScanStatus.ABORTED
+    assert not rig.links[0].is_lent
+
+
+def test_verbs_before_prepare_are_refused():
+    rig = Rig("sim://adapter-verbs-6")
+    for verb in (rig.adapter.kickoff, rig.adapter.complete, rig.adapter.collect):
+        with pytest.raises(InvalidTransition):
+            verb()
+    rig.adapter.abort()  # idle: a no-op

@@ -41,7 +41,10 @@ def test_completed_study_is_saved_and_announced_in_order():
     kinds = [type(e) for e in obs.events]
     assert kinds[0] is FlyScanStarted and kinds[-2:] == [FlyScanCompleted, FlyScanSaved]
     per_line = [e for e in obs.events if isinstance(e, (FlyScanLineAcquired, FlyScanLineCorrelated, FlyScanProgress))]
-    assert [type(e) for e in per_line[:3]] == [FlyScanLineAcquired, FlyScanLineCorrelated, FlyScanProgress]
+    # progress is published from the start; each line is acquired, then correlated, then progress follows
+    first = next(i for i, e in enumerate(per_line) if isinstance(e, FlyScanLineAcquired))
+    assert isinstance(per_line[0], FlyScanProgress)
+    assert [type(e) for e in per_line[first:first + 3]] == [FlyScanLineAcquired, FlyScanLineCorrelated, FlyScanProgress]
     assert [e.line for e in obs.of_type(FlyScanLineCorrelated)] == list(range(9))
     assert obs.of_type(FlyScanProgress)[-1].fraction == 1.0
     assert all(e.scan_id == "scan_20261125_120000" for e in obs.events)

@@ -23,19 +23,26 @@ def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:
 AxisName = Literal["X", "Y", "Z", "U"]
 
 # ---- errors -------------------------------------------------------------------------------------
+# One tree: every exception _engine raises from a Rust error is an AefiError. The classes with a
+# second built-in base keep `except TimeoutError` / `except ValueError` / `except OSError` working.
 class AefiError(Exception): ...
 class LinkError(AefiError): ...
 class PortBusyError(LinkError): ...
 class PortNotFoundError(LinkError): ...
-class LinkTimeoutError(LinkError): ...
+class LinkTimeoutError(LinkError, TimeoutError): ...
 class UsbUnavailableError(LinkError): ...
 class ProtocolError(AefiError): ...
 class ControllerError(AefiError):
-    code: str  # the reply without '?', e.g. "LIMIT", "PULSING", "ID"
+    code: str  # the reply without '?' ("LIMIT", "PULSING", "ID"), or the latch of an axis ("LIMIT", "ALARM")
+    axis: str | None  # the axis, when one is at fault
 class BoardError(AefiError): ...
 class PlanError(AefiError, ValueError):
     field: str  # the plan field that was refused
-class ScanAbortedError(AefiError): ...
+class InvalidArgumentError(AefiError, ValueError): ...  # an argument refused before anything is sent
+class WaitTimeoutError(AefiError, TimeoutError): ...  # an axis still moving at a wait's deadline
+class ScanAbortedError(AefiError): ...  # an abort ended a scan verb (prepare's move to the start)
+class ScanStateError(AefiError): ...  # a scan verb out of order (kickoff before prepare, ...)
+class SimulatorError(AefiError, OSError): ...  # a simulator could not be served (PTY, socket)
 
 def now_ns() -> int:
     """The engine's clock (ns): CLOCK_MONOTONIC on Linux/macOS, QueryPerformanceCounter on Windows."""
@@ -60,7 +67,8 @@ class BoardController:
     serial://PATH (1.5 Mbaud unless ?baud= is given), tcp://HOST:PORT. Opened exclusively.
     While a scan has borrowed it every method raises PortBusyError naming the borrower.
     Errors: LinkError subclasses (timeout, unplugged, busy, not found; the message names the
-    port), BoardError (a reply that does not parse, a refused command), ValueError (bad argument)."""
+    port), BoardError (a reply that does not parse, a refused command), InvalidArgumentError (a
+    ValueError: bad argument)."""
     def __init__(self, url: str, timeout_s: float = 1.0) -> None: ...
     @property
     def url(self) -> str: ...
@@ -132,8 +140,8 @@ class ArcusController:
     DEVICE an index or a serial string like 4ex00). Opening a serial port is exclusive (PortBusyError
     for a second opener, PortNotFoundError listing the ports that exist). Positions are pulses.
     While a scan has borrowed the link every method raises PortBusyError naming the borrower.
-    A `?...` reply raises ControllerError(.code); bad arguments raise ValueError before sending;
-    wait_idle raises TimeoutError."""
+    A `?...` reply raises ControllerError(.code); bad arguments raise InvalidArgumentError (a
+    ValueError) before sending; wait_idle raises WaitTimeoutError (a TimeoutError)."""
     def __init__(self, url: str, timeout_s: float = 1.0) -> None: ...
     @property
     def url(self) -> str: ...
@@ -227,7 +235,7 @@ def serve_arcus_sim(tcp: str | None = None, options: list[tuple[str, str]] = ...
 
 # ---- flyscan engine -----------------------------------------------------------------------------
 class ProgressDict(TypedDict):
-    state: Literal["idle", "preparing", "moving_to_start", "flying", "between_lines", "stopping",
+    state: Literal["idle", "preparing", "moving_to_start", "ready", "flying", "between_lines", "stopping",
                    "completed", "aborted", "failed"]
     lines_done: int
     lines_total: int
@@ -258,7 +266,7 @@ class LineTimeDict(TypedDict):
     samples: int
 
 class ScanErrorDict(TypedDict):
-    type: str  # an _engine exception class name: "LinkTimeoutError", "ControllerError", ...
+    type: str  # the _engine exception class of the fault: "LinkTimeoutError", "ControllerError", ...
     message: str
 
 class ScanStatsDict(TypedDict):
@@ -266,7 +274,12 @@ class ScanStatsDict(TypedDict):
     error: ScanErrorDict | None
     lines: int
     samples: int
-    wall_time_s: float
+    wall_time_s: float  # prepare's start to the end, less the wait between ready and kickoff
+    prepare_s: float  # checks, the move to the start, arming
+    physical_min_s: float | None  # the plan at the configured speeds and ramps, with every allowed overlap
+    efficiency: float | None  # physical_min_s / wall_time_s (completed scans)
+    overhead_per_line_ms: float | None  # (wall_time_s - physical_min_s) / lines (completed scans)
+    seed: int | None  # the plan's seed of the simulated noise
     polls: int
     poll_rate_hz: float
     wire_limit_hz: float  # inf when the link has no wire time (untimed simulator, USB)
@@ -293,32 +306,55 @@ class TriggerBenchmarkDict(TypedDict):
     dropped_records: int
     rt: RtDict
 
-class RustScanExecutor:
-    """One flyscan at a time on the Rust engine (docs/architecture.md "Flyscan plan", "Records").
+class ScanCompletion:
+    """What RustScanExecutor.complete() returns: done when the last line is, or the scan ended otherwise."""
+    @property
+    def done(self) -> bool: ...
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Waits until done (at most timeout_s; GIL released); returns done. Never aborts."""
+    def progress(self) -> ProgressDict: ...
+    def stats(self) -> ScanStatsDict:
+        """The final statistics; waits for the end (GIL released)."""
 
-    `start` validates the plan against the controller (PlanError(.field) before any motion),
-    borrows `arcus`' link (arcus.is_lent is true until the scan ends, whatever the ending) and
-    returns at once; a motion thread and a real-time trigger thread run the scan. Records come
-    out of a ring by `drain`. Dropping the executor aborts and joins a running scan."""
+class RustScanExecutor:
+    """One flyscan at a time on the Rust engine, in four verbs (docs/architecture.md "Flyscan plan",
+    "Records"): prepare, kickoff, complete, collect; abort in any state.
+
+    `prepare` validates the plan against the controller (PlanError(.field)) and checks every axis it
+    uses (ControllerError naming the axis and its latch) before any motion, borrows `arcus`' link
+    (arcus.is_lent is true until the scan ends, whatever the ending), arms the detector and brings the
+    axes to the first run-up start; it returns when the scan is ready (GIL released meanwhile), or
+    raises ScanAbortedError if abort() ended it. `kickoff` lets it fly and returns at once. A motion
+    thread and a real-time trigger thread run the scan. Records come out by `collect`. Dropping the
+    executor aborts and joins a running scan, with the GIL released."""
     def __init__(self) -> None: ...
     @property
     def running(self) -> bool: ...
-    def start(self, plan: dict[str, Any], arcus: ArcusController, board: Any | None = None) -> None:
+    def prepare(self, plan: dict[str, Any], arcus: ArcusController, board: Any | None = None) -> None:
         """Plan keys beyond the table: `step_um` (µm per step, the virtual probe's mm scale,
-        default 21.8) and `probe_noise_volts` (virtual probe RMS noise, default 0). Required:
-        fast_axis, fast_start_steps, fast_stop_steps, speed_pps. `detector` defaults to "board"
-        when a board is given, else "virtual_probe" on a sim:// link, else "none"; "external"
-        takes samples given to `feed`. Unknown keys raise PlanError naming the key."""
+        default 21.8), `probe_noise_volts` (virtual probe RMS noise, default 0) and `seed` (of the
+        simulated noise; None: fresh). Required: fast_axis, fast_start_steps, fast_stop_steps,
+        speed_pps. `detector` defaults to "board" when a board is given, else "virtual_probe" on a
+        sim:// link, else "none"; "external" takes samples given to `feed`. Unknown keys raise
+        PlanError naming the key. ScanStateError while another scan is prepared or running."""
+    def kickoff(self) -> None:
+        """Starts flying the prepared scan; returns at once. ScanStateError unless ready,
+        ScanAbortedError after an abort."""
+    def complete(self) -> ScanCompletion: ...
+    def collect(self, max_records: int | None = None) -> dict[str, npt.NDArray[Any]]:
+        """Records since the last collect as columns: seq u64, t_ns i64, line u32, fast_steps,
+        slow_steps, pos_err_steps f64, flags u32, channels (N, 6) f64 volts."""
+    def abort(self) -> None:
+        """Any state: ABORT reaches the controller within ~20 ms (one link transaction)."""
+    def start(self, plan: dict[str, Any], arcus: ArcusController, board: Any | None = None) -> None:
+        """prepare then kickoff."""
     def progress(self) -> ProgressDict:
         """Lock-free snapshot; cheap at any rate."""
     def drain(self, max_records: int | None = None) -> dict[str, npt.NDArray[Any]]:
-        """Records since the last drain as columns: seq u64, t_ns i64, line u32, fast_steps,
-        slow_steps, pos_err_steps f64, flags u32, channels (N, 6) f64 volts."""
+        """The same as collect."""
     def feed(self, t_ns: npt.NDArray[np.int64], volts: npt.NDArray[np.float64]) -> int:
         """Samples of an external detector (detector="external"): t_ns (N,), volts (N, 6).
         Returns how many were accepted (the rest did not fit)."""
-    def abort(self) -> None:
-        """ABORT reaches the controller within ~20 ms (one link transaction)."""
     def join(self, timeout_s: float | None = None) -> ScanStatsDict:
         """Waits for the end; after `timeout_s` a running scan is aborted and waited for."""
 

@@ -1,19 +1,20 @@
 """RustScanAdapter: the ScanPort of ADR-002 on the Rust engine (`_engine.RustScanExecutor`).
 
-It translates, nothing more: the FlyScanConfig (mm, mm/s) becomes the engine's plan dict (steps,
-pulses/s); while the engine flies, the adapter drains the record ring into numpy columns (mm),
-publishes progress several times a second and closes each line as soon as all its records are
-in; at the end the engine's statistics join the results. The Arcus link is leased from the
-PortArbiter for the scan and given back on every exit path; an abort is forwarded to the engine,
-which stops the motors.
+It translates, nothing more, verb for verb: the FlyScanConfig (mm, mm/s) becomes the engine's plan
+dict (steps, pulses/s) for `prepare`; `kickoff`, `complete` and `collect` go to the executor, its
+records come back as RawSamples in mm, its progress and statistics as the domain's FlightProgress
+and ScanOutcome; engine exceptions become domain errors. The Arcus link (and the board's) is leased
+from its PortArbiter in `prepare` and given back as soon as the scan is seen to have ended (the
+engine itself returns the link on every ending); an abort is forwarded to the engine, which stops
+the motors, in any state.
 
 Decision records: docs/decisions/0002-hybrid-rust-python-engine.md (the engine),
 0003-ports-and-adapters.md (this adapter's place) and 0006-port-lease.md (the link lease).
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from typing import Any, Optional
 
 import numpy as np
@@ -22,12 +23,10 @@ from .. import __version__ as package_version
 from .. import _engine
 from ..domain.config import FlyScanConfig
 from ..domain.correlation import Placement
-from ..domain.errors import InvalidScanConfig, ScanBusyError, ScanExecutionError
+from ..domain.errors import InvalidScanConfig, InvalidTransition, ScanAborted, ScanBusyError, ScanExecutionError
 from ..domain.fly_scan import FlyScan, ScanStatus
-from ..domain.ports import ScanObserver, ScanPort
-from ..domain.recorder import FlyScanRecorder
-from ..domain.results import ScanResults
-from ..domain.samples import RawSamples, SampleFlag
+from ..domain.ports import FlightProgress, ScanCompletion, ScanOutcome, ScanPort
+from ..domain.samples import RawSamples
 from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 
@@ -50,6 +49,7 @@ PLAN_TO_CONFIG_FIELD = {
     "travel_max_steps": "travel_max_mm",
     "settle_ms": "settle_ms",
     "step_um": "step_um",
+    "seed": "seed",
 }
 
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
@@ -78,13 +78,15 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
         "step_um": float(config.step_um),
         "realtime": bool(realtime),
     }
+    if config.seed is not None:
+        plan["seed"] = int(config.seed)
     if ring_capacity is not None:
         plan["ring_capacity"] = int(ring_capacity)
     return plan
 
 
 def records_to_samples(columns: Mapping[str, np.ndarray], step_mm: float) -> RawSamples:
-    """Engine `drain()` columns (steps) → RawSamples (mm)."""
+    """Engine `collect()` columns (steps) → RawSamples (mm)."""
     return RawSamples(
         seq=columns["seq"],
         t_ns=columns["t_ns"],
@@ -99,6 +101,10 @@ def records_to_samples(columns: Mapping[str, np.ndarray], step_mm: float) -> Raw
 
 def engine_versions() -> dict[str, str]:
     return {"pymodaq_plugins_aefi": package_version, "aefi_scan_engine": _engine.__version__, "numpy": np.__version__}
+
+
+def _engine_error(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 class RustScanAdapter(ScanPort):
@@ -135,129 +141,139 @@ class RustScanAdapter(ScanPort):
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
         self._executor: Any = None
         self._abort_requested = False
-        self.last_stats: dict[str, Any] = {}
+        self._leases: Optional[ExitStack] = None
+        self._scan: Optional[FlyScan] = None
+        self._plan: dict[str, Any] = {}
 
     # ---- ScanPort -----------------------------------------------------------------------------------
+    def prepare(self, scan: FlyScan) -> None:
+        if self._leases is not None:
+            raise ScanBusyError(f"scan {self._scan.id if self._scan else '?'} is prepared on {self.arcus_url}; "
+                                "let it complete or abort it first")
+        plan = build_plan(scan.config, self.ring_capacity, self.realtime)
+        self._abort_requested = False
+        leases = ExitStack()
+        try:
+            arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
+            arcus = leases.enter_context(arbiter.lease(f"flyscan {scan.id}"))
+            board = leases.enter_context(self._board_lease(scan)) if scan.config.detector == "board" else None
+            executor = (self._executor_factory or _engine.RustScanExecutor)()
+            self._executor, self._scan, self._plan = executor, scan, plan
+            if not self._abort_requested:
+                executor.prepare(plan, arcus, board)
+            if self._abort_requested:
+                # asked before the engine had the scan: it stops where it is, then the links go back
+                executor.abort()
+                executor.complete().wait()
+                raise ScanAborted(f"scan {scan.id} aborted while preparing")
+        except _engine.PlanError as err:
+            leases.close()
+            field = getattr(err, "field", "") or ""
+            raise InvalidScanConfig(
+                PLAN_TO_CONFIG_FIELD.get(field, field or "plan"),
+                f"{err} (engine plan field {field}; 1 step = {scan.config.scale.step_mm:g} mm)",
+            ) from err
+        except _engine.ScanAbortedError as err:
+            leases.close()
+            raise ScanAborted(f"scan {scan.id} aborted while preparing: {err}") from err
+        except LeaseBusyError as err:
+            leases.close()
+            raise ScanBusyError(str(err)) from err
+        except _engine.AefiError as err:
+            leases.close()
+            raise ScanExecutionError(_engine_error(err)) from err
+        except BaseException:
+            leases.close()
+            raise
+        self._leases = leases
+
+    def kickoff(self) -> None:
+        executor = self._prepared()
+        try:
+            executor.kickoff()
+        except _engine.ScanAbortedError as err:
+            raise ScanAborted(str(err)) from err
+        except _engine.ScanStateError as err:
+            raise InvalidTransition(str(err)) from err
+
+    def complete(self) -> ScanCompletion:
+        return _RustCompletion(self, self._prepared().complete())
+
+    def collect(self) -> RawSamples:
+        return records_to_samples(self._prepared().collect(), self._step_mm())
+
     def abort(self) -> None:
         self._abort_requested = True
         executor = self._executor
         if executor is not None:
             executor.abort()
 
-    def execute_scan(self, scan: FlyScan, observer: ScanObserver) -> ScanResults:
-        plan = build_plan(scan.config, self.ring_capacity, self.realtime)
-        self._abort_requested = False
-        arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
-        try:
-            with arbiter.lease(f"flyscan {scan.id}") as arcus:
-                if scan.config.detector == "board":
-                    with self._board_lease(scan) as board:
-                        return self._run(scan, observer, plan, arcus, board)
-                return self._run(scan, observer, plan, arcus, None)
-        except LeaseBusyError as err:
-            raise ScanBusyError(str(err)) from err
-        except _engine.LinkError as err:
-            raise ScanExecutionError(f"{type(err).__name__}: {err}") from err
-
     # ---- internals ----------------------------------------------------------------------------------
+    def _prepared(self) -> Any:
+        if self._executor is None:
+            raise InvalidTransition("no scan was prepared on this port")
+        return self._executor
+
+    def _step_mm(self) -> float:
+        return self._scan.config.scale.step_mm if self._scan is not None else 0.0
+
     def _board_lease(self, scan: FlyScan) -> Any:
         if not self.board_url:
             raise InvalidScanConfig("detector", "detector 'board' needs a board link (board_url)")
         # the board's own arbiter: a sim:// URL names the Arcus and the board of one bench
         return board_arbiter(self.board_url, self._board_opener).lease(f"flyscan {scan.id}")
 
-    def _start(self, scan: FlyScan, plan: dict[str, Any], arcus: Any, board: Any) -> Any:
-        executor = (self._executor_factory or _engine.RustScanExecutor)()
-        try:
-            executor.start(plan, arcus, board)
-        except _engine.PlanError as err:
-            field = getattr(err, "field", "") or ""
-            raise InvalidScanConfig(
-                PLAN_TO_CONFIG_FIELD.get(field, field or "plan"),
-                f"{err} (engine plan field {field}; 1 step = {scan.config.scale.step_mm:g} mm)",
-            ) from err
-        return executor
+    def _release(self) -> None:
+        """The scan has ended: its links go back to their holders (once)."""
+        leases, self._leases = self._leases, None
+        if leases is not None:
+            leases.close()
 
-    def _run(self, scan: FlyScan, observer: ScanObserver, plan: dict[str, Any], arcus: Any, board: Any) -> ScanResults:
-        executor = self._start(scan, plan, arcus, board)
-        self._executor = executor
-        recorder = FlyScanRecorder(scan, observer, self.placement)
-        step_mm = scan.config.scale.step_mm
-        try:
-            recorder.begin(_engine.now_ns())
-            if self._abort_requested:
-                executor.abort()
-            closed = self._drain_until_done(scan, executor, recorder, step_mm)
-            stats = dict(executor.join())
-            # Records pushed after the last progress read (the end of the last line) are still in the ring.
-            recorder.add_samples(records_to_samples(executor.drain(), step_mm))
-            self._close_lines(scan, recorder, closed, int(stats.get("lines", closed)))
-        except BaseException:
-            # Whatever happened on this side (an observer, Ctrl-C), the motors must not keep flying.
-            executor.abort()
-            executor.join()
-            raise
-        finally:
-            self._executor = None
-        self.last_stats = stats
-        status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
-        error = stats.get("error") or None
-        message = None if error is None else f"{error.get('type', 'Error')}: {error.get('message', '')}"
-        if status is ScanStatus.ABORTED and message is None:
-            message = "abort requested"
-        return recorder.finish(
-            status, stats, plan=plan, versions=engine_versions(), source=self.arcus_url,
-            error=message, error_type=None if error is None else error.get("type"),
+    def _progress(self, progress: Mapping[str, Any]) -> FlightProgress:
+        step_mm = self._step_mm()
+        return FlightProgress(
+            state=str(progress["state"]), lines_done=int(progress["lines_done"]),
+            lines_total=int(progress["lines_total"]), current_line=int(progress["current_line"]),
+            samples=int(progress["samples"]), fast_mm=float(progress["fast_steps"]) * step_mm,
+            slow_mm=float(progress["slow_steps"]) * step_mm, elapsed_s=float(progress["elapsed_s"]),
+            dropped_records=int(progress.get("dropped_records", 0)),
         )
 
-    def _drain_until_done(self, scan: FlyScan, executor: Any, recorder: FlyScanRecorder, step_mm: float) -> int:
-        """Drain and publish until the engine reaches a final state; returns the lines closed so far."""
-        closed = 0
-        tail = _LineTail()
-        while True:
-            tick_s = time.monotonic()
-            if self._abort_requested:
-                executor.abort()
-            # Progress first, then drain: a line the motion thread counted done is then either
-            # fully drained or still has records in flight, which _LineTail tells apart.
-            progress = executor.progress()
-            chunk = records_to_samples(executor.drain(), step_mm)
-            recorder.add_samples(chunk)
-            tail.update(chunk)
-            current = int(progress["current_line"])
-            if progress["state"] == "flying" and 0 <= current < len(scan.lines):
-                recorder.line_started(current)
-            closed = self._close_lines(scan, recorder, closed, min(int(progress["lines_done"]), tail.complete_below))
-            recorder.progress(
-                str(progress["state"]), current, float(progress["fast_steps"]) * step_mm,
-                float(progress["slow_steps"]) * step_mm, int(progress.get("dropped_records", 0)),
-            )
-            # The engine publishes its final state when joined; `running` turns false as soon as
-            # its threads are done, so either ends the loop.
-            if progress["state"] in _FINAL_STATES or not executor.running:
-                return closed
-            time.sleep(max(0.0, self.progress_period_s - (time.monotonic() - tick_s)))
-
-    @staticmethod
-    def _close_lines(scan: FlyScan, recorder: FlyScanRecorder, closed: int, lines_done: int) -> int:
-        for index in range(closed, min(lines_done, len(scan.lines))):
-            samples = recorder.line_samples(index)
-            t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (0, 0)
-            recorder.line_finished(index, t_start, t_end)
-        return max(closed, min(lines_done, len(scan.lines)))
+    def _outcome(self, stats: Mapping[str, Any]) -> ScanOutcome:
+        status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
+        error = stats.get("error") or None
+        return ScanOutcome(
+            status=status, stats=dict(stats),
+            error=None if error is None else f"{error.get('type', 'Error')}: {error.get('message', '')}",
+            error_type=None if error is None else error.get("type"),
+            plan=dict(self._plan), versions=engine_versions(), source=self.arcus_url,
+        )
 
 
-class _LineTail:
-    """Which lines have all their records drained: the ring is FIFO from one producer, so a line is
-    complete once its last-sample record, or any record of a later line, has come out."""
+class _RustCompletion(ScanCompletion):
+    """The engine's completion status in domain terms; the port's links go back once it is seen done."""
 
-    def __init__(self) -> None:
-        self.complete_below = 0
+    def __init__(self, port: RustScanAdapter, engine_status: Any) -> None:
+        self._port = port
+        self._status = engine_status
 
-    def update(self, chunk: RawSamples) -> None:
-        if not len(chunk):
-            return
-        self.complete_below = max(self.complete_below, int(chunk.line.max()))
-        ended = chunk.line[chunk.has_flag(SampleFlag.LINE_LAST)]
-        if ended.size:
-            self.complete_below = max(self.complete_below, int(ended.max()) + 1)
+    @property
+    def done(self) -> bool:
+        if self._status.done:
+            self._port._release()
+            return True
+        return False
+
+    def wait(self, timeout_s: Optional[float] = None) -> bool:
+        if self._status.wait(timeout_s):
+            self._port._release()
+            return True
+        return False
+
+    def progress(self) -> FlightProgress:
+        return self._port._progress(self._status.progress())
+
+    def outcome(self) -> ScanOutcome:
+        stats = self._status.stats()
+        self._port._release()
+        return self._port._outcome(stats)

@@ -35,6 +35,7 @@ DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
+    seed=None,
 )
 
 
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--slow-axis", choices=AXES, default=DEFAULTS["slow_axis"])
     g.add_argument("--pattern", choices=PATTERNS, default=DEFAULTS["pattern"])
     g.add_argument("--trigger", choices=TRIGGERS, default=DEFAULTS["trigger"])
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed of the simulated noise (virtual probe, simulated board): the same seed, the same noise")
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="default: virtual_probe on the simulator, board when --board is given, else none")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
@@ -148,6 +151,9 @@ def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional
         "lines": results.lines_done,
         "samples": results.samples,
         "wall_time_s": engine.get("wall_time_s"),
+        "physical_min_s": engine.get("physical_min_s"),
+        "efficiency": engine.get("efficiency"),
+        "overhead_per_line_ms": engine.get("overhead_per_line_ms"),
         "poll_rate_hz": engine.get("poll_rate_hz"),
         "wire_limit_hz": engine.get("wire_limit_hz"),
         "trigger_lateness_us": {k: lateness.get(k) for k in ("p50", "p99", "max")},
@@ -207,6 +213,14 @@ def _duration(seconds: Optional[float]) -> str:
     return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
 
 
+def _fraction(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _ms(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
 def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
     lateness = stats["trigger_lateness_us"]
     lines = [
@@ -215,6 +229,8 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
         f"{stats['samples']} samples in {_duration(stats['wall_time_s'])} "
         f"(legacy step scan of the same {results.config.point_count} points: "
         f"{_duration(stats['step_scan_estimate_s'])})",
+        f"  efficiency {_fraction(stats['efficiency'])} of the physical minimum {_duration(stats['physical_min_s'])}; "
+        f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
         f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
         f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
         f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}",

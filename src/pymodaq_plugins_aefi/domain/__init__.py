@@ -1,12 +1,12 @@
 """The AEFI flyscan domain: pure Python and numpy (no PyMoDAQ, Qt, h5py or Rust module).
 
 Names follow the bench's own model: FlyScan (aggregate) with FlyScanLine entities, FlyScanConfig,
-ScanId, AefiVoltageMeasurement, the FlyScan* events, ScanResults, and the ports ScanPort,
-ScanObserver and ResultsRepository.
+ScanId, AefiVoltageMeasurement, the FlyScan* events, ScanResults, and the ports ScanPort (four
+verbs: prepare, kickoff, complete, collect; abort), ScanObserver and ResultsRepository.
 """
 from .config import FlyScanConfig
 from .correlation import FlyScanCorrelationService, LineProfile, Placement, place_by_line_ends
-from .errors import FlyScanError, InvalidScanConfig, InvalidTransition, ScanBusyError, ScanExecutionError
+from .errors import FlyScanError, InvalidScanConfig, InvalidTransition, ScanAborted, ScanBusyError, ScanExecutionError
 from .estimates import step_scan_estimate_s, trapezoid_move_s
 from .events import (
     FlyScanAborted,
@@ -21,8 +21,9 @@ from .events import (
 )
 from .fly_scan import FlyScan, FlyScanLine, LineState, ScanId, ScanStatus
 from .gridding import GriddedMap, cell_index, grid_samples
+from .lifecycle import run_scan
 from .measurement import CHANNEL_NAMES, N_CHANNELS, AefiVoltageMeasurement
-from .ports import ObserverGroup, ResultsRepository, ScanObserver, ScanPort
+from .ports import FlightProgress, ObserverGroup, ResultsRepository, ScanCompletion, ScanObserver, ScanOutcome, ScanPort
 from .recorder import FlyScanRecorder
 from .results import LineSummary, Provenance, ScanResults, assemble_results
 from .samples import RawSamples, SampleFlag
@@ -32,9 +33,9 @@ __all__ = [
     "AefiVoltageMeasurement", "CHANNEL_NAMES", "FlyScan", "FlyScanAborted", "FlyScanCompleted", "FlyScanConfig",
     "FlyScanCorrelationService", "FlyScanError", "FlyScanEvent", "FlyScanFailed", "FlyScanLine",
     "FlyScanLineAcquired", "FlyScanLineCorrelated", "FlyScanProgress", "FlyScanRecorder", "FlyScanSaved",
-    "FlyScanStarted", "GriddedMap", "InvalidScanConfig", "InvalidTransition", "LineProfile", "LineState",
-    "LineSummary", "N_CHANNELS", "ObserverGroup", "Placement", "Provenance", "RawSamples", "ResultsRepository",
-    "SampleFlag", "ScanBusyError", "ScanExecutionError", "ScanId", "ScanObserver", "ScanPort", "ScanResults",
-    "ScanStatus", "StepScale", "assemble_results", "cell_index", "grid_samples", "place_by_line_ends",
-    "step_scan_estimate_s", "trapezoid_move_s",
+    "FlyScanStarted", "FlightProgress", "GriddedMap", "InvalidScanConfig", "InvalidTransition", "LineProfile",
+    "LineState", "LineSummary", "N_CHANNELS", "ObserverGroup", "Placement", "Provenance", "RawSamples",
+    "ResultsRepository", "SampleFlag", "ScanAborted", "ScanBusyError", "ScanCompletion", "ScanExecutionError", "ScanId",
+    "ScanObserver", "ScanOutcome", "ScanPort", "ScanResults", "ScanStatus", "StepScale", "assemble_results",
+    "cell_index", "grid_samples", "place_by_line_ends", "run_scan", "step_scan_estimate_s", "trapezoid_move_s",
 ]

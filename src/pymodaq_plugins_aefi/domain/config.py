@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 
@@ -29,6 +29,8 @@ MAX_SPEED_PPS = 3000.0
 MAX_SAMPLE_RATE_HZ = 50_000.0
 MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
+#: Seeds are 64-bit unsigned integers (the simulators' noise generators).
+MAX_SEED = 2**64 - 1
 
 
 def _finite(name: str, value: float) -> float:
@@ -81,6 +83,8 @@ class FlyScanConfig:
     travel_min_mm: float = TRAVEL_MIN_MM
     travel_max_mm: float = TRAVEL_MAX_MM
     max_speed_pps: float = MAX_SPEED_PPS
+    #: Seed of the simulated noise (virtual probe, simulated board): a run can be repeated. None: fresh.
+    seed: Optional[int] = None
     scale: StepScale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +107,8 @@ class FlyScanConfig:
         _count("lines", self.lines, 1, MAX_LINES)
         _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
         _count("board_n_avg", self.board_n_avg, 1, 255)  # the MCU averages 1..255 per sample (board protocol)
+        if self.seed is not None:
+            _count("seed", self.seed, 0, MAX_SEED)
         if self.fast_span_mm < 10 * self.scale.step_mm:
             raise InvalidScanConfig(
                 "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"
@@ -133,8 +139,8 @@ class FlyScanConfig:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
-        ints = ("lines", "points_per_line", "board_n_avg")
-        parameters: dict[str, Any] = {k: (int(v) if k in ints else v) for k, v in values.items()}
+        ints = ("lines", "points_per_line", "board_n_avg", "seed")
+        parameters: dict[str, Any] = {k: (int(v) if k in ints and v is not None else v) for k, v in values.items()}
         return cls(**parameters)
 
     # ---- derived values (units in the names) ------------------------------------------------------

@@ -34,5 +34,9 @@ class ScanExecutionError(FlyScanError):
         self.partial_results = partial_results
 
 
+class ScanAborted(FlyScanError):
+    """An abort request ended a scan before it flew (during `prepare`, e.g. on its way to the start)."""
+
+
 class ScanBusyError(FlyScanError):
     """A scan is already running on this port, or the stage link is held by someone else."""

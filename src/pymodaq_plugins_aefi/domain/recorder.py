@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from .correlation import FlyScanCorrelationService, Placement
 from .events import FlyScanEvent, FlyScanProgress
 from .fly_scan import FlyScan, LineState, ScanStatus
-from .ports import ScanObserver
 from .results import Provenance, ScanResults, assemble_results
 from .samples import RawSamples
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .ports import ScanObserver
 
 
 class FlyScanRecorder:

@@ -17,8 +17,7 @@ from .measurement import N_CHANNELS, AefiVoltageMeasurement
 class SampleFlag(IntFlag):
     """How a sample's position was obtained and what happened to it (engine record `flags`)."""
 
-    POLLED = 1  # position from a poll reply
-    ESTIMATED = 2  # position from the engine's motion model
+    ESTIMATED = 2  # position from the engine's motion model (every record; bit 1 is not used)
     MISSED_DEADLINE = 4
     LINE_FIRST = 8
     LINE_LAST = 16

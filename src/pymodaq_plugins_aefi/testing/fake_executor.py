@@ -1,10 +1,12 @@
-"""FakeScanExecutor: a stand-in for `_engine.RustScanExecutor` with the same contract, in Python.
+"""FakeScanExecutor: a stand-in for `_engine.RustScanExecutor` with the same four verbs, in Python.
 
-It follows docs/architecture.md: `start(plan, arcus, board=None)` validates the plan (PlanError with
-`.field`, before any motion) and returns at once; a worker thread "flies" the lines on a compressed
-clock, sampling `field(x_mm, y_mm)` at exact positions; `progress()`, `drain()` (columns, records since
-the last drain), `abort()` and `join()` (stats) behave like the engine's. The Arcus link is marked
-lent while the scan runs and handed back when it ends. Used to test adapters without the Rust loop.
+It follows docs/architecture.md: `prepare(plan, arcus, board=None)` validates the plan (PlanError with
+`.field`, before any motion), "moves to the start" (for `prepare_s`, abortable: it then raises the
+aborted error) and returns ready; `kickoff()` starts a worker thread that "flies" the lines on a
+compressed clock, sampling `field(x_mm, y_mm)` at exact positions; `complete()` gives a status with
+`done`, `wait(timeout_s)`, `progress()` and `stats()`; `collect()` returns the records since the last
+call as columns; `abort()` works in every state. The Arcus link is marked lent from `prepare` until
+the scan ends. Used to test adapters without the Rust loop.
 """
 from __future__ import annotations
 
@@ -20,12 +22,21 @@ from ..domain.samples import SampleFlag
 
 REQUIRED_PLAN_KEYS = ("fast_axis", "slow_axis", "fast_start_steps", "fast_stop_steps", "slow_start_steps",
                       "slow_stop_steps", "lines", "speed_pps", "sample_rate_hz")
+FINAL_STATES = ("completed", "aborted", "failed")
 
 
 class FakePlanError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"plan field `{field}`: {message}")
         self.field = field
+
+
+class FakeAbortedError(RuntimeError):
+    """What `prepare` raises when an abort ends it (the engine's ScanAbortedError)."""
+
+
+class FakeStateError(RuntimeError):
+    """A verb out of order (the engine's ScanStateError)."""
 
 
 class FakeArcusLink:
@@ -40,37 +51,70 @@ class FakeArcusLink:
         self.closed = True
 
 
+class FakeCompletion:
+    """The status `complete()` returns."""
+
+    def __init__(self, executor: FakeScanExecutor) -> None:
+        self._executor = executor
+
+    @property
+    def done(self) -> bool:
+        return self._executor._ended.is_set()
+
+    def wait(self, timeout_s: Optional[float] = None) -> bool:
+        return self._executor._ended.wait(timeout_s)
+
+    def progress(self) -> dict[str, Any]:
+        return self._executor.progress()
+
+    def stats(self) -> dict[str, Any]:
+        self._executor._ended.wait()
+        return dict(self._executor._stats)
+
+
 class FakeScanExecutor:
     def __init__(
         self,
         field: Callable[[np.ndarray, np.ndarray], np.ndarray],
         plan_error: type[Exception] = FakePlanError,
+        aborted_error: type[Exception] = FakeAbortedError,
+        state_error: type[Exception] = FakeStateError,
         time_scale: float = 50.0,
+        prepare_s: float = 0.0,
         fail_on_line: Optional[int] = None,
         chunk_records: int = 200,
         lines_done_early: bool = False,
     ) -> None:
         self.field = field
         self.plan_error = plan_error
+        self.aborted_error = aborted_error
+        self.state_error = state_error
         self.time_scale = time_scale
+        self.prepare_s = prepare_s
         self.fail_on_line = fail_on_line
         self.chunk_records = chunk_records
         # The engine counts a line done when its motion ends; its last records may reach the ring later.
         self.lines_done_early = lines_done_early
         self.plan: dict[str, Any] = {}
         self.abort_calls = 0
+        self.verbs: list[str] = []
         self._lock = threading.Lock()
         self._pending: list[dict[str, np.ndarray]] = []
         self._abort = threading.Event()
+        self._ended = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._arcus: Any = None
-        self._progress: dict[str, Any] = {"state": "idle", "lines_done": 0, "lines_total": 0, "current_line": -1,
+        self._t0_ns = 0
+        self._progress: dict[str, Any] = {"state": "idle", "lines_done": 0, "lines_total": 0, "current_line": 0,
                                           "samples": 0, "fast_steps": 0.0, "slow_steps": 0.0, "elapsed_s": 0.0,
                                           "dropped_records": 0}
         self._stats: dict[str, Any] = {}
 
-    # ---- contract ---------------------------------------------------------------------------------
-    def start(self, plan: dict[str, Any], arcus: Any, board: Any = None) -> None:
+    # ---- the four verbs and abort ------------------------------------------------------------------
+    def prepare(self, plan: dict[str, Any], arcus: Any, board: Any = None) -> None:
+        self.verbs.append("prepare")
+        if self._progress["state"] not in ("idle",) + FINAL_STATES:
+            raise self.state_error("a scan is already prepared or running on this executor")
         for key in REQUIRED_PLAN_KEYS:
             if key not in plan:
                 raise self._plan_error(key, "missing")
@@ -83,19 +127,33 @@ class FakeScanExecutor:
         self.plan = dict(plan)
         self._arcus = arcus
         arcus.is_lent = True
-        self._progress.update(state="preparing", lines_total=int(plan["lines"]))
+        self._abort.clear()
+        self._ended.clear()
+        self._t0_ns = time.monotonic_ns()
+        self._set(state="moving_to_start", lines_total=int(plan["lines"]))
+        if self._abort.wait(self.prepare_s):
+            self._end("aborted", None, [], 0)
+            raise self.aborted_error("the scan was aborted")
+        self._set(state="ready")
+
+    def kickoff(self) -> None:
+        self.verbs.append("kickoff")
+        state = self._progress["state"]
+        if state == "aborted":
+            raise self.aborted_error("the scan was aborted")
+        if state != "ready":
+            raise self.state_error(f"kickoff needs a prepared scan; the scan is {state}")
+        self._set(state="flying")
         self._thread = threading.Thread(target=self._fly, name="fake-flyscan", daemon=True)
         self._thread.start()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def complete(self) -> FakeCompletion:
+        self.verbs.append("complete")
+        if self._progress["state"] == "idle":
+            raise self.state_error("no scan was prepared on this executor")
+        return FakeCompletion(self)
 
-    def progress(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._progress)
-
-    def drain(self, max_records: Optional[int] = None) -> dict[str, np.ndarray]:
+    def collect(self, max_records: Optional[int] = None) -> dict[str, np.ndarray]:
         with self._lock:
             chunks, self._pending = self._pending, []
         if not chunks:
@@ -105,21 +163,47 @@ class FakeScanExecutor:
     def abort(self) -> None:
         self.abort_calls += 1
         self._abort.set()
+        if self._progress["state"] == "ready":
+            # nothing flies: the scan ends at once
+            self._end("aborted", None, [], 0)
 
-    def join(self, timeout_s: Optional[float] = None) -> dict[str, Any]:
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return dict(self._stats)
+    def progress(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._progress)
+
+    @property
+    def running(self) -> bool:
+        return self._progress["state"] not in ("idle",) + FINAL_STATES
 
     # ---- the fake flight ----------------------------------------------------------------------------
     def _plan_error(self, field: str, message: str) -> Exception:
         err = self.plan_error(f"plan field `{field}`: {message}")
-        err.field = field
+        err.field = field  # type: ignore[attr-defined]
         return err
 
     def _set(self, **values: Any) -> None:
         with self._lock:
             self._progress.update(values)
+
+    def _end(
+        self, status: str, error: Optional[dict[str, str]], line_times: list[dict[str, int]], samples: int
+    ) -> None:
+        wall_s = (time.monotonic_ns() - self._t0_ns) * 1e-9
+        plan = self.plan
+        self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": samples,
+                       "wall_time_s": wall_s, "prepare_s": self.prepare_s, "physical_min_s": None,
+                       "efficiency": None, "overhead_per_line_ms": None, "seed": plan.get("seed"),
+                       "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
+                       "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": samples},
+                       "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan.get("sample_rate_hz", 0.0),
+                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "mlocked": False,
+                                                      "prefaulted_bytes": 0, "detail": "fake"},
+                       "line_times": line_times, "abort_latency_ms": 0.0 if status == "aborted" else None,
+                       "detector_faults": 0, "rejected_samples": 0}
+        if self._arcus is not None:
+            self._arcus.is_lent = False
+        self._set(state=status)
+        self._ended.set()
 
     def _fly(self) -> None:
         plan = self.plan
@@ -129,8 +213,8 @@ class FakeScanExecutor:
             slows = np.round(np.linspace(plan["slow_start_steps"], plan["slow_stop_steps"], lines))
         else:
             slows = [plan["slow_start_steps"]]
-        t0 = time.monotonic_ns()
-        seq, status, error, line_times = 0, "completed", None, []
+        seq, status, error = 0, "completed", None
+        line_times: list[dict[str, int]] = []
         for index, slow in enumerate(slows):
             if self._abort.is_set():
                 status = "aborted"
@@ -171,21 +255,12 @@ class FakeScanExecutor:
                 with self._lock:
                     self._pending.append(chunk)
                     self._progress.update(samples=seq, fast_steps=float(fast[hi - 1]),
-                                          elapsed_s=(time.monotonic_ns() - t0) * 1e-9)
+                                          elapsed_s=(time.monotonic_ns() - self._t0_ns) * 1e-9)
             if status == "aborted":
                 break
             line_times.append({"line": index, "t_start_ns": int(t_ns[0]), "t_end_ns": int(t_ns[-1]), "samples": n})
             self._set(state="between_lines", lines_done=index + 1)
-        wall_s = (time.monotonic_ns() - t0) * 1e-9
-        self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": seq,
-                       "wall_time_s": wall_s, "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
-                       "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": seq},
-                       "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan["sample_rate_hz"],
-                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "mlocked": False,
-                                                      "prefaulted_bytes": 0, "detail": "fake"},
-                       "line_times": line_times, "abort_latency_ms": 0.0 if status == "aborted" else None}
-        self._arcus.is_lent = False
-        self._set(state=status)
+        self._end(status, error, line_times, seq)
 
 
 def _empty_columns() -> dict[str, np.ndarray]:

@@ -1,23 +1,23 @@
 """Fakes of the ports (cosmicpython style: subclass the port, record what happened).
 
-FakeScanPort flies lines in zero time over a known analytic field, driving the FlyScan aggregate
-through FlyScanRecorder exactly as the real adapter does; it can be told to abort or fail after a
-given line. FakeResultsRepository keeps results in memory; RecordingObserver keeps the events.
+FakeScanPort flies lines in zero time over a known analytic field, one line each time its completion
+is waited on, through the four verbs of the port (so `execute_scan` is the real composition); it can
+be told to abort or fail after a given line. FakeResultsRepository keeps results in memory;
+RecordingObserver keeps the events.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from ..domain.errors import ScanExecutionError
+from ..domain.errors import InvalidTransition, ScanExecutionError
 from ..domain.events import FlyScanEvent
 from ..domain.fly_scan import FlyScan, FlyScanLine, ScanStatus
 from ..domain.measurement import N_CHANNELS
-from ..domain.ports import ResultsRepository, ScanObserver, ScanPort
-from ..domain.recorder import FlyScanRecorder
+from ..domain.ports import FlightProgress, ResultsRepository, ScanCompletion, ScanOutcome, ScanPort
 from ..domain.results import ScanResults
 from ..domain.samples import RawSamples, SampleFlag
 
@@ -32,10 +32,12 @@ def bump_field(x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
 
 
 class FakeScanPort(ScanPort):
-    """A ScanPort that 'flies' each line instantly and samples `field` at exact positions.
+    """A ScanPort that 'flies' a line in zero time each time its completion is waited on, sampling
+    `field` at exact positions.
 
     `after_line(index)` runs after each line (tests call abort from there); `abort_after_lines` /
-    `fail_after_lines` end the scan after that many lines; `fail_with_nothing` raises before any data.
+    `fail_after_lines` end the scan after that many lines (a failure in the middle of the next
+    line); `fail_with_nothing` makes `prepare` fail before any data.
     """
 
     def __init__(
@@ -56,35 +58,84 @@ class FakeScanPort(ScanPort):
         self._abort = threading.Event()
         self._t_ns = 1_000_000_000
         self._seq = 0
+        self._scan: Optional[FlyScan] = None
+        self._state = "idle"
+        self._next_line = 0
+        self._pending: list[RawSamples] = []
+        self._error: Optional[str] = None
+
+    # ---- the verbs ----------------------------------------------------------------------------------
+    def prepare(self, scan: FlyScan) -> None:
+        if self.fail_with_nothing:
+            raise ScanExecutionError("stage link lost before the first line")
+        self.executed.append(scan)
+        self._abort.clear()
+        self._scan, self._state, self._next_line, self._pending, self._error = scan, "ready", 0, [], None
+
+    def kickoff(self) -> None:
+        if self._state != "ready":
+            raise InvalidTransition(f"kickoff needs a prepared scan; the port is {self._state}")
+        self._state = "flying"
+
+    def complete(self) -> ScanCompletion:
+        if self._scan is None:
+            raise InvalidTransition("no scan was prepared on this port")
+        return _FakeCompletion(self)
+
+    def collect(self) -> RawSamples:
+        pending, self._pending = self._pending, []
+        return RawSamples.concat(pending)
 
     def abort(self) -> None:
         self.abort_calls += 1
         self._abort.set()
 
-    def execute_scan(self, scan: FlyScan, observer: ScanObserver) -> ScanResults:
-        self.executed.append(scan)
-        self._abort.clear()
-        if self.fail_with_nothing:
-            raise ScanExecutionError("stage link lost before the first line")
-        recorder = FlyScanRecorder(scan, observer)
-        recorder.begin(self._t_ns)
-        stats = {"status": "completed"}
-        for line in scan.lines:
-            if self._abort.is_set() or line.index == self.abort_after_lines:
-                return recorder.finish(ScanStatus.ABORTED, {"status": "aborted"}, source="fake://")
-            if line.index == self.fail_after_lines:
-                message = f"stall on line {line.index}"
-                recorder.line_started(line.index)
-                results = recorder.finish(ScanStatus.FAILED, {"status": "failed"}, source="fake://", error=message)
-                raise ScanExecutionError(message, results)
-            recorder.line_started(line.index)
-            samples, t_start, t_end = self._fly(scan, line)
-            recorder.add_samples(samples)
-            recorder.line_finished(line.index, t_start, t_end)
-            recorder.progress("between_lines", line.index, line.fast_to_mm, line.slow_mm)
+    # ---- the zero-time flight -----------------------------------------------------------------------
+    @property
+    def _ended(self) -> bool:
+        return self._state in ("completed", "aborted", "failed")
+
+    def _step(self) -> None:
+        """Flies the next line, or ends the scan."""
+        scan = self._scan
+        if scan is None or self._ended:
+            return
+        if self._abort.is_set():
+            self._state = "aborted"
+            return
+        if self._state == "ready":
+            return
+        index = self._next_line
+        if index == self.abort_after_lines:
+            self._state = "aborted"
+        elif index == self.fail_after_lines:
+            if self._state == "failing":
+                self._state, self._error = "failed", f"stall on line {index}"
+            else:
+                self._state = "failing"  # the line started: the failure comes mid-line
+        elif index >= len(scan.lines):
+            self._state = "completed"
+        else:
+            samples, _, _ = self._fly(scan, scan.lines[index])
+            self._pending.append(samples)
+            self._next_line = index + 1
+            self._state = "between_lines"
             if self.after_line is not None:
-                self.after_line(line.index)
-        return recorder.finish(ScanStatus.COMPLETED, stats, plan={"fake": True}, source="fake://")
+                self.after_line(index)
+
+    def _progress(self) -> FlightProgress:
+        scan = self._scan
+        lines = len(scan.lines) if scan is not None else 0
+        current = min(self._next_line, max(0, lines - 1))
+        state = "flying" if self._state == "failing" else self._state
+        fast_mm = scan.lines[current].fast_to_mm if scan is not None and lines else 0.0
+        slow_mm = scan.lines[current].slow_mm if scan is not None and lines else 0.0
+        return FlightProgress(state, self._next_line, lines, current, self._seq, fast_mm, slow_mm, 0.0)
+
+    def _outcome(self) -> ScanOutcome:
+        status = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED}.get(self._state, ScanStatus.FAILED)
+        stats: dict[str, Any] = {"status": status.value, "lines": self._next_line}
+        return ScanOutcome(status, stats, error=self._error, plan={"fake": True}, source="fake://")
 
     def _fly(self, scan: FlyScan, line: FlyScanLine) -> tuple[RawSamples, int, int]:
         config = scan.config
@@ -110,6 +161,28 @@ class FakeScanPort(ScanPort):
         self._seq += n
         self._t_ns = int(t_ns[-1]) + 100_000_000
         return samples, int(t_ns[0]), int(t_ns[-1])
+
+
+class _FakeCompletion(ScanCompletion):
+    def __init__(self, port: FakeScanPort) -> None:
+        self._port = port
+
+    @property
+    def done(self) -> bool:
+        return self._port._ended
+
+    def wait(self, timeout_s: Optional[float] = None) -> bool:
+        # time passes only here: each wait flies one more line (or ends the scan)
+        self._port._step()
+        return self.done
+
+    def progress(self) -> FlightProgress:
+        return self._port._progress()
+
+    def outcome(self) -> ScanOutcome:
+        while not self.done:
+            self._port._step()
+        return self._port._outcome()
 
 
 class FakeResultsRepository(ResultsRepository):

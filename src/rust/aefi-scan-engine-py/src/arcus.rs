@@ -9,7 +9,6 @@ use aefi_scan_engine::arcus::driver::{ArcusController, ArcusError};
 use aefi_scan_engine::arcus::protocol::{Axis, AxisStatus};
 use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::lease::Shared;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -17,7 +16,7 @@ use crate::errors::arcus_error;
 use crate::lendable::{lendable_pymethods, Lendable};
 
 fn axis_arg(name: &str) -> PyResult<Axis> {
-    Axis::parse_name(name).map_err(|m| PyValueError::new_err(format!("axis: {m}")))
+    Axis::parse_name(name).map_err(|m| crate::errors::invalid_argument(format!("axis: {m}")))
 }
 
 fn opt_axis_arg(name: Option<&str>) -> PyResult<Option<Axis>> {
@@ -28,7 +27,7 @@ fn seconds_arg(parameter: &str, s: f64) -> PyResult<Duration> {
     if s.is_finite() && s > 0.0 && s <= 86_400.0 {
         Ok(Duration::from_secs_f64(s))
     } else {
-        Err(PyValueError::new_err(format!("{parameter} must be in (0, 86400] seconds (got {s})")))
+        Err(crate::errors::invalid_argument(format!("{parameter} must be in (0, 86400] seconds (got {s})")))
     }
 }
 

@@ -23,11 +23,10 @@ use aefi_sim::board_serve::{BoardPty, ServeEnd};
 #[cfg(unix)]
 use aefi_sim::serve::{ArcusPty, ServeOptions};
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{lease_error, transport_error};
+use crate::errors::{board_error, lease_error};
 use crate::lendable::{lendable_pymethods, Lendable};
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
@@ -55,13 +54,13 @@ fn serve_board_sim(
     let wire_timing = match timing {
         "wire" => true,
         "none" => false,
-        _ => return Err(PyValueError::new_err(format!("timing = {timing:?} is not allowed (allowed: \"wire\", \"none\")"))),
+        _ => return Err(crate::errors::invalid_argument(format!("timing = {timing:?} is not allowed (allowed: \"wire\", \"none\")"))),
     };
     if !(noise_volts.is_finite() && noise_volts >= 0.0) {
-        return Err(PyValueError::new_err(format!("noise_volts = {noise_volts} is out of range (allowed: >= 0)")));
+        return Err(crate::errors::invalid_argument(format!("noise_volts = {noise_volts} is out of range (allowed: >= 0)")));
     }
     if !(mm_per_step.is_finite() && mm_per_step > 0.0) {
-        return Err(PyValueError::new_err(format!("mm_per_step = {mm_per_step} is out of range (allowed: > 0)")));
+        return Err(crate::errors::invalid_argument(format!("mm_per_step = {mm_per_step} is out of range (allowed: > 0)")));
     }
     let mut cfg = BoardSimConfig { wire_timing, noise_volts, ..Default::default() };
     if let Some(seed) = seed {
@@ -69,8 +68,9 @@ fn serve_board_sim(
     }
     let arcus = match &arcus_options {
         Some(options) => {
-            let acfg =
-                SimConfig::default().with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(PyValueError::new_err)?;
+            let acfg = SimConfig::default()
+                .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(crate::errors::invalid_argument)?;
             Some(Arc::new(Mutex::new(ArcusSim::new(acfg, mono_ns()))))
         }
         None => None,
@@ -88,7 +88,7 @@ fn serve_board_sim(
     #[cfg(not(unix))]
     {
         let _ = (py, port, arcus, on_ready, on_arcus_ready);
-        Err(PyOSError::new_err(
+        Err(crate::errors::simulator_error(
             "the board simulator is served on a pseudo-terminal, which needs Unix; on Windows use the in-process bench sim://NAME",
         ))
     }
@@ -106,14 +106,14 @@ fn serve_board_on_pty(
 ) -> PyResult<String> {
     use crate::sim::wait_finished;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let pty = BoardPty::open().map_err(|e| PyOSError::new_err(format!("cannot create a pseudo-terminal: {e}")))?;
+    let pty = BoardPty::open().map_err(|e| crate::errors::simulator_error(format!("cannot create a pseudo-terminal: {e}")))?;
     if let Some(cb) = on_ready {
         cb.call1((pty.path().to_string(),))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let arcus_server = match arcus {
         Some(sim) => {
-            let apty = ArcusPty::open().map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let apty = ArcusPty::open().map_err(|e| crate::errors::simulator_error(e.to_string()))?;
             if let Some(cb) = on_arcus_ready {
                 cb.call1((apty.path().to_string(),))?;
             }
@@ -140,19 +140,8 @@ fn serve_board_on_pty(
     match py.detach(|| server.join()) {
         Ok(Ok(ServeEnd::Stopped)) => Ok("stopped".into()),
         Ok(Ok(ServeEnd::Unplugged)) => Ok("unplugged".into()),
-        Ok(Err(e)) => Err(PyOSError::new_err(format!("board simulator PTY failed: {e}"))),
-        Err(_) => Err(PyOSError::new_err("board simulator thread panicked")),
-    }
-}
-
-/// The exception of a board driver error: link failures are `LinkError` subclasses, replies that
-/// do not parse or refused commands `BoardError`, out-of-range settings `ValueError`.
-pub fn board_error(e: BoardError) -> PyErr {
-    let message = e.to_string();
-    match &e {
-        BoardError::Link(source) => transport_error(source, message),
-        BoardError::Protocol { .. } => crate::errors::BoardError::new_err(message),
-        BoardError::Config(_) => PyValueError::new_err(message),
+        Ok(Err(e)) => Err(crate::errors::simulator_error(format!("board simulator PTY failed: {e}"))),
+        Err(_) => Err(crate::errors::simulator_error("board simulator thread panicked")),
     }
 }
 
@@ -172,9 +161,8 @@ fn timing_dict<'py>(py: Python<'py>, m: &TimedMeasurement, window_ns: i64) -> Py
 fn words<const N: usize, T: Copy>(name: &str, v: Option<Vec<T>>, default: [T; N]) -> PyResult<[T; N]> {
     match v {
         None => Ok(default),
-        Some(v) => {
-            <[T; N]>::try_from(v.as_slice()).map_err(|_| PyValueError::new_err(format!("{name} must have {N} values (got {})", v.len())))
-        }
+        Some(v) => <[T; N]>::try_from(v.as_slice())
+            .map_err(|_| crate::errors::invalid_argument(format!("{name} must have {N} values (got {})", v.len()))),
     }
 }
 
@@ -198,7 +186,7 @@ fn n_avg_arg(n_avg: i64) -> PyResult<u32> {
     u32::try_from(n_avg)
         .ok()
         .filter(|n| (1..=u32::from(N_AVG_MAX)).contains(n))
-        .ok_or_else(|| PyValueError::new_err(format!("n_avg = {n_avg} is out of range (allowed: 1..={N_AVG_MAX})")))
+        .ok_or_else(|| crate::errors::invalid_argument(format!("n_avg = {n_avg} is out of range (allowed: 1..={N_AVG_MAX})")))
 }
 
 lendable_pymethods!(PyBoardController, "BoardController", {
@@ -206,7 +194,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
     #[pyo3(signature = (url, timeout_s = 1.0))]
     fn new(py: Python<'_>, url: String, timeout_s: f64) -> PyResult<Self> {
         if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
-            return Err(PyValueError::new_err(format!("timeout_s = {timeout_s} is out of range (allowed: 0 < t <= 3600 s)")));
+            return Err(crate::errors::invalid_argument(format!("timeout_s = {timeout_s} is out of range (allowed: 0 < t <= 3600 s)")));
         }
         let timeout_ns = (timeout_s * 1e9) as i64;
         let driver = py.detach(|| BoardDriver::open(&BenchOpener, &url, timeout_ns)).map_err(board_error)?;
@@ -261,7 +249,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
             config.dds[k].gain = gains[k];
             config.dds[k].phase = phases[k];
         }
-        config.register_writes().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        config.register_writes().map_err(|e| board_error(e.into()))?;
         self.run(py, move |d| d.configure(&config))
     }
 
@@ -282,6 +270,12 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
     let ctrl = board.cast::<PyBoardController>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("board must be a BoardController"))?;
     let ctrl = ctrl.get();
     let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.url()))?;
+    // a simulated board draws its noise from the plan's seed: the run can be repeated
+    if let (Some(seed), Ok(LinkUrl::Sim { name, .. })) = (plan.seed, LinkUrl::parse(ctrl.link.url())) {
+        if let Some(handle) = board_handle(&name) {
+            handle.reseed(seed);
+        }
+    }
     // The board is sampled on its own I/O thread: back to back for the continuous trigger, at
     // most the trigger rate otherwise.
     let sampling = match plan.trigger {
@@ -294,13 +288,13 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
 fn sim_name(url: &str) -> PyResult<String> {
     match LinkUrl::parse(url) {
         Ok(LinkUrl::Sim { name, .. }) => Ok(name),
-        _ => Err(PyValueError::new_err(format!("{url:?} is not a sim://NAME URL"))),
+        _ => Err(crate::errors::invalid_argument(format!("{url:?} is not a sim://NAME URL"))),
     }
 }
 
 fn board_handle_of(url: &str) -> PyResult<BoardSimHandle> {
     let name = sim_name(url)?;
-    board_handle(&name).ok_or_else(|| PyValueError::new_err(format!("no simulated bench named {name:?} in this process")))
+    board_handle(&name).ok_or_else(|| crate::errors::invalid_argument(format!("no simulated bench named {name:?} in this process")))
 }
 
 /// Injects a fault into the simulated board of `sim://NAME`: "garbage", "short", "silence"
@@ -313,7 +307,7 @@ fn sim_board_fault(url: &str, fault: &str, count: u32) -> PyResult<()> {
         handle.clear_faults();
         return Ok(());
     }
-    let fault: BoardFault = fault.parse().map_err(|e: String| PyValueError::new_err(format!("{e} (or clear)")))?;
+    let fault: BoardFault = fault.parse().map_err(|e: String| crate::errors::invalid_argument(format!("{e} (or clear)")))?;
     handle.inject(fault, count);
     Ok(())
 }

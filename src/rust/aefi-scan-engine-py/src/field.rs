@@ -12,14 +12,14 @@ fn field_map_volts<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (x, y) = (x_mm.as_slice()?, y_mm.as_slice()?);
     if x.len() != y.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!("x_mm and y_mm differ in length ({} vs {})", x.len(), y.len())));
+        return Err(crate::errors::invalid_argument(format!("x_mm and y_mm differ in length ({} vs {})", x.len(), y.len())));
     }
     let map = FieldMap::aefi_default();
     let rows: Vec<Vec<f64>> = x.iter().zip(y).map(|(&a, &b)| map.volts(a, b).to_vec()).collect();
     if rows.is_empty() {
         return Ok(PyArray2::zeros(py, [0, 6], false));
     }
-    PyArray2::from_vec2(py, &rows).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    PyArray2::from_vec2(py, &rows).map_err(|e| crate::errors::invalid_argument(e.to_string()))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -14,12 +14,11 @@ use aefi_sim::bench::{find_bench, SimBench};
 use aefi_sim::serve::ArcusPty;
 use aefi_sim::serve::{ArcusTcpServer, ServeOptions};
 use numpy::{PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Arc;
 
-use crate::errors::PortNotFoundError;
+use crate::errors::Exc;
 
 /// Waits with the GIL released until the server thread `server` finishes, checking for signals
 /// every 50 ms. A signal's error (e.g. KeyboardInterrupt) is returned at once: the caller stops
@@ -40,15 +39,14 @@ pub(crate) fn wait_finished<T>(py: Python<'_>, server: &JoinHandle<T>) -> PyResu
 fn bench_of(url: &str) -> PyResult<Arc<SimBench>> {
     let name = match LinkUrl::parse(url) {
         Ok(LinkUrl::Sim { name, .. }) => name,
-        Ok(_) => return Err(PyValueError::new_err(format!("url: {url:?} is not a sim:// URL"))),
-        Err(e) => return Err(PyValueError::new_err(format!("url: {e}"))),
+        Ok(_) => return Err(crate::errors::invalid_argument(format!("url: {url:?} is not a sim:// URL"))),
+        Err(e) => return Err(crate::errors::invalid_argument(format!("url: {e}"))),
     };
-    find_bench(&name)
-        .ok_or_else(|| PortNotFoundError::new_err(format!("no simulated bench {url:?} in this process (open a link to it first)")))
+    find_bench(&name).ok_or_else(|| Exc::PortNotFound.err(format!("no simulated bench {url:?} in this process (open a link to it first)")))
 }
 
 fn axis_arg(name: &str) -> PyResult<Axis> {
-    Axis::parse_name(name).map_err(|m| PyValueError::new_err(format!("axis: {m}")))
+    Axis::parse_name(name).map_err(|m| crate::errors::invalid_argument(format!("axis: {m}")))
 }
 
 /// `positions(times)` at the times of `t_ns`, computed with the GIL released, as a numpy array.
@@ -79,7 +77,7 @@ fn sim_truth_from_log<'py>(
     t_ns: PyReadonlyArray1<'py, i64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let a = axis_arg(axis)?;
-    let log = TruthLog::from_json(log_json).map_err(|e| PyValueError::new_err(format!("log_json: not a truth log: {e}")))?;
+    let log = TruthLog::from_json(log_json).map_err(|e| crate::errors::invalid_argument(format!("log_json: not a truth log: {e}")))?;
     Ok(positions_at(py, &t_ns, move |times| times.iter().map(|t| log.true_position_steps(a, *t)).collect()))
 }
 
@@ -88,7 +86,7 @@ fn sim_truth_from_log<'py>(
 fn sim_truth_log(py: Python<'_>, url: &str) -> PyResult<String> {
     let bench = bench_of(url)?;
     let truth = bench.truth.clone();
-    py.detach(move || truth.log().to_json()).map_err(|e| PyValueError::new_err(e.to_string()))
+    py.detach(move || truth.log().to_json()).map_err(|e| crate::errors::invalid_argument(e.to_string()))
 }
 
 const FAULT_KINDS: &str = "drop(count=1), garble(count=1), delay(delay_ms, count=1), disconnect, reconnect, \
@@ -103,19 +101,19 @@ fn fault_of(kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Fault> {
         "limit" => &["axis", "position_steps"],
         "stall" | "unstall" => &["axis"],
         "input" => &["input", "on"],
-        _ => return Err(PyValueError::new_err(format!("kind: unknown fault {kind:?} (allowed: {FAULT_KINDS})"))),
+        _ => return Err(crate::errors::invalid_argument(format!("kind: unknown fault {kind:?} (allowed: {FAULT_KINDS})"))),
     };
     if let Some(p) = params {
         for k in p.keys() {
             let k: String = k.extract()?;
             if !allowed.contains(&k.as_str()) {
-                return Err(PyValueError::new_err(format!("{kind}: unexpected parameter {k:?} (allowed: {allowed:?})")));
+                return Err(crate::errors::invalid_argument(format!("{kind}: unexpected parameter {k:?} (allowed: {allowed:?})")));
             }
         }
     }
     let count = || -> PyResult<u64> { get("count").map_or(Ok(1), |v| v.extract()) };
     let required = |key: &str| -> PyResult<Bound<'_, PyAny>> {
-        get(key).ok_or_else(|| PyValueError::new_err(format!("{kind}: parameter {key:?} is required")))
+        get(key).ok_or_else(|| crate::errors::invalid_argument(format!("{kind}: parameter {key:?} is required")))
     };
     let axis = || -> PyResult<Axis> { axis_arg(&required("axis")?.extract::<String>()?) };
     Ok(match kind {
@@ -124,7 +122,7 @@ fn fault_of(kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Fault> {
         "delay" => {
             let ms: f64 = required("delay_ms")?.extract()?;
             if !(0.0..=60_000.0).contains(&ms) {
-                return Err(PyValueError::new_err(format!("delay_ms must be in 0..=60000 (got {ms})")));
+                return Err(crate::errors::invalid_argument(format!("delay_ms must be in 0..=60000 (got {ms})")));
             }
             Fault::DelayReplies { count: count()?, delay_ns: (ms * 1e6) as i64 }
         }
@@ -136,7 +134,7 @@ fn fault_of(kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Fault> {
         _ => {
             let input: u8 = required("input")?.extract()?;
             if !(1..=8).contains(&input) {
-                return Err(PyValueError::new_err(format!("input must be 1..=8 (got {input})")));
+                return Err(crate::errors::invalid_argument(format!("input must be 1..=8 (got {input})")));
             }
             Fault::DigitalInput { input, on: get("on").map_or(Ok(true), |v| v.extract())? }
         }
@@ -167,7 +165,9 @@ fn serve_arcus_sim(
     truth_log: Option<std::path::PathBuf>,
     on_ready: Option<Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let cfg = SimConfig::default().with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(PyValueError::new_err)?;
+    let cfg = SimConfig::default()
+        .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(crate::errors::invalid_argument)?;
     let sim = Arc::new(Mutex::new(ArcusSim::new(cfg, mono_ns())));
     let opts = ServeOptions { no_delay, truth_log };
     let stop = Arc::new(AtomicBool::new(false));
@@ -175,7 +175,7 @@ fn serve_arcus_sim(
     let server = match tcp {
         #[cfg(unix)]
         None => {
-            let pty = ArcusPty::open().map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let pty = ArcusPty::open().map_err(|e| crate::errors::simulator_error(e.to_string()))?;
             if let Some(cb) = &on_ready {
                 cb.call1((pty.path().to_string(),))?;
             }
@@ -183,10 +183,12 @@ fn serve_arcus_sim(
         }
         #[cfg(not(unix))]
         None => {
-            return Err(PyOSError::new_err("a pseudo-terminal needs Unix: serve the simulator on TCP (tcp=\"127.0.0.1:PORT\")"));
+            return Err(crate::errors::simulator_error(
+                "a pseudo-terminal needs Unix: serve the simulator on TCP (tcp=\"127.0.0.1:PORT\")",
+            ));
         }
         Some(addr) => {
-            let server = ArcusTcpServer::bind(&addr).map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let server = ArcusTcpServer::bind(&addr).map_err(|e| crate::errors::simulator_error(e.to_string()))?;
             if let Some(cb) = &on_ready {
                 cb.call1((server.url().to_string(),))?;
             }
@@ -200,8 +202,8 @@ fn serve_arcus_sim(
     }
     match py.detach(|| server.join()) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(PyOSError::new_err(format!("Arcus simulator server failed: {e}"))),
-        Err(_) => Err(PyOSError::new_err("Arcus simulator server thread panicked")),
+        Ok(Err(e)) => Err(crate::errors::simulator_error(format!("Arcus simulator server failed: {e}"))),
+        Err(_) => Err(crate::errors::simulator_error("Arcus simulator server thread panicked")),
     }
 }
 

@@ -128,6 +128,7 @@ struct Shared {
     short: u32,
     silence: u32,
     unplugged: bool,
+    reseed: Option<u64>,
     truth: VecDeque<SampleTruth>,
 }
 
@@ -162,6 +163,12 @@ impl BoardSimHandle {
         s.short = 0;
         s.silence = 0;
         s.unplugged = false;
+    }
+
+    /// Restarts the noise generator from `seed` at the next measurement (a reproducible run
+    /// on a board that is already open).
+    pub fn reseed(&self, seed: u64) {
+        self.lock().reseed = Some(seed);
     }
 
     /// Whether the board is unplugged.
@@ -294,6 +301,9 @@ impl BoardModel {
         volts.iter_mut().for_each(|v| *v *= excitation);
         let t_mid = start + window / 2;
         let (x_mm, y_mm) = (self.probe)(t_mid);
+        if let Some(seed) = self.handle.lock().reseed.take() {
+            self.rng = StdRng::seed_from_u64(seed);
+        }
         let sigma = self.cfg.noise_volts / f64::from(n).sqrt();
         let scale = self.registers.adc_scale();
         let mut codes: RawCodes = [0; CODES_PER_LINE];
@@ -460,6 +470,26 @@ mod tests {
         let (s1, s100) = (spread(1), spread(100));
         assert!((s1 / DEFAULT_NOISE_VOLTS - 1.0).abs() < 0.15, "{s1}");
         assert!((s1 / s100 - 10.0).abs() < 1.5, "{s1} / {s100}");
+    }
+
+    #[test]
+    fn reseeding_repeats_the_noise() {
+        let mut p = port(false, static_probe(500.0, 500.0));
+        let codes = |p: &mut BoardSimPort| {
+            (0..5)
+                .map(|_| {
+                    p.write(b"m1*", 0).unwrap();
+                    parse_codes(&lines(p, 0)[1]).unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        let h = p.handle();
+        h.reseed(42);
+        let first = codes(&mut p);
+        let other = codes(&mut p);
+        h.reseed(42);
+        assert_eq!(codes(&mut p), first);
+        assert_ne!(other, first);
     }
 
     #[test]

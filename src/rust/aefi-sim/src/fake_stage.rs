@@ -5,12 +5,13 @@
 //! bytes, so polls carry the same timing structure as a real link. Positions are the exact
 //! profile, reported rounded to the nearest step; [`FakeStage::truth`] gives the exact position
 //! at any instant. Faults can be injected (a limit at a position, a link that stops answering).
-use aefi_scan_engine::clock::mono_ns;
+//! Time is a [`Clock`]: the monotonic clock, or a [`aefi_scan_engine::clock::ManualClock`] for
+//! tests that step time (a wire wait then takes no wall time).
+use aefi_scan_engine::clock::{Clock, MonotonicClock};
 use aefi_scan_engine::engine::detector::TruthSource;
 use aefi_scan_engine::engine::model::{LinkTiming, Poll, Trapezoid};
-use aefi_scan_engine::engine::pacer::sleep_until;
 use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds};
-use aefi_scan_engine::engine::stage::{AxisMotion, Stage, StageError, StageErrorKind};
+use aefi_scan_engine::engine::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +20,7 @@ struct AxisState {
     motion: Option<(Trapezoid, i64)>,
     hs_raw: f64,
     limit_at: Option<f64>,
-    limit_hit: bool,
+    latch: Latch,
 }
 
 impl AxisState {
@@ -40,7 +41,11 @@ impl AxisState {
                     if t_ns >= t_hit {
                         self.rest_steps = lim;
                         self.motion = None;
-                        self.limit_hit = true;
+                        if dir > 0.0 {
+                            self.latch.plus_limit = true;
+                        } else {
+                            self.latch.minus_limit = true;
+                        }
                         return;
                     }
                 }
@@ -75,6 +80,7 @@ impl World {
 pub struct FakeStage {
     world: Arc<Mutex<World>>,
     byte_time_ns: f64,
+    clock: Arc<dyn Clock>,
 }
 
 fn lock(w: &Mutex<World>) -> MutexGuard<'_, World> {
@@ -86,13 +92,29 @@ fn idx(a: Axis) -> usize {
 }
 
 impl FakeStage {
-    /// A stage at rest at 0 with these speeds; `baud` 0 answers instantly.
+    /// A stage at rest at 0 with these speeds on the monotonic clock; `baud` 0 answers instantly.
     pub fn new(speeds: AxisSpeeds, baud: u32) -> Self {
-        let axis = AxisState { rest_steps: 0.0, motion: None, hs_raw: 0.0, limit_at: None, limit_hit: false };
+        Self::with_clock(speeds, baud, Arc::new(MonotonicClock))
+    }
+
+    /// A stage at rest at 0 with these speeds, timed by `clock`.
+    pub fn with_clock(speeds: AxisSpeeds, baud: u32, clock: Arc<dyn Clock>) -> Self {
+        let axis = AxisState { rest_steps: 0.0, motion: None, hs_raw: 0.0, limit_at: None, latch: Latch::default() };
         Self {
             world: Arc::new(Mutex::new(World { axes: [axis; 4], speeds, dead_after: None, transactions: 0, history: Default::default() })),
             byte_time_ns: if baud > 0 { 10.0e9 / f64::from(baud) } else { 0.0 },
+            clock,
         }
+    }
+
+    /// Latches `latch` on `axis`, as a limit or alarm hit before the scan would have.
+    pub fn latch(&self, axis: Axis, latch: Latch) {
+        lock(&self.world).axes[idx(axis)].latch = latch;
+    }
+
+    /// Transactions the stage has answered (or timed out) so far.
+    pub fn transactions(&self) -> u64 {
+        lock(&self.world).transactions
     }
 
     /// Places `axis` at rest at `steps`.
@@ -137,15 +159,15 @@ impl FakeStage {
         bytes_out: u32,
         f: impl FnOnce(&mut World, i64) -> Result<(R, u32), StageError>,
     ) -> Result<(R, Poll), StageError> {
-        let t_send = mono_ns();
+        let t_send = self.clock.now_ns();
         let arrival = t_send + (f64::from(bytes_out) * self.byte_time_ns) as i64;
-        sleep_until(arrival);
+        self.clock.sleep_until_ns(arrival);
         let (r, bytes_in) = {
             let mut w = lock(&self.world);
             w.transactions += 1;
             if w.dead_after.is_some_and(|d| w.transactions > d) {
                 drop(w);
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                self.clock.sleep_until_ns(arrival + 50_000_000);
                 return Err(StageError::new(StageErrorKind::Timeout, "no reply before the deadline (50 ms)"));
             }
             for a in &mut w.axes {
@@ -153,8 +175,8 @@ impl FakeStage {
             }
             f(&mut w, arrival)?
         };
-        sleep_until(arrival + (f64::from(bytes_in) * self.byte_time_ns) as i64);
-        let t_recv = mono_ns();
+        self.clock.sleep_until_ns(arrival + (f64::from(bytes_in) * self.byte_time_ns) as i64);
+        let t_recv = self.clock.now_ns();
         Ok((r, Poll { steps: 0, t_send_ns: t_send, t_recv_ns: t_recv, bytes_out, bytes_in }))
     }
 }
@@ -202,8 +224,8 @@ impl Stage for FakeStage {
             if a.motion.is_some() {
                 return Err(StageError::controller("PULSING", "?PULSING"));
             }
-            if a.limit_hit {
-                return Err(StageError::controller("LIMIT", "?LIMIT"));
+            if a.latch.any() {
+                return Err(StageError::controller(a.latch.code(), format!("?{}", a.latch.code())));
             }
             let hs = if a.hs_raw > 0.0 { a.hs_raw } else { speeds.hs_pps };
             let p = Trapezoid::new(a.rest_steps, target_steps as f64, speeds.ls_pps, hs, speeds.acc_ms * 1e-3, speeds.dec_ms * 1e-3);
@@ -229,10 +251,10 @@ impl Stage for FakeStage {
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
         let (m, _) = self.transact(6, |w, _| {
             let a = &w.axes[idx(axis)];
-            let m = if a.motion.is_some() {
+            let m = if a.latch.any() {
+                AxisMotion::Fault(a.latch)
+            } else if a.motion.is_some() {
                 AxisMotion::Moving
-            } else if a.limit_hit {
-                AxisMotion::Fault("limit switch".to_string())
             } else {
                 AxisMotion::Idle
             };
@@ -265,6 +287,7 @@ impl Stage for FakeStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aefi_scan_engine::clock::mono_ns;
 
     const SPEEDS: AxisSpeeds = AxisSpeeds { ls_pps: 10.0, hs_pps: 1500.0, acc_ms: 30.0, dec_ms: 30.0 };
 
@@ -293,7 +316,7 @@ mod tests {
         s.set_limit(Axis::X, 50.0);
         s.move_to(Axis::X, 300).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(150));
-        assert_eq!(s.motion(Axis::X).unwrap(), AxisMotion::Fault("limit switch".into()));
+        assert_eq!(s.motion(Axis::X).unwrap(), AxisMotion::Fault(Latch { plus_limit: true, ..Latch::default() }));
         assert_eq!(s.move_to(Axis::X, 0).unwrap_err().code.as_deref(), Some("LIMIT"));
     }
 }

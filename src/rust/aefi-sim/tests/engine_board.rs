@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use aefi_scan_engine::board::driver::BoardDriver;
 use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
-use aefi_scan_engine::engine::detector::Detector;
+use aefi_scan_engine::engine::detector::{Detector, DetectorErrorKind};
 use aefi_scan_engine::engine::executor::start;
+use aefi_scan_engine::engine::fault::ScanFault;
 use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds, DetectorKind, FlyPlan, TriggerMode};
 use aefi_scan_engine::engine::record::flags;
 use aefi_scan_engine::engine::stats::ScanState;
@@ -121,8 +122,8 @@ fn unplugging_the_board_stops_the_motors_and_keeps_the_lines_taken() {
     handle.inject(BoardFault::Unplug, 1);
     let stats = scan.join(Some(Duration::from_secs(30)));
     assert_eq!(stats.status, ScanState::Failed, "{stats:?}");
-    let err = stats.error.clone().unwrap();
-    assert_eq!(err.kind, "LinkError");
+    let Some(ScanFault::Detector(err)) = stats.error.clone() else { panic!("{:?}", stats.error) };
+    assert_eq!(err.kind, DetectorErrorKind::Link);
     assert!(err.message.contains("unplugged") && err.message.contains("engine-board-unplug"), "{err:?}");
     let cols = scan.drain(None);
     assert!(cols.line.iter().filter(|&&l| l == 0).count() > 40, "the first line is kept");

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use aefi_scan_engine::arcus::driver::ArcusController;
 use aefi_scan_engine::board::driver::BoardDriver;
+use aefi_scan_engine::clock::MonotonicClock;
 use aefi_scan_engine::engine::arcus_stage::ArcusStage;
 use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::{Detector, TruthSource};
@@ -91,7 +92,8 @@ fn run_loop(url: &str, detector: Box<dyn Detector>) -> (u32, usize, u64) {
     ctrl.stop(None).unwrap();
     drop(ctrl);
     let (writer, mut consumer, counters) = ring(1 << 16);
-    let live = Arc::new(Live::new(LINES, counters));
+    let live = Arc::new(Live::new(LINES, Arc::new(MonotonicClock)));
+    live.attach_ring(counters);
     let (tx, rx) = rtrb::RingBuffer::<Msg>::new(1 << 12);
     let cfg =
         TriggerConfig { mode: TriggerMode::Software, rate_hz: 1000.0, realtime: false, speed_pps: SPEED_PPS as f64, timing, lines: LINES };

@@ -7,7 +7,7 @@
 //! position is half a step ahead of it on average along the motion).
 use super::model::{LinkTiming, Poll};
 use super::plan::{Axis, AxisSpeeds};
-use super::stage::{AxisMotion, Stage, StageError, StageErrorKind};
+use super::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use crate::arcus::driver::{ArcusController, ArcusError};
 use crate::arcus::framing::wire_time_ns;
 use crate::arcus::protocol::{AxisStatus, Command, Reply, SpeedParam};
@@ -25,7 +25,7 @@ pub fn arcus_axis(a: Axis) -> crate::arcus::protocol::Axis {
     }
 }
 
-/// A driver error as a stage error (kind decides the Python exception).
+/// A driver error as a stage error.
 pub fn stage_error(e: ArcusError) -> StageError {
     let message = e.to_string();
     match e {
@@ -52,6 +52,22 @@ pub fn link_timing(ctrl: &ArcusController) -> LinkTiming {
         _ => (0.0, 0.0),
     };
     LinkTiming { byte_time_ns, turnaround_ns, counter_bias_steps: 0.5 }
+}
+
+/// An axis' MST word as a motion state (latched errors first: a latched axis refuses to move).
+fn axis_motion(s: AxisStatus) -> AxisMotion {
+    let latch = Latch {
+        plus_limit: s.contains(AxisStatus::PLUS_LIMIT_ERROR),
+        minus_limit: s.contains(AxisStatus::MINUS_LIMIT_ERROR),
+        alarm: s.contains(AxisStatus::ALARM_ERROR),
+    };
+    if latch.any() {
+        AxisMotion::Fault(latch)
+    } else if s.is_moving() {
+        AxisMotion::Moving
+    } else {
+        AxisMotion::Idle
+    }
 }
 
 /// The Arcus behind `C` (an owned driver or a lent one) as a [`Stage`].
@@ -134,15 +150,13 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
     }
 
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
-        let s = self.ctrl.axis_status(arcus_axis(axis)).map_err(stage_error)?;
-        Ok(if s.has_error() {
-            let what = if s.intersects(AxisStatus::ALARM_ERROR) { "alarm" } else { "limit switch" };
-            AxisMotion::Fault(format!("{what} (status {:#x})", s.bits()))
-        } else if s.is_moving() {
-            AxisMotion::Moving
-        } else {
-            AxisMotion::Idle
-        })
+        Ok(axis_motion(self.ctrl.axis_status(arcus_axis(axis)).map_err(stage_error)?))
+    }
+
+    fn motions(&mut self, axes: &[Axis]) -> Result<Vec<AxisMotion>, StageError> {
+        // MST reports every axis: one transaction for all of them.
+        let st = self.ctrl.status().map_err(stage_error)?;
+        Ok(axes.iter().map(|&a| axis_motion(st.axis(arcus_axis(a)))).collect())
     }
 
     fn stop_all(&mut self) -> Result<i64, StageError> {

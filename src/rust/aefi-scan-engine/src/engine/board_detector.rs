@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::detector::{Detector, DetectorError, Sample};
+use super::detector::{Detector, DetectorError, DetectorErrorKind, Sample};
 use super::pacer::sleep_until;
 use crate::board::driver::{BoardDriver, BoardError};
 use crate::clock::mono_ns;
@@ -185,7 +185,7 @@ impl<D: Send + 'static> Detector for BoardDetector<D> {
 
     fn begin(&mut self) -> Result<(), DetectorError> {
         if let Some(e) = &self.spawn_error {
-            return Err(DetectorError::fatal("BoardError", format!("cannot start the board's I/O thread: {e}")));
+            return Err(DetectorError::fatal(DetectorErrorKind::Device, format!("cannot start the board's I/O thread: {e}")));
         }
         self.shared.begun.store(true, Ordering::Release);
         Ok(())
@@ -297,8 +297,8 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
-            Err(e @ BoardError::Link(_)) => Outcome::Fatal(DetectorError::fatal("LinkError", e.to_string())),
-            Err(e) => Outcome::Fatal(DetectorError::fatal("BoardError", e.to_string())),
+            Err(e @ BoardError::Link(_)) => Outcome::Fatal(DetectorError::fatal(DetectorErrorKind::Link, e.to_string())),
+            Err(e) => Outcome::Fatal(DetectorError::fatal(DetectorErrorKind::Device, e.to_string())),
         };
         let fatal = matches!(outcome, Outcome::Fatal(_));
         let mut outcome = outcome;

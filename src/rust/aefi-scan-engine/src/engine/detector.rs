@@ -11,11 +11,22 @@
 use super::plan::Axis;
 use super::record::N_CHANNELS;
 
+/// What kind of detector failure (the bindings map each kind to an exception class).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorErrorKind {
+    /// One sample failed; the scan goes on.
+    Sample,
+    /// The detector's link failed (timeout, unplugged).
+    Link,
+    /// The detector itself refused or answered nonsense.
+    Device,
+}
+
 /// A detector failure (the record gets the detector-fault flag and NaN channels).
 ///
 /// A *fatal* failure (the detector's link is gone: timeout, unplugged) ends the scan: the
 /// motors are stopped, the records already taken are kept, and the scan reports `failed` with
-/// `kind` as the error type.
+/// this error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("detector: {message}")]
 pub struct DetectorError {
@@ -23,18 +34,18 @@ pub struct DetectorError {
     pub message: String,
     /// The scan cannot go on.
     pub fatal: bool,
-    /// Error type reported when fatal (`LinkError`, `BoardError`, ...).
-    pub kind: &'static str,
+    /// What kind of failure.
+    pub kind: DetectorErrorKind,
 }
 
 impl DetectorError {
     /// A failure of one sample; the scan goes on.
     pub fn sample(message: impl Into<String>) -> Self {
-        Self { message: message.into(), fatal: false, kind: "AefiError" }
+        Self { message: message.into(), fatal: false, kind: DetectorErrorKind::Sample }
     }
 
-    /// A failure that ends the scan, reported as `kind`.
-    pub fn fatal(kind: &'static str, message: impl Into<String>) -> Self {
+    /// A failure that ends the scan.
+    pub fn fatal(kind: DetectorErrorKind, message: impl Into<String>) -> Self {
         Self { message: message.into(), fatal: true, kind }
     }
 }

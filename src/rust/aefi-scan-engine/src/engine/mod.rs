@@ -8,15 +8,20 @@
 //! - [`detector`]: the detector trait; virtual probe, external stream, none.
 //! - [`stage`]: what the executor needs from the motion controller.
 //! - [`trigger`]: the real-time trigger loop.
-//! - [`executor`]: one scan = a motion thread and a trigger thread; progress, drain, abort, join.
+//! - [`executor`]: a scan in four verbs (prepare, kickoff, complete, collect) and abort; a motion
+//!   thread and a trigger thread per scan.
+//! - [`fault`]: why a scan was refused or failed (the executor's one error type).
+//! - [`physics`]: the physical minimum time of a plan (the scan's efficiency).
 //! - [`stats`]: state, progress and final statistics.
 //! - [`arcus_stage`]: the Arcus driver as a [`stage::Stage`].
 pub mod arcus_stage;
 pub mod board_detector;
 pub mod detector;
 pub mod executor;
+pub mod fault;
 pub mod model;
 pub mod pacer;
+pub mod physics;
 pub mod plan;
 pub mod record;
 pub mod rt;

@@ -118,6 +118,9 @@ pub struct FlyPlan {
     pub step_um: f64,
     /// RMS noise (V) the virtual probe adds to each channel.
     pub probe_noise_volts: f64,
+    /// Seed of the simulated noise (virtual probe, simulated board): the same seed gives the
+    /// same noise sequence. None: a fresh seed per scan.
+    pub seed: Option<u64>,
 }
 
 impl Default for FlyPlan {
@@ -143,6 +146,7 @@ impl Default for FlyPlan {
             realtime: true,
             step_um: BENCH_STEP_UM,
             probe_noise_volts: 0.0,
+            seed: None,
         }
     }
 }

@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 /// Record flags (the `flags` column).
 pub mod flags {
-    /// Position from a poll.
-    pub const FROM_POLL: u32 = 1;
-    /// Position estimated by the model.
+    /// Position estimated by the model (every record's: a sample never coincides with a poll;
+    /// bit 1 is not used).
     pub const ESTIMATED: u32 = 2;
     /// Trigger deadline(s) missed just before this sample.
     pub const MISSED_DEADLINE: u32 = 4;

@@ -1,13 +1,13 @@
 //! What the executor needs from the motion controller: the [`Stage`] trait.
 //!
 //! The executor drives any stage through this small trait (the Arcus driver implements it; tests
-//! use [`super::fake::FakeStage`]). Every call is one wire transaction (or a few) and returns
+//! use `aefi_sim::fake_stage::FakeStage`). Every call is one wire transaction (or a few) and returns
 //! typed errors; position queries come back stamped ([`Poll`]) so the position model can place
 //! them in time.
 use super::model::{LinkTiming, Poll};
 use super::plan::{Axis, AxisSpeeds};
 
-/// The kind of a stage failure; decides the Python exception type.
+/// The kind of a stage failure (the bindings map each kind to an exception class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageErrorKind {
     /// No (complete) reply before the deadline.
@@ -20,19 +20,6 @@ pub enum StageErrorKind {
     Protocol,
     /// The controller answered `?…` (a refused command, a latched limit, ...).
     Controller,
-}
-
-impl StageErrorKind {
-    /// The `_engine` exception class name of this kind.
-    pub fn python_type(self) -> &'static str {
-        match self {
-            StageErrorKind::Timeout => "LinkTimeoutError",
-            StageErrorKind::Link => "LinkError",
-            StageErrorKind::Busy => "PortBusyError",
-            StageErrorKind::Protocol => "ProtocolError",
-            StageErrorKind::Controller => "ControllerError",
-        }
-    }
 }
 
 /// A stage failure.
@@ -59,15 +46,57 @@ impl StageError {
     }
 }
 
+/// The errors an axis has latched (they stay until cleared, e.g. `CLR` on the Arcus); while one
+/// is latched the axis refuses to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Latch {
+    /// The + limit switch was hit.
+    pub plus_limit: bool,
+    /// The − limit switch was hit.
+    pub minus_limit: bool,
+    /// The drive's alarm input fired.
+    pub alarm: bool,
+}
+
+impl Latch {
+    /// True when something is latched.
+    pub fn any(self) -> bool {
+        self.plus_limit || self.minus_limit || self.alarm
+    }
+
+    /// The controller's refusal code for a move on this axis (`ALARM` or `LIMIT`).
+    pub fn code(self) -> &'static str {
+        if self.alarm {
+            "ALARM"
+        } else {
+            "LIMIT"
+        }
+    }
+}
+
+impl std::fmt::Display for Latch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = [(self.plus_limit, "+ limit"), (self.minus_limit, "- limit"), (self.alarm, "alarm")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        if names.is_empty() {
+            write!(f, "nothing latched")
+        } else {
+            write!(f, "{} error latched", names.join(" and "))
+        }
+    }
+}
+
 /// The motion state of one axis.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AxisMotion {
     /// Not pulsing.
     Idle,
     /// Pulsing.
     Moving,
-    /// Stopped by a fault (limit, alarm): the reason.
-    Fault(String),
+    /// Stopped by a latched error (limit, alarm).
+    Fault(Latch),
 }
 
 /// A motion controller as the flyscan executor drives it.
@@ -109,6 +138,15 @@ pub trait Stage: Send {
     /// Link or protocol failures.
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError>;
 
+    /// Motion states of several axes, in the order given (a controller that reports every axis
+    /// in one status query answers in one transaction).
+    ///
+    /// # Errors
+    /// Link or protocol failures.
+    fn motions(&mut self, axes: &[Axis]) -> Result<Vec<AxisMotion>, StageError> {
+        axes.iter().map(|&a| self.motion(a)).collect()
+    }
+
     /// Decelerated stop of every axis; returns the send stamp (ns).
     ///
     /// # Errors
@@ -143,6 +181,9 @@ impl<T: Stage + ?Sized> Stage for Box<T> {
     }
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
         (**self).motion(axis)
+    }
+    fn motions(&mut self, axes: &[Axis]) -> Result<Vec<AxisMotion>, StageError> {
+        (**self).motions(axes)
     }
     fn stop_all(&mut self) -> Result<i64, StageError> {
         (**self).stop_all()

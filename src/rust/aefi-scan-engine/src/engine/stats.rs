@@ -3,33 +3,37 @@
 //! Live values are atomics written by the scan threads and read by anyone (`progress()` at any
 //! rate never blocks the real-time thread). Final statistics are assembled once, at join, from
 //! what each thread hands back.
+use super::fault::ScanFault;
 use super::pacer::{LatenessUs, RtReport};
 use super::record::RingCounters;
+use crate::clock::Clock;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Where a scan is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ScanState {
-    /// Created, not started.
+    /// Created, not prepared.
     Idle = 0,
-    /// Reading the controller, setting speeds.
+    /// Checking the plan and the axes, arming the detector.
     Preparing = 1,
-    /// Fast axis going to the run-up start of the first line.
+    /// Axes going to the run-up start of the first line.
     MovingToStart = 2,
+    /// At the start, detector armed: waiting for `kickoff`.
+    Ready = 3,
     /// A line is flying.
-    Flying = 3,
+    Flying = 4,
     /// Moving to the next line.
-    BetweenLines = 4,
+    BetweenLines = 5,
     /// Stopping after an abort or fault.
-    Stopping = 5,
+    Stopping = 6,
     /// Every line done.
-    Completed = 6,
+    Completed = 7,
     /// Ended by an abort request.
-    Aborted = 7,
+    Aborted = 8,
     /// Ended by a fault.
-    Failed = 8,
+    Failed = 9,
 }
 
 impl ScanState {
@@ -39,6 +43,7 @@ impl ScanState {
             ScanState::Idle => "idle",
             ScanState::Preparing => "preparing",
             ScanState::MovingToStart => "moving_to_start",
+            ScanState::Ready => "ready",
             ScanState::Flying => "flying",
             ScanState::BetweenLines => "between_lines",
             ScanState::Stopping => "stopping",
@@ -52,12 +57,13 @@ impl ScanState {
         match v {
             1 => ScanState::Preparing,
             2 => ScanState::MovingToStart,
-            3 => ScanState::Flying,
-            4 => ScanState::BetweenLines,
-            5 => ScanState::Stopping,
-            6 => ScanState::Completed,
-            7 => ScanState::Aborted,
-            8 => ScanState::Failed,
+            3 => ScanState::Ready,
+            4 => ScanState::Flying,
+            5 => ScanState::BetweenLines,
+            6 => ScanState::Stopping,
+            7 => ScanState::Completed,
+            8 => ScanState::Aborted,
+            9 => ScanState::Failed,
             _ => ScanState::Idle,
         }
     }
@@ -86,12 +92,20 @@ pub struct Live {
     pub polls: AtomicU64,
     fast_bits: AtomicU64,
     slow_bits: AtomicU64,
-    /// Scan start (monotonic ns).
+    /// The scan's time base.
+    clock: Arc<dyn Clock>,
+    /// Start of `prepare` (ns).
     pub t_start_ns: i64,
-    /// Scan end (monotonic ns, 0 while running).
+    /// Scan end (ns, 0 while running).
     pub t_end_ns: AtomicI64,
-    /// Ring counters (pushed, dropped).
-    pub ring: Arc<RingCounters>,
+    /// When the scan became ready (ns, 0 until then).
+    pub t_ready_ns: AtomicI64,
+    /// When `kickoff` let it fly (ns, 0 until then).
+    pub t_kickoff_ns: AtomicI64,
+    /// The detector is armed (set by the trigger thread once its detector has begun).
+    armed: AtomicBool,
+    /// Ring counters (pushed, dropped), once `prepare` has allocated the ring.
+    ring: OnceLock<Arc<RingCounters>>,
     /// Lines in the plan.
     pub lines_total: u32,
     /// A fatal detector failure (it also requests the abort that stops the motors).
@@ -116,8 +130,8 @@ impl Drop for ThreadDone<'_> {
 }
 
 impl Live {
-    /// Fresh live values for a scan of `lines_total` lines.
-    pub fn new(lines_total: u32, ring: Arc<RingCounters>) -> Self {
+    /// Fresh live values for a scan of `lines_total` lines, timed by `clock`.
+    pub fn new(lines_total: u32, clock: Arc<dyn Clock>) -> Self {
         Self {
             state: AtomicU8::new(ScanState::Preparing as u8),
             abort: AtomicBool::new(false),
@@ -128,14 +142,65 @@ impl Live {
             polls: AtomicU64::new(0),
             fast_bits: AtomicU64::new(f64::NAN.to_bits()),
             slow_bits: AtomicU64::new(f64::NAN.to_bits()),
-            t_start_ns: crate::clock::mono_ns(),
+            t_start_ns: clock.now_ns(),
+            clock,
             t_end_ns: AtomicI64::new(0),
-            ring,
+            t_ready_ns: AtomicI64::new(0),
+            t_kickoff_ns: AtomicI64::new(0),
+            armed: AtomicBool::new(false),
+            ring: OnceLock::new(),
             lines_total,
             detector_failure: std::sync::Mutex::new(None),
             final_state: AtomicU8::new(0),
             finishers: AtomicU8::new(0),
         }
+    }
+
+    /// The scan's time base.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Now on the scan's clock (ns).
+    pub fn now_ns(&self) -> i64 {
+        self.clock.now_ns()
+    }
+
+    /// Attaches the record ring's counters (once, when `prepare` allocates the ring).
+    pub fn attach_ring(&self, counters: Arc<RingCounters>) {
+        let _ = self.ring.set(counters);
+    }
+
+    /// Records dropped by a full ring so far.
+    pub fn dropped_records(&self) -> u64 {
+        self.ring.get().map_or(0, |r| r.dropped.load(Ordering::Relaxed))
+    }
+
+    /// The trigger thread's detector has begun: the scan may fly once the axes are at the start.
+    pub fn set_armed(&self) {
+        self.armed.store(true, Ordering::Release);
+    }
+
+    /// Whether the detector is armed.
+    pub fn armed(&self) -> bool {
+        self.armed.load(Ordering::Acquire)
+    }
+
+    /// Ends a scan that never started its threads (refused by `prepare`): `s` at once.
+    pub fn end_without_threads(&self, s: ScanState) {
+        let _ = self.t_end_ns.compare_exchange(0, self.clock.now_ns(), Ordering::AcqRel, Ordering::Acquire);
+        self.force_state(s);
+    }
+
+    /// Seconds the scan worked: `prepare` to the end, less the wait between ready and kickoff.
+    pub fn working_s(&self) -> f64 {
+        let end = match self.t_end_ns.load(Ordering::Acquire) {
+            0 => self.clock.now_ns(),
+            t => t,
+        };
+        let (ready, kickoff) = (self.t_ready_ns.load(Ordering::Acquire), self.t_kickoff_ns.load(Ordering::Acquire));
+        let idle = if ready > 0 && kickoff >= ready { kickoff - ready } else { 0 };
+        (end - self.t_start_ns - idle) as f64 * 1e-9
     }
 
     /// The motion thread's end state (published once both scan threads have ended).
@@ -151,7 +216,7 @@ impl Live {
             if !s.is_final() || self.detector_failure().is_some() {
                 s = ScanState::Failed;
             }
-            let _ = self.t_end_ns.compare_exchange(0, crate::clock::mono_ns(), Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.t_end_ns.compare_exchange(0, self.clock.now_ns(), Ordering::AcqRel, Ordering::Acquire);
             self.force_state(s);
         }
     }
@@ -209,14 +274,14 @@ impl Live {
 
     /// Requests an abort (idempotent; the first request's instant is kept).
     pub fn request_abort(&self) {
-        let _ = self.abort_requested_ns.compare_exchange(0, crate::clock::mono_ns(), Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.abort_requested_ns.compare_exchange(0, self.clock.now_ns(), Ordering::AcqRel, Ordering::Acquire);
         self.abort.store(true, Ordering::Release);
     }
 
     /// A snapshot for `progress()`.
     pub fn progress(&self) -> Progress {
         let end = self.t_end_ns.load(Ordering::Acquire);
-        let now = if end > 0 { end } else { crate::clock::mono_ns() };
+        let now = if end > 0 { end } else { self.clock.now_ns() };
         Progress {
             state: self.state(),
             lines_done: self.lines_done.load(Ordering::Relaxed),
@@ -226,7 +291,7 @@ impl Live {
             fast_steps: f64::from_bits(self.fast_bits.load(Ordering::Relaxed)),
             slow_steps: f64::from_bits(self.slow_bits.load(Ordering::Relaxed)),
             elapsed_s: (now - self.t_start_ns) as f64 * 1e-9,
-            dropped_records: self.ring.dropped.load(Ordering::Relaxed),
+            dropped_records: self.dropped_records(),
         }
     }
 }
@@ -267,28 +332,30 @@ pub struct LineTime {
     pub samples: u64,
 }
 
-/// The typed error a scan ended with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanErrorInfo {
-    /// `_engine` exception class name (`LinkTimeoutError`, `ControllerError`, ...).
-    pub kind: String,
-    /// Message.
-    pub message: String,
-}
-
 /// Final statistics of a scan (`join()`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanStats {
     /// End state (completed/aborted/failed).
     pub status: ScanState,
-    /// The error of a failed scan.
-    pub error: Option<ScanErrorInfo>,
+    /// The fault of a failed scan.
+    pub error: Option<ScanFault>,
     /// Lines completed.
     pub lines: u32,
     /// Samples recorded.
     pub samples: u64,
-    /// Wall time (s).
+    /// Wall time (s): from the start of `prepare` to the end, less the wait for `kickoff`.
     pub wall_time_s: f64,
+    /// Time `prepare` took (s): checks, the move to the start, arming.
+    pub prepare_s: f64,
+    /// The plan's physical minimum (s, [`super::physics`]); None when the slow axis' speeds
+    /// could not be read.
+    pub physical_min_s: Option<f64>,
+    /// Physical minimum / wall time, for a completed scan.
+    pub efficiency: Option<f64>,
+    /// Mean time per line beyond the physical minimum (ms), for a completed scan.
+    pub overhead_per_line_ms: Option<f64>,
+    /// The seed of the simulated noise, when the plan had one.
+    pub seed: Option<u64>,
     /// Polls made while flying.
     pub polls: u64,
     /// Poll rate while flying (Hz).

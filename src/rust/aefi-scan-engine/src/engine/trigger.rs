@@ -284,9 +284,10 @@ pub fn run_trigger_loop(
         failed: false,
     };
     let start_error = lp.detector.begin().err();
-    if let Some(e) = &start_error {
+    match &start_error {
         // Nothing can be sampled: the motion stops and the scan ends failed.
-        lp.live.fail_detector(DetectorError { fatal: true, ..e.clone() });
+        Some(e) => lp.live.fail_detector(DetectorError { fatal: true, ..e.clone() }),
+        None => lp.live.set_armed(),
     }
     let self_timed = lp.detector.self_timed();
     // Self-timed and continuous detectors are still visited on a 1 kHz beat when idle.
