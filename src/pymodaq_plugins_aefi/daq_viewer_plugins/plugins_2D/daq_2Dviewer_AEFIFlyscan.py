@@ -9,7 +9,7 @@ from typing import Optional
 
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
-from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (MAP_CHANNELS, FlyscanViewerMixin, LastResultsRepository,
+from pymodaq_plugins_aefi.adapters.flyscan_viewers import (MAP_CHANNELS, FlyscanViewerMixin, LastResultsRepository,
                                                            LiveMap, StudyRunner, flyscan_params, flyscan_request,
                                                            map_dte, viewer_defaults)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan

@@ -20,7 +20,7 @@ from pymodaq_gui.utils.dock import Dock, DockArea
 from ..domain.events import (FlyScanAborted, FlyScanCompleted, FlyScanEvent, FlyScanFailed, FlyScanLineCorrelated,
                              FlyScanProgress, FlyScanSaved, FlyScanStarted)
 from ..domain.measurement import CHANNEL_NAMES
-from .pymodaq_flyscan import LiveMap
+from .flyscan_viewers import LiveMap
 
 
 class PyMoDAQView(QtCore.QObject):
