@@ -10,8 +10,8 @@ from typing import Optional
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
 from pymodaq_plugins_aefi.adapters.flyscan_viewers import (MAP_CHANNELS, FlyscanViewerMixin, LastResultsRepository,
-                                                           LiveMap, StudyRunner, flyscan_params, flyscan_request,
-                                                           map_dte, viewer_defaults)
+                                                           LiveMap, StudyRunner, failed_map_dte, flyscan_params,
+                                                           flyscan_request, map_dte, viewer_defaults)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress, FlyScanStarted
 
@@ -21,6 +21,8 @@ _PROGRESS_PERIOD_S = 0.25
 class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
     """A raster flyscan per grab: Data2D map with both axes in mm (AEFI bench)."""
 
+    # the systems the Rust extension is built for (wheels); PyMoDAQ refuses to start the plugin elsewhere
+    supported_platforms = ("win32", "linux", "darwin")
     live_mode_available = False
     params = comon_parameters + flyscan_params(raster=True, settings=viewer_defaults())
 
@@ -60,6 +62,9 @@ class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
             self.settings.child("progress").setValue(
                 f"{event.state}: line {event.lines_done}/{event.lines_total}, {event.samples} samples, "
                 f"{event.elapsed_s:.1f} s")
+
+    def _failed_dte(self):
+        return failed_map_dte(self.settings, self._channels)
 
     def _on_finished(self, outcome) -> None:
         results = outcome.results
