@@ -70,3 +70,20 @@ def run_linear_scan1d(dashboard, actuator: str, detector: str, positions_mm: np.
     finally:
         scan.quit_fun()
         window.parent.close() if hasattr(window, "parent") else None
+
+
+def load_preset(dashboard) -> dict:
+    """Install the shipped preset and load it as `dashboard -x aefi_flyscan_sim` does; modules by title."""
+    from pymodaq_plugins_aefi.cli.preset import PRESET_NAME, install
+
+    path = install()
+    assert PRESET_NAME in dashboard.experiment_manager.entries
+    dashboard.experiment_manager.entry = PRESET_NAME
+    dashboard.experiment_manager.execute_entry(path)
+
+    def modules():
+        return dashboard.actuators_modules + dashboard.detector_modules
+
+    process_until(lambda: len(modules()) == 4 and all(m.initialized_state for m in modules()), 30,
+                  "the preset's modules to initialize")
+    return {m.title: m for m in modules()}

@@ -35,6 +35,9 @@ from .links import OTHER_URL
 
 ServiceFactory = Callable[[], StudyService]
 
+#: Name of the raster viewer's data.
+MAP_NAME = "AEFI map"
+
 # PyMoDAQ's logger: its warnings reach ~/.pymodaq/log/pymodaq.log and the log window
 logger = set_logger("pymodaq_plugins_aefi.flyscan", add_to_console=False)
 
@@ -137,7 +140,7 @@ class LiveMap:
         return np.isfinite(self.volts[0]).astype(int) if self.volts is not None else np.zeros((0, 0), int)
 
     def dte(self, channels: Iterable[int]) -> DataToExport:
-        return DataToExport("AEFI", data=[map_dwa("AEFI map", self, self.fast_axis, self.slow_axis, list(channels))])
+        return DataToExport("AEFI", data=[map_dwa(MAP_NAME, self, self.fast_axis, self.slow_axis, list(channels))])
 
 
 # ---- domain results → PyMoDAQ data ----------------------------------------------------------------
@@ -230,7 +233,7 @@ def map_dwa(name: str, results_map: Any, fast_axis: str, slow_axis: str, channel
 
 def map_dte(results: ScanResults, channels: Iterable[int]) -> DataToExport:
     """The result of a raster grab: the map of the chosen channels (NaN where no sample fell)."""
-    return DataToExport("AEFI", data=[map_dwa("AEFI map", results.map, results.config.fast_axis,
+    return DataToExport("AEFI", data=[map_dwa(MAP_NAME, results.map, results.config.fast_axis,
                                               results.config.slow_axis, list(channels))])
 
 

@@ -1,7 +1,8 @@
 """PyMoDAQ 2D viewer: one grab = one whole raster flyscan, rows shown live while it flies.
 
 A thin shell over bootstrap/StudyService like the 1D viewer. Stop aborts the engine (the motors
-are stopped by it) and the rows acquired so far are emitted as the result.
+are stopped by it) and the rows acquired so far are emitted as the result. The map is the chosen
+channel with both axes in mm; in the Dashboard its viewer shows the colour bar, scaled on each row.
 """
 import time
 from pathlib import Path
@@ -9,9 +10,10 @@ from typing import Optional
 
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
-from pymodaq_plugins_aefi.adapters.flyscan_viewers import (MAP_CHANNELS, FlyscanViewerMixin, LastResultsRepository,
-                                                           LiveMap, StudyRunner, failed_map_dte, flyscan_params,
-                                                           flyscan_request, map_dte, viewer_defaults)
+from pymodaq_plugins_aefi.adapters.colour_scale import ColourScale
+from pymodaq_plugins_aefi.adapters.flyscan_viewers import (MAP_CHANNELS, FlyscanViewerMixin,
+                                                           LastResultsRepository, LiveMap, StudyRunner, failed_map_dte,
+                                                           flyscan_params, flyscan_request, map_dte, viewer_defaults)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress, FlyScanStarted
 
@@ -30,6 +32,7 @@ class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
         self.controller: Optional[StudyRunner] = None
         self.live_map = LiveMap()
         self._last_progress_s = 0.0
+        self._colour_scale = ColourScale()
 
     def _ready_message(self, url: str) -> str:
         return f"AEFI raster flyscan on {url}"
@@ -57,6 +60,7 @@ class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
         elif isinstance(event, FlyScanLineCorrelated):
             if self.live_map.add(event):
                 self.dte_signal_temp.emit(self.live_map.dte(self._channels))
+                self._colour_scale.show(self._title)  # the module's viewer: its dock, in the Dashboard
         elif isinstance(event, FlyScanProgress) and time.monotonic() - self._last_progress_s >= _PROGRESS_PERIOD_S:
             self._last_progress_s = time.monotonic()
             self.settings.child("progress").setValue(
