@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test test-rust test-python bench wheel screenshots clean
+.PHONY: setup demo test test-rust test-python test-qt-bindings bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -13,7 +13,7 @@ setup:
 demo: setup
 	$(VENV)/bin/aefi-flyscan $(ARGS)
 
-test: setup test-rust test-python
+test: setup test-rust test-python test-qt-bindings
 
 test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet
@@ -22,6 +22,16 @@ test-rust:
 # pytest exits 5 when it collected nothing: any non-zero status fails `make test`.
 test-python:
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# The package requires no Qt binding (PyMoDAQ's install brings one); the main venv runs on PyQt6.
+# These venvs see the main venv's packages without PyQt6 and add another binding (the ones PyMoDAQ
+# 5.3 offers as extras), then run the GUI tests of the plugins and the Dashboard again.
+QT_BINDING_TESTS := tests/test_qt_binding.py tests/test_flyscan_viewers.py tests/test_preset.py tests/test_scan_view.py
+test-qt-bindings:
+	bash .ci/qt-binding-venv.sh "PySide6!=6.12.0" .venv-pyside6
+	QT_QPA_PLATFORM=offscreen AEFI_QT_BINDING=PySide6 .venv-pyside6/bin/python -m pytest -m gui $(QT_BINDING_TESTS)
+	bash .ci/qt-binding-venv.sh "PyQt5" .venv-pyqt5
+	QT_QPA_PLATFORM=offscreen AEFI_QT_BINDING=PyQt5 .venv-pyqt5/bin/python -m pytest -m gui $(QT_BINDING_TESTS)
 
 bench: setup
 	$(VENV)/bin/aefi-bench $(ARGS)
@@ -39,4 +49,4 @@ wheel:
 	$(VENV)/bin/maturin build --release -o dist
 
 clean:
-	rm -rf target dist $(VENV) src/pymodaq_plugins_aefi/*.so
+	rm -rf target dist $(VENV) .venv-pyside6 .venv-pyqt5 src/pymodaq_plugins_aefi/*.so
