@@ -49,6 +49,7 @@ def dashboard():
 
 
 def test_readme_recipe_steps_y_and_flies_x_lines_into_a_map(dashboard):
+    # imported here: a plugin module imported before PyMoDAQ is hidden from PyMoDAQ's plugin discovery
     from pymodaq_plugins_aefi.adapters.flyscan_viewers import LINE_FIGURES
 
     actuator, detector, y_mm = readme_recipe()

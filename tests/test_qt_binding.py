@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pymodaq_plugins_aefi"
 
 @pytest.mark.gui
 def test_qt_runs_on_the_binding_of_this_environment():
+    import pymodaq  # noqa: F401  (first: importing a plugin module before PyMoDAQ hides it from PyMoDAQ's discovery)
     import pyqtgraph
     import qtpy
 
