@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test test-rust test-python test-qt-bindings bench wheel screenshots clean
+.PHONY: setup demo test lint-python lint-rust test-rust test-python test-qt-bindings bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -13,7 +13,20 @@ setup:
 demo: setup
 	$(VENV)/bin/aefi-flyscan $(ARGS)
 
-test: setup test-rust test-python test-qt-bindings
+test: setup lint-python lint-rust test-rust test-python test-qt-bindings
+
+# Python gates, configured in pyproject.toml: ruff (lint only, no reformatting), mypy on the core and
+# the adapters, import-linter's layering contracts.
+lint-python:
+	$(VENV)/bin/ruff check src tests tools
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
+
+# Lint gates: formatting, and clippy with every warning an error (unsafe blocks need a SAFETY note).
+lint-rust:
+	cargo fmt --all --check
+	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --workspace --all-targets --quiet -- -D warnings -D clippy::undocumented_unsafe_blocks
+	@bash .ci/check-windows.sh
 
 test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet

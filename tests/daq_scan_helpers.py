@@ -4,8 +4,8 @@ Imported by name (pytest puts tests/ on sys.path). PyMoDAQ is imported inside th
 collecting the tests does not build the Dashboard's machinery.
 """
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from qtpy.QtWidgets import QApplication

@@ -4,8 +4,14 @@ import itertools
 import numpy as np
 import pytest
 
-from pymodaq_plugins_aefi.adapters.aefi_board import (AefiBoard, BoardBusyError, BoardSettings, board_arbiter,
-                                                      board_url, check_n_avg)
+from pymodaq_plugins_aefi.adapters.aefi_board import (
+    AefiBoard,
+    BoardBusyError,
+    BoardSettings,
+    board_arbiter,
+    board_url,
+    check_n_avg,
+)
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 
 _NAMES = itertools.count()
@@ -64,12 +70,11 @@ def test_flyscan_lease_takes_the_viewers_link_and_gives_it_back(url):
     settings = BoardSettings(adc_gains=(2, 2, 2, 2))
     board.configure(settings)
     assert board.measure(5)[0] == 2.0
-    with pytest.raises(RuntimeError):
-        with board_arbiter(url).lease("flyscan") as lent:
-            assert lent is link
-            with pytest.raises(BoardBusyError, match="flyscan"):
-                board.measure(1)
-            raise RuntimeError("fault during the scan")
+    with pytest.raises(RuntimeError), board_arbiter(url).lease("flyscan") as lent:
+        assert lent is link
+        with pytest.raises(BoardBusyError, match="flyscan"):
+            board.measure(1)
+        raise RuntimeError("fault during the scan")
     # back home, and the configuration written again (a scan may have changed registers)
     assert board.controller is link
     assert link.calls[-1][0] == "configure"

@@ -205,7 +205,8 @@ def test_tcp_through_the_cli_with_truth_log(tmp_path):
             _engine.sim_truth_from_log("{}", "Y", now)
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        with proc:  # closes the pipes
+            assert proc.wait(10) == 0
 
 
 def test_cli_refuses_bad_options_and_documents_choices():

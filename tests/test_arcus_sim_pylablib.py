@@ -49,4 +49,5 @@ def test_stock_pylablib_client_runs_against_the_simulator():
     finally:
         stage.close()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        with proc:  # closes the pipes
+            assert proc.wait(10) == 0

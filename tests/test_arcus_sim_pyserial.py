@@ -26,13 +26,13 @@ def _first_line(proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
 
 @pytest.fixture
 def sim_pty():
-    proc = subprocess.Popen([str(CLI), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        yield proc, _first_line(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    with subprocess.Popen([str(CLI), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            yield proc, _first_line(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
 
 
 def _ask(port: serial.Serial, frame: bytes) -> bytes:

@@ -5,10 +5,16 @@ import time
 import pytest
 
 from arcus_fake import FakeArcus
-from pymodaq_plugins_aefi.adapters.arcus_stage import (ArcusStage, AxisSpeeds, AxisTravel, read_position_steps,
-                                                       SpeedRangeError, StageBusyError, TravelLimitError)
+from pymodaq_plugins_aefi.adapters.arcus_stage import (
+    ArcusStage,
+    AxisSpeeds,
+    AxisTravel,
+    SpeedRangeError,
+    StageBusyError,
+    TravelLimitError,
+    read_position_steps,
+)
 from pymodaq_plugins_aefi.adapters.port_arbiter import LeaseBusyError, LinkHolder, PortArbiter
-
 
 _BENCHES = itertools.count()
 
@@ -92,9 +98,9 @@ def test_lease_is_refused_while_an_axis_moves(stage, monkeypatch):
     monkeypatch.setattr("pymodaq_plugins_aefi.adapters.arcus_stage._SETTLE_BEFORE_LEASE_S", 0.05)
     stage.set_speeds("X", AxisSpeeds(0.5, 0.2, 100, 100))
     stage.move_abs("X", 5.0)
-    with pytest.raises(StageBusyError, match="axis X is moving"):
-        with PortArbiter.for_url(stage.url, FakeArcus).lease("flyscan"):
-            pass
+    with (pytest.raises(StageBusyError, match="axis X is moving"),
+          PortArbiter.for_url(stage.url, FakeArcus).lease("flyscan")):
+        pass
     assert not stage.is_lent
     stage.stop("X")
 

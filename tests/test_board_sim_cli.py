@@ -22,13 +22,14 @@ def _start(*args: str, lines: int = 1):
     return proc, paths
 
 
-def _stop(proc) -> None:
+def _stop(proc) -> str:
+    """SIGTERM, then what is left of the simulator's stderr (communicate closes the pipes)."""
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=5)
+        return proc.communicate(timeout=5)[1]
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
+        return proc.communicate()[1]
 
 
 @pytest.fixture
@@ -84,7 +85,8 @@ def test_round_trip_grows_with_averaging_like_the_real_board(board_pty):
 def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
     proc, (board_path, arcus_path) = _start("--with-arcus", "--timing", "none", lines=2)
     try:
-        with serial.Serial(arcus_path, 9600, timeout=2) as arcus, serial.Serial(board_path, 1_500_000, timeout=2) as board:
+        with serial.Serial(arcus_path, 9600, timeout=2) as arcus, \
+                serial.Serial(board_path, 1_500_000, timeout=2) as board:
             for command in (b"@00PX=1743\r", b"@00PY=1468\r"):  # the stage counters: on the strongest feature
                 arcus.write(command)
                 assert arcus.read_until(b"\r") == b"OK\r"
@@ -96,5 +98,5 @@ def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
         with _engine.BoardController(f"serial://{board_path}") as ctrl:
             np.testing.assert_allclose(ctrl.measure(50), truth, atol=1e-3)
     finally:
-        _stop(proc)
-    assert proc.returncode == 0, proc.stderr.read()
+        stderr = _stop(proc)
+    assert proc.returncode == 0, stderr

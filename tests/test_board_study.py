@@ -60,7 +60,6 @@ def test_viewer_grab_during_a_study_names_the_borrower():
     viewer_board = AefiBoard.open(url)
     from pymodaq_plugins_aefi.adapters.aefi_board import board_arbiter
 
-    with board_arbiter(url).lease("flyscan scan_x"):
-        with pytest.raises(BoardBusyError, match="flyscan scan_x"):
-            viewer_board.measure(1)
+    with board_arbiter(url).lease("flyscan scan_x"), pytest.raises(BoardBusyError, match="flyscan scan_x"):
+        viewer_board.measure(1)
     viewer_board.close()

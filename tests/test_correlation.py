@@ -3,7 +3,12 @@ import numpy as np
 import pytest
 
 from pymodaq_plugins_aefi.domain import (
-    FlyScan, FlyScanConfig, FlyScanCorrelationService, Placement, RawSamples, place_by_line_ends,
+    FlyScan,
+    FlyScanConfig,
+    FlyScanCorrelationService,
+    Placement,
+    RawSamples,
+    place_by_line_ends,
 )
 
 
@@ -18,7 +23,8 @@ def test_line_end_interpolation_is_linear_in_time():
 def line_samples(fast_mm, t_ns, values):
     n = len(fast_mm)
     return RawSamples(seq=np.arange(n), t_ns=t_ns, line=np.zeros(n), fast_mm=fast_mm, slow_mm=np.full(n, 5.0),
-                      pos_err_mm=np.zeros(n), flags=np.zeros(n), channels_volts=np.repeat(np.asarray(values, float)[:, None], 6, axis=1))
+                      pos_err_mm=np.zeros(n), flags=np.zeros(n),
+                      channels_volts=np.repeat(np.asarray(values, float)[:, None], 6, axis=1))
 
 
 def test_service_places_by_model_or_by_line_ends():

@@ -3,8 +3,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from pymodaq.utils.plugin_testing import assert_units, grab_and_wait, make_detector
+
 from pymodaq_plugins_aefi.adapters.aefi_board import CHANNEL_NAMES, board_arbiter
 from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_0D.daq_0Dviewer_AEFIBoard import DAQ_0DViewer_AEFIBoard
 

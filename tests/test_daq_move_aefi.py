@@ -4,10 +4,15 @@ import itertools
 import time
 
 import pytest
+from pymodaq.utils.plugin_testing import (
+    make_actuator,
+    move_abs_and_wait,
+    move_home_and_wait,
+    move_rel_and_wait,
+    wait_for_signal,
+)
 from qtpy.QtWidgets import QApplication
 
-from pymodaq.utils.plugin_testing import (make_actuator, move_abs_and_wait, move_home_and_wait, move_rel_and_wait,
-                                          wait_for_signal)
 from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.arcus_stage import default_opener
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from pymodaq_plugins_aefi.domain import (
-    CHANNEL_NAMES, AefiVoltageMeasurement, FlyScan, FlyScanConfig, InvalidTransition, LineState, ScanStatus,
+    CHANNEL_NAMES,
+    AefiVoltageMeasurement,
+    FlyScan,
+    FlyScanConfig,
+    InvalidTransition,
+    LineState,
+    ScanStatus,
 )
 
 
@@ -14,8 +20,9 @@ def scan(lines=3):
 
 def test_lines_are_laid_out_serpentine():
     s = scan()
-    assert [(l.slow_mm, l.fast_from_mm, l.fast_to_mm) for l in s.lines] == [(5, 10, 30), (10, 30, 10), (15, 10, 30)]
-    assert all(l.state is LineState.PENDING for l in s.lines)
+    layout = [(line.slow_mm, line.fast_from_mm, line.fast_to_mm) for line in s.lines]
+    assert layout == [(5, 10, 30), (10, 30, 10), (15, 10, 30)]
+    assert all(line.state is LineState.PENDING for line in s.lines)
     assert s.id.startswith("scan_")
 
 
@@ -58,7 +65,7 @@ def test_abort_fails_the_line_in_flight_and_keeps_the_rest():
     s.line_acquired(0, 0, 1, 7)
     s.start_line(1)
     aborted = s.abort("operator")
-    assert [l.state for l in s.lines] == [LineState.ACQUIRED, LineState.FAILED, LineState.PENDING]
+    assert [line.state for line in s.lines] == [LineState.ACQUIRED, LineState.FAILED, LineState.PENDING]
     assert (aborted.lines_done, aborted.samples, aborted.reason) == (1, 7, "operator")
     assert s.status is ScanStatus.ABORTED
 

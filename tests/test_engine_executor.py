@@ -159,7 +159,7 @@ def test_external_detector_samples_are_positioned():
     ex.start(plan(detector="external", trigger="continuous", lines=1, slow_axis=None, speed_pps=5000.0), ctrl)
     fed = 0
     while ex.running:
-        now = _engine.mono_ns()
+        now = _engine.now_ns()
         t = np.array([now - 1_000_000], dtype=np.int64)
         fed += ex.feed(t, np.full((1, 6), 0.25))
         time.sleep(0.002)

@@ -5,20 +5,21 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us", "missed_triggers",
-              "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s", "status"}
+STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
+              "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
+              "status"}
 SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
          "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
 
 
 def flyscan(out, *args, **popen):
     cmd = [sys.executable, "-m", "pymodaq_plugins_aefi.cli.flyscan", "--out", str(out), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), **popen)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+                            **popen)
 
 
 @pytest.mark.slow
@@ -29,13 +30,15 @@ def test_small_raster_end_to_end(tmp_path):
     assert "completed" in stdout and "legacy step scan" in stdout
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert set(stats) == STATS_KEYS
-    assert set(stats["trigger_lateness_us"]) == {"p50", "p99", "max"} and set(stats["position_error_steps"]) == {"p50", "p99"}
+    assert set(stats["trigger_lateness_us"]) == {"p50", "p99", "max"}
+    assert set(stats["position_error_steps"]) == {"p50", "p99"}
     assert stats["status"] == "completed" and stats["lines"] == 3 and stats["dropped_records"] == 0
     assert stats["step_scan_estimate_s"] > 93 * 0.3 and stats["wall_time_s"] > 0  # 93 points, 300 ms settle each
     assert stats["position_error_steps"]["p99"] < 2.0
     assert (tmp_path / "map.png").stat().st_size > 10_000
 
     from pymodaq_data.h5modules.data_saving import DataLoader
+
     from pymodaq_plugins_aefi import _engine
 
     with DataLoader(tmp_path / "scan.h5") as loader:

@@ -7,9 +7,9 @@ from pymodaq_plugins_aefi import bootstrap
 from pymodaq_plugins_aefi.cli import flyscan
 from pymodaq_plugins_aefi.testing.fakes import FakeScanPort
 
-
-STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us", "missed_triggers",
-              "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s", "status"}
+STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
+              "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
+              "status"}
 
 
 @pytest.fixture

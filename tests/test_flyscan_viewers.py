@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from pymodaq.utils.plugin_testing import grab_and_wait, make_detector, move_abs_and_wait, wait_for_signal
+
 from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.daq_move_plugins.daq_move_AEFI import DAQ_Move_AEFI
@@ -258,5 +258,6 @@ def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
     finally:
         for process in (holder, sim):
             if process is not None:
-                process.terminate()
-                process.wait(10)
+                with process:  # closes the pipe
+                    process.terminate()
+                    process.wait(10)

@@ -58,7 +58,7 @@ def test_aborted_partial_scan_round_trips_with_its_status(tmp_path):
     outcome, repo = run(tmp_path, abort_after_lines=2)
     loaded = repo.load(outcome.location)
     assert loaded.status is ScanStatus.ABORTED and loaded.partial and loaded.lines_done == 2
-    assert [l.state for l in loaded.lines] == [LineState.CORRELATED] * 2 + [LineState.PENDING] * 2
+    assert [line.state for line in loaded.lines] == [LineState.CORRELATED] * 2 + [LineState.PENDING] * 2
     assert np.isnan(loaded.map.volts[:, 2:]).all()
 
 

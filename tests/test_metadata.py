@@ -1,8 +1,8 @@
 """plugin_info.toml (legacy PyMoDAQ layout) must state the same facts as pyproject.toml (what 5.3 reads)."""
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

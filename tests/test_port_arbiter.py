@@ -39,11 +39,10 @@ def test_holder_releases_and_gets_link_back_even_on_error():
     link = FakeLink("a")
     holder = FakeHolder(link)
     arbiter.attach(holder)
-    with pytest.raises(RuntimeError):
-        with arbiter.lease("flyscan") as lent:
-            assert lent is link and holder.link is None
-            assert arbiter.borrower == "flyscan"
-            raise RuntimeError("fault mid-scan")
+    with pytest.raises(RuntimeError), arbiter.lease("flyscan") as lent:
+        assert lent is link and holder.link is None
+        assert arbiter.borrower == "flyscan"
+        raise RuntimeError("fault mid-scan")
     assert holder.link is link and holder.events == ["release", "restore"]
     assert arbiter.borrower is None and not link.closed
 
@@ -68,9 +67,8 @@ def test_second_borrower_is_refused_while_lent():
     t = threading.Thread(target=first)
     t.start()
     assert entered.wait(5)
-    with pytest.raises(LeaseBusyError, match="lent to line 1"):
-        with arbiter.lease("line 2"):
-            pass
+    with pytest.raises(LeaseBusyError, match="lent to line 1"), arbiter.lease("line 2"):
+        pass
     leave.set()
     t.join(5)
 

@@ -8,8 +8,15 @@ from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.adapters.rust_scan_adapter import RustScanAdapter, build_plan
 from pymodaq_plugins_aefi.domain import (
-    FlyScan, FlyScanConfig, FlyScanLineCorrelated, FlyScanProgress, InvalidScanConfig, LineState, ScanBusyError,
-    ScanPort, ScanStatus,
+    FlyScan,
+    FlyScanConfig,
+    FlyScanLineCorrelated,
+    FlyScanProgress,
+    InvalidScanConfig,
+    LineState,
+    ScanBusyError,
+    ScanPort,
+    ScanStatus,
 )
 from pymodaq_plugins_aefi.testing.fake_executor import FakeArcusLink, FakeScanExecutor
 from pymodaq_plugins_aefi.testing.fakes import RecordingObserver
@@ -79,7 +86,7 @@ def test_abort_from_another_thread_keeps_finished_lines():
     assert rig.executors[0].abort_calls >= 1
     done = results.lines_done
     assert 0 < done < 5
-    assert [l.state for l in results.lines[:done]] == [LineState.CORRELATED] * done
+    assert [line.state for line in results.lines[:done]] == [LineState.CORRELATED] * done
     assert results.lines[done].state is LineState.FAILED
     assert set(np.unique(results.raw.line)) == set(range(done))
     assert rig.links[0].closed
@@ -117,9 +124,9 @@ def test_observer_exception_stops_the_engine():
 
 def test_busy_link_is_refused():
     rig = Rig("sim://adapter-fake-6")
-    with PortArbiter.for_url("sim://adapter-fake-6", rig.adapter._arcus_opener).lease("another scan"):
-        with pytest.raises(ScanBusyError, match="lent to another scan"):
-            rig.adapter.execute_scan(FlyScan(CONFIG), RecordingObserver())
+    lease = PortArbiter.for_url("sim://adapter-fake-6", rig.adapter._arcus_opener).lease("another scan")
+    with lease, pytest.raises(ScanBusyError, match="lent to another scan"):
+        rig.adapter.execute_scan(FlyScan(CONFIG), RecordingObserver())
 
 
 def test_a_line_closes_only_when_its_last_records_are_in():

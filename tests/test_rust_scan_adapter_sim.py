@@ -6,7 +6,13 @@ from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.port_arbiter import PortArbiter
 from pymodaq_plugins_aefi.adapters.rust_scan_adapter import RustScanAdapter
 from pymodaq_plugins_aefi.domain import (
-    FlyScan, FlyScanConfig, FlyScanLineCorrelated, FlyScanProgress, InvalidScanConfig, ScanStatus, place_by_line_ends,
+    FlyScan,
+    FlyScanConfig,
+    FlyScanLineCorrelated,
+    FlyScanProgress,
+    InvalidScanConfig,
+    ScanStatus,
+    place_by_line_ends,
 )
 from pymodaq_plugins_aefi.domain.quality import percentiles
 from pymodaq_plugins_aefi.testing.fakes import RecordingObserver
@@ -52,7 +58,8 @@ def test_engine_placement_beats_line_end_interpolation():
     ends_err = np.abs(ends_mm / STEP_MM - truth_steps)
     model, ends = percentiles(model_err), percentiles(ends_err)
     print(f"\nposition error vs truth (steps): engine model p50 {model['p50']:.3f} p99 {model['p99']:.3f} "
-          f"max {model_err.max():.3f}; line-end interpolation p50 {ends['p50']:.3f} p99 {ends['p99']:.3f} max {ends_err.max():.3f}")
+          f"max {model_err.max():.3f}; line-end interpolation p50 {ends['p50']:.3f} p99 {ends['p99']:.3f} "
+          f"max {ends_err.max():.3f}")
     assert model["p99"] < ends["p99"]
     assert model["p99"] <= 1.0
 

@@ -69,8 +69,8 @@ def test_channel_choice_and_stats(view):
     _run_in_thread(StudyService(FakeScanPort(), FakeResultsRepository(), [view]), REQUEST)
     view.channel_box.setCurrentIndex(3)
     assert view.channel == 3 and CHANNEL_NAMES[3] == "y_quadrature"
-    view.show_stats({"samples": 12000, "wall_time_s": 2.5, "trigger_lateness_us": {"p50": 3.0, "p99": 12.5, "max": 40.0},
-                     "missed_triggers": 0})
+    view.show_stats({"samples": 12000, "wall_time_s": 2.5,
+                     "trigger_lateness_us": {"p50": 3.0, "p99": 12.5, "max": 40.0}, "missed_triggers": 0})
     text = view.stats_label.text()
     assert "samples: 12000" in text and "3.0 / 12.5 / 40.0" in text and "missed triggers: 0" in text
 

@@ -6,9 +6,21 @@ import pytest
 
 from pymodaq_plugins_aefi.application.study_service import StudyService
 from pymodaq_plugins_aefi.domain import (
-    FlyScanAborted, FlyScanCompleted, FlyScanConfig, FlyScanFailed, FlyScanLineAcquired, FlyScanLineCorrelated,
-    FlyScanProgress, FlyScanSaved, FlyScanStarted, InvalidScanConfig, LineState, ScanBusyError, ScanExecutionError,
-    ScanId, ScanStatus,
+    FlyScanAborted,
+    FlyScanCompleted,
+    FlyScanConfig,
+    FlyScanFailed,
+    FlyScanLineAcquired,
+    FlyScanLineCorrelated,
+    FlyScanProgress,
+    FlyScanSaved,
+    FlyScanStarted,
+    InvalidScanConfig,
+    LineState,
+    ScanBusyError,
+    ScanExecutionError,
+    ScanId,
+    ScanStatus,
 )
 from pymodaq_plugins_aefi.testing.fakes import FakeResultsRepository, FakeScanPort, RecordingObserver, bump_field
 
@@ -66,7 +78,7 @@ def test_abort_mid_study_saves_lines_so_far_as_partial():
     assert port.abort_calls == 1
     results = repo.saved[outcome.location]
     assert results.status is ScanStatus.ABORTED and results.partial and results.lines_done == 4
-    assert [l.state for l in results.lines[:5]] == [LineState.CORRELATED] * 4 + [LineState.PENDING]
+    assert [line.state for line in results.lines[:5]] == [LineState.CORRELATED] * 4 + [LineState.PENDING]
     assert np.isnan(results.map.volts[:, 4:]).all() and (results.map.counts[:4] > 0).all()
     assert set(results.raw.line.tolist()) == {0, 1, 2, 3}
     aborted = obs.of_type(FlyScanAborted)

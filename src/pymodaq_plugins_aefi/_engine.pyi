@@ -4,13 +4,21 @@ This file is the contract between the Rust bindings and the Python adapters. Eve
 releases the GIL. Units are in the names: steps (Arcus pulses), pps (pulses/s), ms, ns, volts.
 Timestamps are CLOCK_MONOTONIC nanoseconds (`time.monotonic_ns()`).
 """
-from typing import Any, Callable, Literal, TypedDict
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 CHANNEL_NAMES: list[str]  # x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature
+BENCH_STEP_UM: float      # stage travel per Arcus pulse on the AEFI bench (21.8 µm, 1/16 microstep)
+MIN_SPEED_PPS: int        # HS/LS window of the PMX-4EX-SA (manual §6.1)
+MAX_SPEED_PPS: int
+MIN_ACCEL_MS: float
+
+def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:
+    """Largest ACC/DEC (ms) the PMX-4EX-SA accepts at this HS/LS (manual App. A.1)."""
 
 AxisName = Literal["X", "Y", "Z", "U"]
 
@@ -29,7 +37,8 @@ class PlanError(AefiError, ValueError):
     field: str  # the plan field that was refused
 class ScanAbortedError(AefiError): ...
 
-def mono_ns() -> int: ...
+def now_ns() -> int:
+    """The engine's clock (ns): CLOCK_MONOTONIC on Linux/macOS, QueryPerformanceCounter on Windows."""
 
 # ---- field map (simulated sample) ---------------------------------------------------------------
 def field_map_volts(x_mm: npt.NDArray[np.float64], y_mm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -75,7 +84,7 @@ class BoardController:
         """Write DDS (amplitude/phase words, 65536 = one turn) and ADC (gain 1..16, OSR) settings
         through the register commands; returns the number of registers written."""
     def close(self) -> None: ...
-    def __enter__(self) -> "BoardController": ...
+    def __enter__(self) -> BoardController: ...
     def __exit__(self, *exc: object) -> bool: ...
 
 def sim_board_fault(url: str, fault: Literal["garbage", "short", "silence", "unplug", "clear"], count: int = 1) -> None:
@@ -161,7 +170,7 @@ class ArcusController:
     def wire_limit_hz(self) -> float | None:
         """Most PX polls/s the baud allows (None: baud unknown, e.g. TCP without ?baud=)."""
     def close(self) -> None: ...
-    def __enter__(self) -> "ArcusController": ...
+    def __enter__(self) -> ArcusController: ...
     def __exit__(self, *exc: Any) -> bool: ...
 
 # ---- Arcus simulator ----------------------------------------------------------------------------

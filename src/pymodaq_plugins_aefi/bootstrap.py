@@ -6,9 +6,10 @@ HDF5 files, plus the adapters themselves for callers that need them (abort, stat
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from .adapters.h5_repository import H5ResultsRepository
 from .adapters.rust_scan_adapter import RustScanAdapter

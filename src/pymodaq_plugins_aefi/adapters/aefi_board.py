@@ -11,8 +11,9 @@ keyed with the instrument name "board" to stay apart from the Arcus one.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -39,11 +40,14 @@ class BoardBusyError(RuntimeError):
 class BoardLink(Protocol):
     """What the adapter uses of `_engine.BoardController`."""
 
-    is_lent: bool
-
+    @property
+    def is_lent(self) -> bool: ...
     def measure(self, n_avg: int = 1) -> np.ndarray: ...
-    def measure_timed(self, n_avg: int = 1) -> dict[str, Any]: ...
-    def configure(self, **settings: Any) -> int: ...
+    def measure_timed(self, n_avg: int = 1) -> Mapping[str, Any]: ...
+    def configure(self, dds_frequency_hz: float = ..., dds_gains: Optional[tuple[int, int, int, int]] = ...,
+                  dds_phases: Optional[tuple[int, int, int, int]] = ...,
+                  adc_gains: Optional[tuple[int, int, int, int]] = ..., osr: int = ...,
+                  iclk_divider: int = ...) -> int: ...
     def close(self) -> None: ...
 
 
@@ -116,7 +120,7 @@ class AefiBoard:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def open(cls, url: str, opener: Optional[Callable[[str], BoardLink]] = None) -> "AefiBoard":
+    def open(cls, url: str, opener: Optional[Callable[[str], BoardLink]] = None) -> AefiBoard:
         """Opens the board and registers it as the idle holder of its link."""
         arbiter = board_arbiter(url, opener)
         controller = (opener or default_opener)(url)
@@ -164,7 +168,7 @@ class AefiBoard:
         with self._lock:
             return np.asarray(self._require("measure").measure(n_avg), dtype=float)
 
-    def measure_timed(self, n_avg: int = 1) -> dict[str, Any]:
+    def measure_timed(self, n_avg: int = 1) -> Mapping[str, Any]:
         """One measurement with its send/receive stamps and estimated sample instant (ns)."""
         n_avg = check_n_avg(n_avg)
         with self._lock:

@@ -17,22 +17,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol, cast
 
+from .. import _engine
 from ..domain.units import StepScale
 from .port_arbiter import PortArbiter
 
 AXES: tuple[str, ...] = ("X", "Y", "Z", "U")
 
-#: Pulse rate range of HS/LS on the PMX-4EX-SA (manual §6.1).
-MIN_SPEED_PPS = 1.0
-MAX_SPEED_PPS = 6_000_000.0
-
-#: ACC/DEC ceiling: ((HS − LS) / δ) × 1000 ms, δ by speed window (manual App. A.1).
-_ACCEL_DELTA_BY_WINDOW = ((65_000, 50), (130_000, 100), (325_000, 200), (650_000, 800),
-                          (1_300_000, 1500), (3_200_000, 3800), (MAX_SPEED_PPS, 7500))
-MIN_ACCEL_MS = 1.0
+# What the PMX-4EX-SA accepts is defined once, in the engine's core (arcus::limits).
+MIN_SPEED_PPS = float(_engine.MIN_SPEED_PPS)
+MAX_SPEED_PPS = float(_engine.MAX_SPEED_PPS)
+MIN_ACCEL_MS = _engine.MIN_ACCEL_MS
+max_accel_ms = _engine.max_accel_ms
 
 #: How long a release waits for an axis that is finishing its last low-speed pulses.
 _SETTLE_BEFORE_LEASE_S = 2.0
@@ -58,16 +57,16 @@ class SpeedRangeError(ValueError):
 class ArcusLink(Protocol):
     """What the stage uses of `_engine.ArcusController` (positions in pulses, speeds in pulses/s)."""
 
-    is_lent: bool
-
+    @property
+    def is_lent(self) -> bool: ...
     def positions(self) -> dict[str, int]: ...
-    def status(self, axis: str) -> dict[str, bool]: ...
+    def status(self, axis: str) -> Mapping[str, Any]: ...
     def move_abs(self, axis: str, steps: int) -> None: ...
     def stop(self, axis: Optional[str] = None) -> None: ...
     def abort(self, axis: Optional[str] = None) -> None: ...
     def home(self, axis: str, positive: bool = False, mode: int = 0) -> None: ...
     def set_position(self, axis: str, steps: int) -> None: ...
-    def speeds(self, axis: str) -> dict[str, int]: ...
+    def speeds(self, axis: str) -> Mapping[str, Any]: ...
     def set_speeds(self, axis: str, high_speed_pps: Optional[int] = None, low_speed_pps: Optional[int] = None,
                    accel_ms: Optional[int] = None, decel_ms: Optional[int] = None) -> None: ...
     def clear(self, axis: Optional[str] = None) -> None: ...
@@ -122,7 +121,7 @@ class AxisState:
     alarm_error: bool = False
 
     @classmethod
-    def from_status(cls, status: dict[str, Any]) -> "AxisState":
+    def from_status(cls, status: Mapping[str, Any]) -> AxisState:
         return cls(**{name: bool(status.get(name, False)) for name in cls.__dataclass_fields__})
 
     @property
@@ -142,16 +141,11 @@ class AxisState:
         return ", ".join(parts)
 
 
-def max_accel_ms(high_pps: float, low_pps: float) -> float:
-    """The longest ramp the controller keeps for these speeds (longer ones it silently shortens)."""
-    delta = next(d for ceiling, d in _ACCEL_DELTA_BY_WINDOW if high_pps <= ceiling)
-    return (high_pps - low_pps) / delta * 1000.0
-
-
 def default_opener(url: str) -> ArcusLink:
-    from .. import _engine
-
-    return _engine.ArcusController(url)
+    # The stub types axis names as Literal["X", "Y", "Z", "U"]; the stage passes plain str (the names it
+    # is given, checked against AXES or refused by the controller with ValueError). Otherwise the
+    # controller matches ArcusLink member for member.
+    return cast(ArcusLink, _engine.ArcusController(url))
 
 
 class ArcusStage:
@@ -176,7 +170,7 @@ class ArcusStage:
     # ---- life cycle ------------------------------------------------------------------------------
     @classmethod
     def open(cls, url: str, opener: Optional[Callable[[str], ArcusLink]] = None,
-             axes: Optional[dict[str, AxisConfig]] = None) -> "ArcusStage":
+             axes: Optional[dict[str, AxisConfig]] = None) -> ArcusStage:
         """Open the controller at `url` and become the idle holder of its link."""
         opener = opener or default_opener
         arbiter = PortArbiter.for_url(url, opener)
@@ -189,7 +183,7 @@ class ArcusStage:
             raise
         return stage
 
-    def acquire(self) -> "ArcusStage":
+    def acquire(self) -> ArcusStage:
         """One more PyMoDAQ axis uses this stage; the link closes when the last one lets go."""
         self._users += 1
         return self

@@ -13,19 +13,19 @@ DAQ_Scan step never wait for data that will not come.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Optional
 
 import numpy as np
+from pymodaq.control_modules.thread_commands import ThreadStatus
+from pymodaq.utils.data import DataFromPlugins
+from pymodaq_data.data import Axis, DataToExport
+from pymodaq_utils.utils import ThreadCommand
 from qtpy import QtCore
 
-from pymodaq_data.data import Axis, DataToExport
-from pymodaq.utils.data import DataFromPlugins
-
-from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq_utils.logger import set_logger
-from pymodaq_utils.utils import ThreadCommand
 
-from ..application.study_service import StudyOutcome, StudyService
+from ..application.study_service import StudyService
 from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
@@ -247,6 +247,13 @@ class FlyscanViewerMixin:
     """
 
     controller: Optional[StudyRunner]
+    # Provided by the viewer and DAQ_Viewer_base (after this class in the MRO): declared, never assigned here.
+    settings: Any
+    emit_status: Callable[[ThreadCommand], None]
+    _service: ServiceFactory
+    _on_event: Callable[[Any], None]
+    _on_finished: Callable[[Any], None]
+    _ready_message: Callable[[str], str]
 
     def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
         from .. import config
@@ -264,7 +271,7 @@ class FlyscanViewerMixin:
         self.controller.failed.connect(self._on_failed)
         return self._ready_message(url), True
 
-    def commit_settings(self, param) -> None:
+    def commit_settings(self, param: Any) -> None:
         if param.name() == "connection" and param.value() != OTHER_URL:
             self.settings.child("url").setValue(param.value())
 

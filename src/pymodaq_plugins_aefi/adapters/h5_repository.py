@@ -90,9 +90,10 @@ class H5ResultsRepository(ResultsRepository):
                  "finished_utc": provenance.finished_utc, "source": provenance.source}
             ),
             "lines": _json([
-                {"index": l.index, "slow_mm": l.slow_mm, "fast_from_mm": l.fast_from_mm, "fast_to_mm": l.fast_to_mm,
-                 "state": l.state.value, "t_start_ns": l.t_start_ns, "t_end_ns": l.t_end_ns, "samples": l.samples}
-                for l in results.lines
+                {"index": line.index, "slow_mm": line.slow_mm, "fast_from_mm": line.fast_from_mm,
+                 "fast_to_mm": line.fast_to_mm, "state": line.state.value, "t_start_ns": line.t_start_ns,
+                 "t_end_ns": line.t_end_ns, "samples": line.samples}
+                for line in results.lines
             ]),
         }
 
@@ -113,7 +114,8 @@ class H5ResultsRepository(ResultsRepository):
         if len(raw) >= 2:  # PyMoDAQ squeezes a one-point signal to 0D; a line has far more samples
             time_axis = [Axis("time", units="s", data=(raw.t_ns - raw.t_ns[0]) * 1e-9, index=0)]
             data += [
-                DataWithAxes("raw_volts", source=DataSource.raw, dim=DataDim.Data1D, units="V", labels=list(CHANNEL_NAMES),
+                DataWithAxes("raw_volts", source=DataSource.raw, dim=DataDim.Data1D, units="V",
+                             labels=list(CHANNEL_NAMES),
                              data=[raw.channels_volts[:, c].copy() for c in range(len(CHANNEL_NAMES))], axes=time_axis),
                 DataWithAxes("raw_positions", source=DataSource.raw, dim=DataDim.Data1D, units="mm",
                              labels=list(_POSITION_COLUMNS), data=[getattr(raw, n).copy() for n in _POSITION_COLUMNS],
@@ -155,23 +157,25 @@ def load_results(location: str | Path) -> ScanResults:
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
     fast_axis = np.asarray(map_dwa.get_axis_from_index(1)[0].get_data(), dtype=np.float64)
     slow_axis = np.asarray(map_dwa.get_axis_from_index(0)[0].get_data(), dtype=np.float64)
-    volts = np.stack([np.asarray(a, dtype=np.float64) for a in map_dwa.data]).reshape(len(CHANNEL_NAMES), slow_axis.size, fast_axis.size)
+    volts = np.stack([np.asarray(a, dtype=np.float64) for a in map_dwa.data])
+    volts = volts.reshape(len(CHANNEL_NAMES), slow_axis.size, fast_axis.size)
     counts = np.asarray(counts_dwa.data[0]).reshape(slow_axis.size, fast_axis.size).astype(np.int64)
     grid = GriddedMap(fast_axis, slow_axis, volts, counts)
     if volts_dwa is None or pos_dwa is None or index_dwa is None:
         raw = RawSamples.empty()
     else:
-        columns = dict(zip(_INDEX_COLUMNS, index_dwa.data))
-        columns.update(zip(_POSITION_COLUMNS, pos_dwa.data))
+        columns = dict(zip(_INDEX_COLUMNS, index_dwa.data, strict=False))
+        columns.update(zip(_POSITION_COLUMNS, pos_dwa.data, strict=False))
         columns["channels_volts"] = np.stack(volts_dwa.data, axis=1)
         raw = RawSamples.from_columns(columns)
     lines = tuple(
-        LineSummary(l["index"], l["slow_mm"], l["fast_from_mm"], l["fast_to_mm"], LineState(l["state"]),
-                    l["t_start_ns"], l["t_end_ns"], l["samples"])
-        for l in json.loads(attrs["lines"])
+        LineSummary(line["index"], line["slow_mm"], line["fast_from_mm"], line["fast_to_mm"], LineState(line["state"]),
+                    line["t_start_ns"], line["t_end_ns"], line["samples"])
+        for line in json.loads(attrs["lines"])
     )
     prov = json.loads(attrs["provenance"])
-    provenance = Provenance(json.loads(attrs["plan"]), prov["versions"], prov["started_utc"], prov["finished_utc"], prov["source"])
+    provenance = Provenance(json.loads(attrs["plan"]), prov["versions"], prov["started_utc"], prov["finished_utc"],
+                            prov["source"])
     return ScanResults(
         scan_id=str(attrs["scan_id"]),
         config=config,

@@ -1,4 +1,4 @@
-"""Who owns an instrument link right now, within one process (DESIGN.md "Port ownership").
+"""Who owns an instrument link right now, within one process (docs/decisions/0006-port-lease.md).
 
 The Arcus link (and the board link) can be used by one owner at a time. The move plugin *holds*
 the link while it is idle; a flyscan *leases* it: the arbiter asks the holder to release it (the
@@ -10,8 +10,9 @@ PortBusyError from the Rust transport).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, ClassVar, Iterator, Optional, Protocol, runtime_checkable
+from typing import Any, ClassVar, Optional, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 
@@ -41,7 +42,7 @@ def link_key(url: str) -> str:
 class PortArbiter:
     """Lends one link at a time; one arbiter per instrument link in the process."""
 
-    _registry: ClassVar[dict[str, "PortArbiter"]] = {}
+    _registry: ClassVar[dict[str, PortArbiter]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, url: str, opener: Callable[[str], Any]) -> None:
@@ -52,7 +53,7 @@ class PortArbiter:
         self._borrower: Optional[str] = None
 
     @classmethod
-    def for_url(cls, url: str, opener: Callable[[str], Any], instrument: Optional[str] = None) -> "PortArbiter":
+    def for_url(cls, url: str, opener: Callable[[str], Any], instrument: Optional[str] = None) -> PortArbiter:
         """The process-wide arbiter of the instrument at `url` (created on first use).
 
         `instrument` tells apart two instruments behind one URL: a `sim://NAME` bench serves both

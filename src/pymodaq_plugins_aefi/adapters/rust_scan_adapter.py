@@ -6,11 +6,15 @@ publishes progress several times a second and closes each line as soon as all it
 in; at the end the engine's statistics join the results. The Arcus link is leased from the
 PortArbiter for the scan and given back on every exit path; an abort is forwarded to the engine,
 which stops the motors.
+
+Decision records: docs/decisions/0002-hybrid-rust-python-engine.md (the engine),
+0003-ports-and-adapters.md (this adapter's place) and 0006-port-lease.md (the link lease).
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, Optional
 
 import numpy as np
 
@@ -24,7 +28,6 @@ from ..domain.ports import ScanObserver, ScanPort
 from ..domain.recorder import FlyScanRecorder
 from ..domain.results import ScanResults
 from ..domain.samples import RawSamples, SampleFlag
-from .aefi_board import board_arbiter
 from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 
@@ -183,7 +186,7 @@ class RustScanAdapter(ScanPort):
         recorder = FlyScanRecorder(scan, observer, self.placement)
         step_mm = scan.config.scale.step_mm
         try:
-            recorder.begin(_engine.mono_ns())
+            recorder.begin(_engine.now_ns())
             if self._abort_requested:
                 executor.abort()
             closed = self._drain_until_done(scan, executor, recorder, step_mm)

@@ -7,18 +7,26 @@ thread that runs the scan; they are handed to the GUI thread through a queued Qt
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import numpy as np
-from qtpy import QtCore, QtWidgets
-
 from pymodaq_data.data import Axis, DataRaw
 from pymodaq_gui.plotting.data_viewers.viewer1D import Viewer1D
 from pymodaq_gui.plotting.data_viewers.viewer2D import Viewer2D
 from pymodaq_gui.utils.dock import Dock, DockArea
+from qtpy import QtCore, QtWidgets
 
-from ..domain.events import (FlyScanAborted, FlyScanCompleted, FlyScanEvent, FlyScanFailed, FlyScanLineCorrelated,
-                             FlyScanProgress, FlyScanSaved, FlyScanStarted)
+from ..domain.events import (
+    FlyScanAborted,
+    FlyScanCompleted,
+    FlyScanEvent,
+    FlyScanFailed,
+    FlyScanLineCorrelated,
+    FlyScanProgress,
+    FlyScanSaved,
+    FlyScanStarted,
+)
 from ..domain.measurement import CHANNEL_NAMES
 from .flyscan_viewers import LiveMap
 
@@ -47,7 +55,8 @@ class PyMoDAQView(QtCore.QObject):
         rows = [("samples", stats.get("samples")), ("wall time (s)", stats.get("wall_time_s")),
                 ("sample rate (Hz)", stats.get("sample_rate_hz")), ("position polls (Hz)", stats.get("poll_rate_hz")),
                 ("trigger lateness p50 / p99 / max (µs)",
-                 " / ".join(f"{lateness.get(k, float('nan')):.1f}" for k in ("p50", "p99", "max")) if lateness else None),
+                 " / ".join(f"{lateness.get(k, float('nan')):.1f}" for k in ("p50", "p99", "max"))
+                 if lateness else None),
                 ("missed triggers", stats.get("missed_triggers")), ("dropped records", stats.get("dropped_records")),
                 ("abort latency (ms)", stats.get("abort_latency_ms"))]
         self.stats_label.setText("\n".join(f"{name}: {_fmt(value)}" for name, value in rows if value is not None))

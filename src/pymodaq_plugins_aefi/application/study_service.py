@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Optional
 
 from ..domain.config import FlyScanConfig
 from ..domain.errors import InvalidScanConfig, ScanBusyError, ScanExecutionError
@@ -21,7 +22,7 @@ from ..domain.results import ScanResults
 
 _log = logging.getLogger(__name__)
 
-StudyRequest = Union[FlyScanConfig, Mapping[str, Any]]
+StudyRequest = FlyScanConfig | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ class StudyService:
         elif isinstance(request, Mapping):
             config = FlyScanConfig.from_dict(request)
         else:
-            raise InvalidScanConfig("request", f"expected FlyScanConfig or a mapping of its fields, got {type(request).__name__}")
+            raise InvalidScanConfig(
+                "request", f"expected FlyScanConfig or a mapping of its fields, got {type(request).__name__}"
+            )
         return FlyScan(config, scan_id)
 
     def run_study(self, request: StudyRequest, scan_id: Optional[ScanId] = None) -> StudyOutcome:

@@ -13,7 +13,8 @@ import re
 import signal
 import sys
 import textwrap
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 _AXIS_VALUE = re.compile(r"^[XYZUxyzu]=.+$")
 
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--turnaround-us", type=float, default=200.0,
                         help="controller turnaround, last command byte in to first reply byte out (default 200)")
     parser.add_argument("--limit", action="append", default=[], type=_axis_value("--limit"), metavar="X=MINUS:PLUS",
-                        help="limit switches of an axis in pulses, e.g. X=-1000:300000 (a side may be empty); repeatable")
+                        help="limit switches of an axis in pulses, e.g. X=-1000:300000 (a side may be empty); "
+                             "repeatable")
     parser.add_argument("--home", action="append", default=[], type=_axis_value("--home"), metavar="X=POS",
                         help="home switch position of an axis in pulses, e.g. X=0; repeatable")
     parser.add_argument("--encoder-ratio", type=float, default=1.0,

@@ -15,20 +15,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from . import bench_stats as bs
 from .bench_env import PythonLoad, SimProcess, machine_info
 from .bench_report import LOADS, LOOPS, plot_lateness, rate_key, ratio_keys, render, targets, write_json
-from .bench_runs import (DETECTORS_NOTE, BenchConfig, LineSchedule, RunData, configure_axes, detector_cost_us,
-                         engine_fly_run, fly_map_time, legacy_fly_run, step_map_time, steps_detector)
+from .bench_runs import (
+    DETECTORS_NOTE,
+    BenchConfig,
+    LineSchedule,
+    RunData,
+    configure_axes,
+    detector_cost_us,
+    engine_fly_run,
+    fly_map_time,
+    legacy_fly_run,
+    step_map_time,
+    steps_detector,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="aefi-bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[-1])
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 2)[-1])
     p.add_argument("mode", nargs="?", choices=("compare", "engine-table", "all"), default="compare",
                    help="what to measure (default: compare)")
     p.add_argument("--quick", action="store_true", help="short runs for CI smoke use (< 60 s)")
@@ -75,9 +88,11 @@ def compare(cfg: BenchConfig, engine: Any, progress: Any = print) -> tuple[dict[
             for load in LOADS:
                 for rate in cfg.rates_hz:
                     progress(f"  {load:6s} {rate:6g} Hz: Python loop ...")
-                    runs.append(_with_legacy(sim, cfg, lambda a: legacy_fly_run(a, cfg, rate, load, schedule.next(), detector)))
+                    runs.append(_with_legacy(sim, cfg, lambda a, rate=rate, load=load: legacy_fly_run(
+                        a, cfg, rate, load, schedule.next(), detector)))
                     progress(f"  {load:6s} {rate:6g} Hz: Rust engine ...")
-                    runs.append(_with_engine(engine, url, lambda c: engine_fly_run(engine, c, cfg, rate, load, schedule.next())))
+                    runs.append(_with_engine(engine, url, lambda c, rate=rate, load=load: engine_fly_run(
+                        engine, c, cfg, rate, load, schedule.next())))
             progress("  map: legacy step scan points ...")
             legacy_map = _with_legacy(sim, cfg, lambda a: step_map_time(a, cfg, detector))
             progress("  map: engine flyscan lines ...")
@@ -114,7 +129,8 @@ def _with_engine(engine: Any, url: str, fn: Any) -> Any:
 
 
 def _rename(summary: dict[str, Any]) -> dict[str, Any]:
-    return {"p50": summary["p50_steps"], "p99": summary["p99_steps"], "max": summary["max_steps"], "count": summary["count"]}
+    return {"p50": summary["p50_steps"], "p99": summary["p99_steps"], "max": summary["max_steps"],
+            "count": summary["count"]}
 
 
 def _runs_tree(runs: Sequence[RunData], loop: str) -> dict[str, dict[str, Any]]:

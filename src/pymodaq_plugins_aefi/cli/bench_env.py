@@ -48,7 +48,7 @@ class SimProcess:
         self._proc: Optional[subprocess.Popen[str]] = None
         self.pty_path = ""
 
-    def __enter__(self) -> "SimProcess":
+    def __enter__(self) -> SimProcess:
         self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = _readline_with_timeout(self._proc, self._start_timeout_s)
         if not line.startswith("/"):
@@ -108,7 +108,7 @@ class PythonLoad:
         self.iterations = n
         self.thread_cpu_s = time.thread_time() - cpu0
 
-    def __enter__(self) -> "PythonLoad":
+    def __enter__(self) -> PythonLoad:
         if self.enabled:
             self._running = True
             self._thread = threading.Thread(target=self._spin, name="aefi-bench-python-load", daemon=True)
@@ -133,7 +133,7 @@ class CpuMeter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self.start_s = self._now()
         return self
 

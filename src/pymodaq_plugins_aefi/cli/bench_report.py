@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
-
-from . import bench_stats as bs
 
 LOADS = ("idle", "loaded")
 LOOPS = ("legacy", "rust")
@@ -65,7 +64,8 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = enumerate(zip(cells, widths, strict=False))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in padded)
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
@@ -145,7 +145,8 @@ def render(doc: Mapping[str, Any]) -> str:
             parts += ["", f"Rust RT thread: {rt.get('detail', rt)}"]
     if doc.get("engine_table"):
         secs = doc["engine_table"][0]["duration_s"]
-        parts += ["", f"Engine pacer alone (trigger_benchmark, {secs:g} s per row), with and without a spinning Python thread:",
+        parts += ["", f"Engine pacer alone (trigger_benchmark, {secs:g} s per row), "
+                      "with and without a spinning Python thread:",
                   engine_table(doc["engine_table"])]
     return "\n".join(parts)
 
@@ -177,7 +178,7 @@ def plot_lateness(runs: Sequence[Any], rates_hz: Sequence[float], path: Path) ->
     fig, axes = plt.subplots(1, len(rates_hz), figsize=(5.2 * len(rates_hz), 4.2), sharey=True, squeeze=False)
     style = {("legacy", "idle"): ("tab:orange", "-"), ("legacy", "loaded"): ("tab:red", "-"),
              ("rust", "idle"): ("tab:blue", "-"), ("rust", "loaded"): ("tab:purple", "-")}
-    for ax, rate in zip(axes[0], rates_hz):
+    for ax, rate in zip(axes[0], rates_hz, strict=True):
         for run in runs:
             if run.rate_hz != rate:
                 continue

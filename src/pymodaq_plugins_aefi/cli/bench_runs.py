@@ -8,8 +8,9 @@ exited and its ground-truth log is complete.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class BenchConfig:
     fly_map_rate_hz: float = 1000.0
 
     @classmethod
-    def quick(cls, **overrides: Any) -> "BenchConfig":
+    def quick(cls, **overrides: Any) -> BenchConfig:
         """The CI smoke configuration (well under a minute)."""
         return replace(cls(duration_s=0.5, step_points_measured=2, fly_lines_measured=2, fly_line_mm=10.0), **overrides)
 
@@ -203,7 +204,8 @@ def legacy_fly_run(arcus: LegacyArcus, cfg: BenchConfig, rate_hz: float, load: s
         "cpu_s": max(cpu.used_s - python_load.thread_cpu_s, 0.0),
     }
     figures["cpu_percent"] = 100.0 * figures["cpu_s"] / result.wall_s
-    return RunData("legacy", load, rate_hz, result.lateness_ns, result.fired_ns, result.sample_positions_steps(), figures)
+    return RunData("legacy", load, rate_hz, result.lateness_ns, result.fired_ns, result.sample_positions_steps(),
+                   figures)
 
 
 def engine_plan(cfg: BenchConfig, rate_hz: float, line: tuple[int, int], lines: int = 1,
@@ -250,7 +252,8 @@ def run_engine_plan(engine: Any, ctrl: Any, plan: dict[str, Any]) -> tuple[dict[
     return stats, records
 
 
-def engine_fly_run(engine: Any, ctrl: Any, cfg: BenchConfig, rate_hz: float, load: str, line: tuple[int, int]) -> RunData:
+def engine_fly_run(engine: Any, ctrl: Any, cfg: BenchConfig, rate_hz: float, load: str,
+                   line: tuple[int, int]) -> RunData:
     plan = engine_plan(cfg, rate_hz, line)
     with PythonLoad(enabled=load == "loaded") as python_load, CpuMeter() as cpu:
         t0 = time.perf_counter()
@@ -290,7 +293,8 @@ def engine_fly_run(engine: Any, ctrl: Any, cfg: BenchConfig, rate_hz: float, loa
                    records["fast_steps"], figures)
 
 
-def step_map_time(arcus: LegacyArcus, cfg: BenchConfig, detector: Callable[[float, float], np.ndarray]) -> dict[str, Any]:
+def step_map_time(arcus: LegacyArcus, cfg: BenchConfig,
+                  detector: Callable[[float, float], np.ndarray]) -> dict[str, Any]:
     """The legacy step scan: time real points on the simulator, scale to the whole map.
 
     In a serpentine 81 × 81 map every point is reached by one move of one pitch (the line change

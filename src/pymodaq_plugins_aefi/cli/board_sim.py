@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 PROTOCOL_HELP = """\
 protocol (ASCII, commands end with '*'; replies end with CR LF):
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probe-mm", default="38,32", metavar="X,Y",
                         help="where the (static) probe is, stage mm (default 38,32: on the strongest feature)")
     parser.add_argument("--with-arcus", action="store_true",
-                        help="also serve a simulated Arcus (second stdout line) whose true X/Y position the probe follows")
+                        help="also serve a simulated Arcus (second stdout line) whose true X/Y position the probe "
+                             "follows")
     parser.add_argument("--arcus-baud", type=int, default=9600, choices=(9600, 19200, 38400, 57600, 115200),
                         help="with --with-arcus: the Arcus line baud (default 9600)")
     parser.add_argument("--mm-per-step", type=float, default=0.0218,
@@ -89,7 +91,8 @@ def print_rates() -> None:
     for row in measure_rates():
         legacy = LEGACY_RATES_HZ.get(int(row["n_avg"]))
         note = f"{legacy:.0f} Hz" if legacy else "-"
-        print(f"{row['n_avg']:5d}  {row['round_trip_ms']:15.2f}  {row['rate_hz']:9.1f}  {row['window_ms']:21.2f}  {note}")
+        print(f"{row['n_avg']:5d}  {row['round_trip_ms']:15.2f}  {row['rate_hz']:9.1f}  "
+              f"{row['window_ms']:21.2f}  {note}")
     print(f"legacy bench: 73 Hz at n=10, 43 Hz at n=50 (the fit's two points); ~{LEGACY_COMMAND_MS:.0f} ms per "
           "command (~62 commands/s) for any command")
 

@@ -11,8 +11,9 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -42,20 +43,23 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="aefi-flyscan",
-        description="Run a 2D flyscan (fast axis at constant speed, slow axis stepped) and save scan.h5, map.png, stats.json.",
+        description="Run a 2D flyscan (fast axis at constant speed, slow axis stepped) and save scan.h5, map.png, "
+                    "stats.json.",
     )
     p.add_argument("--out", type=Path, default=Path("aefi-out"), help="output folder (default ./aefi-out)")
     p.add_argument("--port", default=DEFAULT_SIM_URL,
                    help=f"Arcus link URL: sim://NAME[?baud=&timing=wire|none], serial:///dev/ttyUSB0?baud=9600, "
                         f"tcp://HOST:PORT, usb://4ex00 (default {DEFAULT_SIM_URL})")
-    p.add_argument("--board", default=None, help="AEFI acquisition board URL (detector 'board'), e.g. serial:///dev/ttyACM0?baud=1500000")
+    p.add_argument("--board", default=None,
+                   help="AEFI acquisition board URL (detector 'board'), e.g. serial:///dev/ttyACM0?baud=1500000")
     g = p.add_argument_group("plan (physical units)")
     for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "speed_mm_s", "sample_rate_hz",
                  "settle_ms", "step_um", "travel_min_mm", "travel_max_mm"):
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=DEFAULTS[name],
                        help=f"default {DEFAULTS[name]:g}")
     for name in ("lines", "points_per_line", "board_n_avg"):
-        g.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=DEFAULTS[name], help=f"default {DEFAULTS[name]}")
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=DEFAULTS[name],
+                       help=f"default {DEFAULTS[name]}")
     g.add_argument("--fast-axis", choices=AXES, default=DEFAULTS["fast_axis"])
     g.add_argument("--slow-axis", choices=AXES, default=DEFAULTS["slow_axis"])
     g.add_argument("--pattern", choices=PATTERNS, default=DEFAULTS["pattern"])
@@ -87,8 +91,9 @@ class ProgressBar:
     def on_event(self, event: FlyScanEvent) -> None:
         if isinstance(event, FlyScanStarted):
             config = event.config
-            print(f"{event.scan_id}: flying {config.lines} lines of {config.fast_span_mm:g} mm at {config.speed_mm_s:g} mm/s "
-                  f"({config.sample_rate_hz:g} Hz samples); Ctrl-C stops the motors and keeps what is acquired", flush=True)
+            print(f"{event.scan_id}: flying {config.lines} lines of {config.fast_span_mm:g} mm "
+                  f"at {config.speed_mm_s:g} mm/s ({config.sample_rate_hz:g} Hz samples); "
+                  "Ctrl-C stops the motors and keeps what is acquired", flush=True)
         if not self.enabled:
             return
         if isinstance(event, FlyScanStarted):
@@ -126,7 +131,8 @@ def position_errors_steps(results: ScanResults, url: str) -> np.ndarray:
     raw = results.raw
     if not len(raw):
         return np.empty(0)
-    truth = np.asarray(_engine.sim_truth(url, results.config.fast_axis, np.ascontiguousarray(raw.t_ns)), dtype=np.float64)
+    truth_steps = _engine.sim_truth(url, results.config.fast_axis, np.ascontiguousarray(raw.t_ns))
+    truth = np.asarray(truth_steps, dtype=np.float64)
     return np.abs(raw.fast_mm / results.config.scale.step_mm - truth)
 
 
@@ -168,16 +174,19 @@ def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str
               grid.slow_axis_mm.min() - half_slow, grid.slow_axis_mm.max() + half_slow)
     panels = [("flyscan", grid.volts[c], "viridis")]
     if truth is not None:
-        panels += [("ground truth (field map)", truth[c], "viridis"), ("flyscan − truth", grid.volts[c] - truth[c], "RdBu_r")]
+        panels += [("ground truth (field map)", truth[c], "viridis"),
+                   ("flyscan − truth", grid.volts[c] - truth[c], "RdBu_r")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
-    vmin, vmax = np.nanmin(panels[0][1]) if np.isfinite(panels[0][1]).any() else 0, np.nanmax(panels[0][1]) if np.isfinite(panels[0][1]).any() else 1
-    for ax, (title, image, cmap) in zip(axes[0], panels):
+    shown_any = np.isfinite(panels[0][1]).any()
+    vmin, vmax = np.nanmin(panels[0][1]) if shown_any else 0, np.nanmax(panels[0][1]) if shown_any else 1
+    for ax, (title, image, cmap) in zip(axes[0], panels, strict=True):
         if cmap == "RdBu_r":
             lim = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
             kwargs = dict(vmin=-lim, vmax=lim)
         else:
             kwargs = dict(vmin=vmin, vmax=vmax)
-        shown = ax.imshow(image, origin="lower", extent=extent, aspect="equal", cmap=cmap, interpolation="nearest", **kwargs)
+        shown = ax.imshow(image, origin="lower", extent=extent, aspect="equal", cmap=cmap, interpolation="nearest",
+                          **kwargs)
         ax.set_title(title)
         ax.set_xlabel(f"{config.fast_axis} (mm)")
         ax.set_ylabel(f"{config.slow_axis} (mm)")
@@ -201,17 +210,20 @@ def _duration(seconds: Optional[float]) -> str:
 def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
     lateness = stats["trigger_lateness_us"]
     lines = [
-        f"{results.scan_id}: {stats['status']}{' (partial)' if results.partial else ''} — {stats['lines']}/{results.config.lines} lines, "
+        f"{results.scan_id}: {stats['status']}{' (partial)' if results.partial else ''} — "
+        f"{stats['lines']}/{results.config.lines} lines, "
         f"{stats['samples']} samples in {_duration(stats['wall_time_s'])} "
-        f"(legacy step scan of the same {results.config.point_count} points: {_duration(stats['step_scan_estimate_s'])})",
+        f"(legacy step scan of the same {results.config.point_count} points: "
+        f"{_duration(stats['step_scan_estimate_s'])})",
         f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
         f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
         f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}",
     ]
     if stats["position_error_steps"] is not None:
         pe = stats["position_error_steps"]
+        rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
-                     + (f"; map RMS error {100 * stats['map_rms_error_rel']:.2f} % of range" if stats["map_rms_error_rel"] is not None else ""))
+                     + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
     if results.error and results.status is not ScanStatus.COMPLETED:
         lines.append(f"  {results.error}")
     lines.append(f"  wrote {out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")

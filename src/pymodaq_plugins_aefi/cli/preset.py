@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 PRESET_NAME = "aefi_flyscan_sim"
 PRESET_PATH = Path(__file__).resolve().parents[1] / "resources" / f"{PRESET_NAME}.xml"

@@ -8,17 +8,21 @@ shows its new position at once.
 import time
 from typing import Optional
 
-from qtpy.QtCore import QTimer, Signal
-
-from pymodaq.control_modules.move_utility_classes import (DAQ_Move_base, DataActuatorType, comon_parameters_fun,
-                                                          main)
+from pymodaq.control_modules.move_utility_classes import DAQ_Move_base, DataActuatorType, comon_parameters_fun, main
 from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.utils.data import DataActuator
 from pymodaq_utils.utils import ThreadCommand
+from qtpy.QtCore import QTimer, Signal
 
 from pymodaq_plugins_aefi import config
-from pymodaq_plugins_aefi.adapters.arcus_stage import (AXES, ArcusStage, AxisSpeeds, AxisState, AxisTravel,
-                                                       StageBusyError)
+from pymodaq_plugins_aefi.adapters.arcus_stage import (
+    AXES,
+    ArcusStage,
+    AxisSpeeds,
+    AxisState,
+    AxisTravel,
+    StageBusyError,
+)
 from pymodaq_plugins_aefi.adapters.links import OTHER_URL, arcus_link_choices
 from pymodaq_plugins_aefi.domain.units import StepScale
 
@@ -39,8 +43,8 @@ class DAQ_Move_AEFI(DAQ_Move_base):
     data_actuator_type = DataActuatorType.DataActuator
 
     params = [
-        {"title": "Connection:", "name": "connection", "type": "list", "limits": arcus_link_choices(config("arcus", "url")),
-         "value": config("arcus", "url"),
+        {"title": "Connection:", "name": "connection", "type": "list",
+         "limits": arcus_link_choices(config("arcus", "url")), "value": config("arcus", "url"),
          "tip": "Serial ports found on this computer and the built-in simulator; pick the last entry to type a URL"},
         {"title": "URL:", "name": "url", "type": "str", "value": config("arcus", "url"),
          "tip": "sim://NAME, serial:///dev/ttyUSB0?baud=9600, tcp://HOST:PORT or usb://4ex00"},

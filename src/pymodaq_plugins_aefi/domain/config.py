@@ -7,8 +7,9 @@ engine receives the plan; these are the checks that need no hardware.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -126,14 +127,15 @@ class FlyScanConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "FlyScanConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> FlyScanConfig:
         """Rebuild from `to_dict()` output; unknown keys are refused (a typo must not pass silently)."""
         known = {f.name: f for f in fields(cls) if f.init}
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
         ints = ("lines", "points_per_line", "board_n_avg")
-        return cls(**{k: (int(v) if k in ints else v) for k, v in values.items()})
+        parameters: dict[str, Any] = {k: (int(v) if k in ints else v) for k, v in values.items()}
+        return cls(**parameters)
 
     # ---- derived values (units in the names) ------------------------------------------------------
     @property

@@ -29,7 +29,7 @@ class InvalidTransition(FlyScanError):
 class ScanExecutionError(FlyScanError):
     """A scan that failed while running; carries what was acquired before the failure, if anything."""
 
-    def __init__(self, message: str, partial_results: Optional["ScanResults"] = None) -> None:
+    def __init__(self, message: str, partial_results: Optional[ScanResults] = None) -> None:
         super().__init__(message)
         self.partial_results = partial_results
 

@@ -51,5 +51,6 @@ def step_scan_estimate_s(
     moves_s = config.lines * (config.points_per_line - 1) * along_s + (config.lines - 1) * across_s
     if config.pattern == "unidirectional":
         # the fast axis returns to the start of every line
-        moves_s += (config.lines - 1) * trapezoid_move_s(config.fast_span_mm / step_mm, high_speed_pps, low_speed_pps, accel_ms)
+        return_s = trapezoid_move_s(config.fast_span_mm / step_mm, high_speed_pps, low_speed_pps, accel_ms)
+        moves_s += (config.lines - 1) * return_s
     return moves_s + config.point_count * settle_ms * 1e-3

@@ -40,7 +40,7 @@ class ScanId:
             raise ValueError(f"scan id must look like scan_YYYYMMDD_HHMMSS, got {self.value!r}")
 
     @classmethod
-    def new(cls, now: Optional[datetime] = None) -> "ScanId":
+    def new(cls, now: Optional[datetime] = None) -> ScanId:
         now = now or datetime.now(timezone.utc)
         return cls(now.strftime("scan_%Y%m%d_%H%M%S"))
 

@@ -59,7 +59,7 @@ class GriddedMap:
         return self.volts[:, index, :]
 
     @classmethod
-    def empty(cls, fast_axis_mm: np.ndarray, slow_axis_mm: np.ndarray) -> "GriddedMap":
+    def empty(cls, fast_axis_mm: np.ndarray, slow_axis_mm: np.ndarray) -> GriddedMap:
         shape = (np.asarray(slow_axis_mm).size, np.asarray(fast_axis_mm).size)
         return cls(
             np.asarray(fast_axis_mm, dtype=np.float64),
@@ -86,7 +86,8 @@ def grid_samples(
     channels = np.asarray(channels_volts, dtype=np.float64).reshape(-1, N_CHANNELS)
     if not fast.size == slow.size == channels.shape[0]:
         raise ValueError(
-            f"fast_mm ({fast.size}), slow_mm ({slow.size}) and channels_volts ({channels.shape[0]} rows) differ in length"
+            f"fast_mm ({fast.size}), slow_mm ({slow.size}) and channels_volts ({channels.shape[0]} rows) "
+            "differ in length"
         )
     fast_axis = np.asarray(fast_axis_mm, dtype=np.float64)
     slow_axis = np.asarray(slow_axis_mm, dtype=np.float64)

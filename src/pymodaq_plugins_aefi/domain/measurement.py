@@ -1,8 +1,8 @@
 """One AEFI detector reading: six lock-in voltages (X/Y/Z field, in-phase and quadrature)."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -32,11 +32,12 @@ class AefiVoltageMeasurement:
     t_ns: int = 0
 
     @classmethod
-    def from_volts(cls, volts: Sequence[float], t_ns: int = 0) -> "AefiVoltageMeasurement":
+    def from_volts(cls, volts: Sequence[float], t_ns: int = 0) -> AefiVoltageMeasurement:
         values = [float(v) for v in volts]
         if len(values) != N_CHANNELS:
             raise ValueError(f"volts must hold {N_CHANNELS} channels {CHANNEL_NAMES}, got {len(values)}")
-        return cls(*values, t_ns=int(t_ns))
+        x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature = values
+        return cls(x_in_phase, x_quadrature, y_in_phase, y_quadrature, z_in_phase, z_quadrature, t_ns=int(t_ns))
 
     def as_array(self) -> np.ndarray:
         """Volts as a float64 array of shape (6,), CHANNEL_NAMES order."""

@@ -2,12 +2,14 @@
 
 Adapters implement them: RustScanAdapter (ScanPort on the Rust engine), PyMoDAQView (ScanObserver),
 H5ResultsRepository (PyMoDAQ-format HDF5). Tests use the fakes of `pymodaq_plugins_aefi.testing`.
+Why a hexagon, and what may import what: docs/decisions/0003-ports-and-adapters.md.
 """
 from __future__ import annotations
 
 import abc
 import logging
-from typing import Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from .events import FlyScanEvent
 from .fly_scan import FlyScan

@@ -8,7 +8,8 @@ ScanResults at the end (complete or partial). Adapters stay translations of thei
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import numpy as np
 

@@ -6,9 +6,10 @@ aborted or failed still has results: the lines acquired so far, with `partial` s
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -100,11 +101,14 @@ def assemble_results(
     if fast.size != len(raw):
         raise ValueError(f"placed_fast_mm has {fast.size} rows, raw stream {len(raw)}")
     config = scan.config
-    gridded = grid_samples(fast[keep], raw.slow_mm[keep], raw.channels_volts[keep], config.fast_axis_mm, config.slow_axis_mm)
+    gridded = grid_samples(fast[keep], raw.slow_mm[keep], raw.channels_volts[keep], config.fast_axis_mm,
+                           config.slow_axis_mm)
     lines = tuple(
-        LineSummary(l.index, l.slow_mm, l.fast_from_mm, l.fast_to_mm, l.state, l.t_start_ns, l.t_end_ns, l.samples)
-        for l in scan.lines
+        LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, line.state, line.t_start_ns,
+                    line.t_end_ns, line.samples)
+        for line in scan.lines
     )
     return ScanResults(
-        scan.id, config, scan.status, raw.select(keep), gridded, lines, dict(stats or {}), provenance or Provenance(), error
+        scan.id, config, scan.status, raw.select(keep), gridded, lines, dict(stats or {}), provenance or Provenance(),
+        error,
     )

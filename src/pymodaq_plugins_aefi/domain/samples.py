@@ -5,9 +5,9 @@ in millimetres: the domain never sees Arcus steps.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntFlag
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -66,22 +66,24 @@ class RawSamples:
         object.__setattr__(self, "channels_volts", channels)
 
     @classmethod
-    def empty(cls) -> "RawSamples":
-        return cls(**{name: np.empty(0, dtype) for name, dtype in _COLUMNS.items()}, channels_volts=np.empty((0, N_CHANNELS)))
+    def empty(cls) -> RawSamples:
+        return cls(**{name: np.empty(0, dtype) for name, dtype in _COLUMNS.items()},
+                   channels_volts=np.empty((0, N_CHANNELS)))
 
     @classmethod
-    def from_columns(cls, columns: Mapping[str, np.ndarray]) -> "RawSamples":
+    def from_columns(cls, columns: Mapping[str, np.ndarray]) -> RawSamples:
         missing = [name for name in list(_COLUMNS) + ["channels_volts"] if name not in columns]
         if missing:
             raise KeyError(f"raw sample columns missing: {missing}")
         return cls(**{name: columns[name] for name in list(_COLUMNS) + ["channels_volts"]})
 
     @classmethod
-    def concat(cls, parts: Iterable["RawSamples"]) -> "RawSamples":
+    def concat(cls, parts: Iterable[RawSamples]) -> RawSamples:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        return cls.from_columns({name: np.concatenate([p.columns()[name] for p in parts]) for name in cls.column_names()})
+        return cls.from_columns({name: np.concatenate([p.columns()[name] for p in parts])
+                                 for name in cls.column_names()})
 
     @staticmethod
     def column_names() -> tuple[str, ...]:
@@ -93,10 +95,10 @@ class RawSamples:
     def __len__(self) -> int:
         return int(self.t_ns.size)
 
-    def select(self, mask: np.ndarray) -> "RawSamples":
+    def select(self, mask: np.ndarray) -> RawSamples:
         return RawSamples.from_columns({name: column[mask] for name, column in self.columns().items()})
 
-    def for_line(self, line: int) -> "RawSamples":
+    def for_line(self, line: int) -> RawSamples:
         return self.select(self.line == line)
 
     def measurement(self, row: int) -> AefiVoltageMeasurement:

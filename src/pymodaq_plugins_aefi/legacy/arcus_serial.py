@@ -49,7 +49,7 @@ class LegacyArcus:
     def close(self) -> None:
         self._serial.close()
 
-    def __enter__(self) -> "LegacyArcus":
+    def __enter__(self) -> LegacyArcus:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,8 +16,8 @@ the poll stamps afterwards (linear interpolation between the polls around each t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 
@@ -124,7 +125,10 @@ class FakeScanExecutor:
         plan = self.plan
         step_mm = plan.get("step_um", 21.8) * 1e-3
         lines = int(plan["lines"])
-        slows = np.round(np.linspace(plan["slow_start_steps"], plan["slow_stop_steps"], lines)) if lines > 1 else [plan["slow_start_steps"]]
+        if lines > 1:
+            slows = np.round(np.linspace(plan["slow_start_steps"], plan["slow_stop_steps"], lines))
+        else:
+            slows = [plan["slow_start_steps"]]
         t0 = time.monotonic_ns()
         seq, status, error, line_times = 0, "completed", None, []
         for index, slow in enumerate(slows):
@@ -173,8 +177,8 @@ class FakeScanExecutor:
             line_times.append({"line": index, "t_start_ns": int(t_ns[0]), "t_end_ns": int(t_ns[-1]), "samples": n})
             self._set(state="between_lines", lines_done=index + 1)
         wall_s = (time.monotonic_ns() - t0) * 1e-9
-        self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": seq, "wall_time_s": wall_s,
-                       "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
+        self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": seq,
+                       "wall_time_s": wall_s, "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
                        "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": seq},
                        "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan["sample_rate_hz"],
                        "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "detail": "fake"},

@@ -7,7 +7,8 @@ given line. FakeResultsRepository keeps results in memory; RecordingObserver kee
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 

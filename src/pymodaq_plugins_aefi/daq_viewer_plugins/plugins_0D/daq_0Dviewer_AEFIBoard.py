@@ -8,15 +8,21 @@ has it, grabs return NaN with a status message naming the borrower.
 from typing import Optional
 
 import numpy as np
-
 from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 from pymodaq.utils.data import DataFromPlugins, DataToExport
 from pymodaq_utils.utils import ThreadCommand
 
 from pymodaq_plugins_aefi import config
-from pymodaq_plugins_aefi.adapters.aefi_board import (CHANNEL_NAMES, N_AVG_MAX, N_AVG_MIN, OSR_VALUES, AefiBoard,
-                                                      BoardBusyError, BoardSettings)
+from pymodaq_plugins_aefi.adapters.aefi_board import (
+    CHANNEL_NAMES,
+    N_AVG_MAX,
+    N_AVG_MIN,
+    OSR_VALUES,
+    AefiBoard,
+    BoardBusyError,
+    BoardSettings,
+)
 from pymodaq_plugins_aefi.adapters.links import OTHER_URL, SIMULATOR_LINKS, serial_link_urls
 
 

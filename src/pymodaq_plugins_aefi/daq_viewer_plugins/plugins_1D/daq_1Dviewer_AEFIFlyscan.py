@@ -11,9 +11,18 @@ from typing import Optional
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
 from pymodaq_plugins_aefi.adapters.arcus_stage import read_position_steps
-from pymodaq_plugins_aefi.adapters.flyscan_viewers import (FlyscanViewerMixin, LastResultsRepository, StudyRunner,
-                                                           failed_line_dte, flyscan_params, flyscan_request, line_dte,
-                                                           line_event_dte, line_figures, viewer_defaults)
+from pymodaq_plugins_aefi.adapters.flyscan_viewers import (
+    FlyscanViewerMixin,
+    LastResultsRepository,
+    StudyRunner,
+    failed_line_dte,
+    flyscan_params,
+    flyscan_request,
+    line_dte,
+    line_event_dte,
+    line_figures,
+    viewer_defaults,
+)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress
 from pymodaq_plugins_aefi.domain.units import StepScale

@@ -11,9 +11,18 @@ from typing import Optional
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
 from pymodaq_plugins_aefi.adapters.colour_scale import ColourScale
-from pymodaq_plugins_aefi.adapters.flyscan_viewers import (MAP_CHANNELS, FlyscanViewerMixin,
-                                                           LastResultsRepository, LiveMap, StudyRunner, failed_map_dte,
-                                                           flyscan_params, flyscan_request, map_dte, viewer_defaults)
+from pymodaq_plugins_aefi.adapters.flyscan_viewers import (
+    MAP_CHANNELS,
+    FlyscanViewerMixin,
+    LastResultsRepository,
+    LiveMap,
+    StudyRunner,
+    failed_map_dte,
+    flyscan_params,
+    flyscan_request,
+    map_dte,
+    viewer_defaults,
+)
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress, FlyScanStarted
 

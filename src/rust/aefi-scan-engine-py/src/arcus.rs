@@ -2,6 +2,7 @@
 //! flyscan can borrow the open link and give it back. Every method is one or a few wire round
 //! trips with the GIL released; while the link is lent, every method raises `PortBusyError`
 //! naming the borrower.
+use aefi_sim::opener::BenchOpener;
 use std::time::Duration;
 
 use aefi_scan_engine::arcus::driver::{ArcusController, ArcusError};
@@ -58,11 +59,7 @@ impl PyArcusController {
         self.link.shared()
     }
 
-    fn run<R: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut ArcusController) -> Result<R, ArcusError> + Send,
-    ) -> PyResult<R> {
+    fn run<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut ArcusController) -> Result<R, ArcusError> + Send) -> PyResult<R> {
         self.link.run(py, f, arcus_error)
     }
 }
@@ -72,7 +69,7 @@ lendable_pymethods!(PyArcusController, "ArcusController", {
     #[pyo3(signature = (url, timeout_s = 1.0))]
     fn new(py: Python<'_>, url: String, timeout_s: f64) -> PyResult<Self> {
         let timeout = seconds_arg("timeout_s", timeout_s)?;
-        let ctrl = py.detach(|| ArcusController::open(&url, timeout)).map_err(arcus_error)?;
+        let ctrl = py.detach(|| ArcusController::open(&BenchOpener, &url, timeout)).map_err(arcus_error)?;
         Ok(Self { link: Lendable::new(url, ctrl) })
     }
 

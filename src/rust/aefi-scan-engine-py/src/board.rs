@@ -2,7 +2,7 @@
 //! flyscan can borrow the open link; every call releases the GIL; while lent, every method
 //! raises `PortBusyError` naming the borrower), the simulated board's fault injection and ground
 //! truth, and its PTY server (`serve_board_sim`).
-use std::sync::atomic::{AtomicBool, Ordering};
+use aefi_sim::opener::BenchOpener;
 use std::sync::{Arc, Mutex};
 
 use aefi_scan_engine::arcus::protocol::Axis;
@@ -13,13 +13,15 @@ use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::engine::board_detector::BoardDetector;
 use aefi_scan_engine::engine::detector::Detector;
 use aefi_scan_engine::engine::plan::FlyPlan;
-use aefi_scan_engine::sim::arcus::{ArcusSim, SimConfig};
-use aefi_scan_engine::sim::bench::TruthHandle;
-use aefi_scan_engine::sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
-use aefi_scan_engine::sim::board_bench::board_handle;
-use aefi_scan_engine::sim::board_serve::{BoardPty, ServeEnd};
-use aefi_scan_engine::sim::serve::{ArcusPty, ServeOptions};
 use aefi_scan_engine::transport::{ByteLink, LinkUrl};
+use aefi_sim::arcus::{ArcusSim, SimConfig};
+use aefi_sim::bench::TruthHandle;
+use aefi_sim::board::{static_probe, BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
+use aefi_sim::board_bench::board_handle;
+#[cfg(unix)]
+use aefi_sim::board_serve::{BoardPty, ServeEnd};
+#[cfg(unix)]
+use aefi_sim::serve::{ArcusPty, ServeOptions};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -27,7 +29,6 @@ use pyo3::types::PyDict;
 
 use crate::errors::{lease_error, transport_error};
 use crate::lendable::{lendable_pymethods, Lendable};
-use crate::sim::wait_finished;
 
 /// Serves a simulated board on a new pseudo-terminal until SIGINT (KeyboardInterrupt) or the
 /// `unplug` fault. `on_ready(path)` is called once with the PTY path clients open.
@@ -38,7 +39,7 @@ use crate::sim::wait_finished;
 /// one ground truth. Otherwise the probe stays at `probe_mm`. Blocks with the GIL released
 /// (signals are checked every 50 ms). Returns "stopped" or "unplugged".
 #[pyfunction]
-#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_scan_engine::sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_scan_engine::sim::board::DEFAULT_MM_PER_STEP))]
+#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_sim::board::DEFAULT_MM_PER_STEP))]
 #[allow(clippy::too_many_arguments)]
 fn serve_board_sim(
     py: Python<'_>,
@@ -68,9 +69,8 @@ fn serve_board_sim(
     }
     let arcus = match &arcus_options {
         Some(options) => {
-            let acfg = SimConfig::default()
-                .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .map_err(PyValueError::new_err)?;
+            let acfg =
+                SimConfig::default().with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(PyValueError::new_err)?;
             Some(Arc::new(Mutex::new(ArcusSim::new(acfg, mono_ns()))))
         }
         None => None,
@@ -78,13 +78,34 @@ fn serve_board_sim(
     let probe: ProbeFn = match &arcus {
         Some(sim) => {
             let truth = TruthHandle::new(Arc::clone(sim));
-            Arc::new(move |t| {
-                (truth.true_position_steps(Axis::X, t) * mm_per_step, truth.true_position_steps(Axis::Y, t) * mm_per_step)
-            })
+            Arc::new(move |t| (truth.true_position_steps(Axis::X, t) * mm_per_step, truth.true_position_steps(Axis::Y, t) * mm_per_step))
         }
         None => static_probe(probe_mm.0, probe_mm.1),
     };
     let port = BoardSimPort::new(BoardModel::new(cfg, probe));
+    #[cfg(unix)]
+    return serve_board_on_pty(py, port, arcus, on_ready, on_arcus_ready, wire_timing);
+    #[cfg(not(unix))]
+    {
+        let _ = (py, port, arcus, on_ready, on_arcus_ready);
+        Err(PyOSError::new_err(
+            "the board simulator is served on a pseudo-terminal, which needs Unix; on Windows use the in-process bench sim://NAME",
+        ))
+    }
+}
+
+/// Serves `port` (and the Arcus `arcus`, if any) on pseudo-terminals until stopped.
+#[cfg(unix)]
+fn serve_board_on_pty(
+    py: Python<'_>,
+    port: BoardSimPort,
+    arcus: Option<Arc<Mutex<ArcusSim>>>,
+    on_ready: Option<Bound<'_, PyAny>>,
+    on_arcus_ready: Option<Bound<'_, PyAny>>,
+    wire_timing: bool,
+) -> PyResult<String> {
+    use crate::sim::wait_finished;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let pty = BoardPty::open().map_err(|e| PyOSError::new_err(format!("cannot create a pseudo-terminal: {e}")))?;
     if let Some(cb) = on_ready {
         cb.call1((pty.path().to_string(),))?;
@@ -151,8 +172,9 @@ fn timing_dict<'py>(py: Python<'py>, m: &TimedMeasurement, window_ns: i64) -> Py
 fn words<const N: usize, T: Copy>(name: &str, v: Option<Vec<T>>, default: [T; N]) -> PyResult<[T; N]> {
     match v {
         None => Ok(default),
-        Some(v) => <[T; N]>::try_from(v.as_slice())
-            .map_err(|_| PyValueError::new_err(format!("{name} must have {N} values (got {})", v.len()))),
+        Some(v) => {
+            <[T; N]>::try_from(v.as_slice()).map_err(|_| PyValueError::new_err(format!("{name} must have {N} values (got {})", v.len())))
+        }
     }
 }
 
@@ -187,7 +209,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
             return Err(PyValueError::new_err(format!("timeout_s = {timeout_s} is out of range (allowed: 0 < t <= 3600 s)")));
         }
         let timeout_ns = (timeout_s * 1e9) as i64;
-        let driver = py.detach(|| BoardDriver::open(&url, timeout_ns)).map_err(board_error)?;
+        let driver = py.detach(|| BoardDriver::open(&BenchOpener, &url, timeout_ns)).map_err(board_error)?;
         Ok(Self { link: Lendable::new(url, driver) })
     }
 
@@ -233,13 +255,8 @@ lendable_pymethods!(PyBoardController, "BoardController", {
         let default = BoardConfig::default();
         let gains = words("dds_gains", dds_gains, default.dds.map(|c| c.gain))?;
         let phases = words("dds_phases", dds_phases, default.dds.map(|c| c.phase))?;
-        let mut config = BoardConfig {
-            dds_frequency_hz,
-            adc_gains: words("adc_gains", adc_gains, default.adc_gains)?,
-            osr,
-            iclk_divider,
-            ..default
-        };
+        let mut config =
+            BoardConfig { dds_frequency_hz, adc_gains: words("adc_gains", adc_gains, default.adc_gains)?, osr, iclk_divider, ..default };
         for k in 0..4 {
             config.dds[k].gain = gains[k];
             config.dds[k].phase = phases[k];
@@ -262,9 +279,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
 /// `TypeError` if `board` is not a `BoardController`; `PortBusyError` if it is already lent;
 /// `LinkError` if it is closed.
 pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<Box<dyn Detector>> {
-    let ctrl = board.cast::<PyBoardController>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err("board must be a BoardController")
-    })?;
+    let ctrl = board.cast::<PyBoardController>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("board must be a BoardController"))?;
     let ctrl = ctrl.get();
     let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.url()))?;
     Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))

@@ -8,16 +8,18 @@
 //! blocking call releases the GIL; dropping the executor aborts and joins a running scan.
 use crate::arcus::PyArcusController;
 use crate::errors::{self, lease_error};
-use aefi_scan_engine::engine::arcus_stage::{sim_truth_for_url, ArcusStage};
-use aefi_scan_engine::engine::detector::{external_stream, Detector, ExternalFeed, NoDetector, Sample, TruthSource, VirtualProbe};
+use aefi_scan_engine::engine::arcus_stage::ArcusStage;
+use aefi_scan_engine::engine::detector::{external_stream, Detector, ExternalFeed, NoDetector, Sample, TruthSource};
 use aefi_scan_engine::engine::executor::{start, Scan, StartError};
+use aefi_scan_engine::engine::pacer::{LatenessUs, RtReport};
 use aefi_scan_engine::engine::plan::{Axis, DetectorKind, FlyPlan, Pattern, PlanError, TriggerMode};
 use aefi_scan_engine::engine::record::{Columns, N_CHANNELS};
 use aefi_scan_engine::engine::stage::{StageError, StageErrorKind};
 use aefi_scan_engine::engine::stats::ScanStats;
-use aefi_scan_engine::engine::trigger::trigger_benchmark as core_trigger_benchmark;
-use aefi_scan_engine::engine::pacer::{LatenessUs, RtReport};
-use aefi_scan_engine::sim::field::FieldMap;
+use aefi_sim::bench::sim_truth_for_url;
+use aefi_sim::field::FieldMap;
+use aefi_sim::probe::VirtualProbe;
+use aefi_sim::trigger_bench::trigger_benchmark as core_trigger_benchmark;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -40,7 +42,8 @@ fn get_int(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<i64> {
     if v.is_instance_of::<pyo3::types::PyBool>() {
         return Err(bad(py, key, "expected an integer, got a bool".into()));
     }
-    v.extract::<i64>().map_err(|_| bad(py, key, format!("expected an integer, got {}", v.repr().map(|r| r.to_string()).unwrap_or_default())))
+    v.extract::<i64>()
+        .map_err(|_| bad(py, key, format!("expected an integer, got {}", v.repr().map(|r| r.to_string()).unwrap_or_default())))
 }
 
 /// An integer that must fit `T`; otherwise the error says "<n> <out_of_range>".
@@ -98,7 +101,9 @@ pub fn parse_plan(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, b
                     "board" => DetectorKind::Board,
                     "none" => DetectorKind::None,
                     "external" => DetectorKind::External,
-                    other => return Err(bad(py, key, format!("{other:?} is not one of \"virtual_probe\", \"board\", \"external\", \"none\""))),
+                    other => {
+                        return Err(bad(py, key, format!("{other:?} is not one of \"virtual_probe\", \"board\", \"external\", \"none\"")))
+                    }
                 }
             }
             "trigger" => {
@@ -274,7 +279,13 @@ impl RustScanExecutor {
                     fly.probe_noise_volts,
                     aefi_scan_engine::clock::mono_ns() as u64,
                 )),
-                None => return Err(bad(py, "detector", "\"virtual_probe\" needs a simulated Arcus (sim://...): it reads the simulator's true position".into())),
+                None => {
+                    return Err(bad(
+                        py,
+                        "detector",
+                        "\"virtual_probe\" needs a simulated Arcus (sim://...): it reads the simulator's true position".into(),
+                    ))
+                }
             },
             DetectorKind::None => Box::new(NoDetector),
             DetectorKind::External => {

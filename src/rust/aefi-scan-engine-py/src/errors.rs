@@ -55,8 +55,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let plan_error = builtins.getattr("type")?.call1((
         "PlanError",
         bases,
-        [("__module__", "pymodaq_plugins_aefi._engine"), ("__doc__", "A flyscan plan refused before any motion; `field` names the bad parameter.")]
-            .into_py_dict(py)?,
+        [
+            ("__module__", "pymodaq_plugins_aefi._engine"),
+            ("__doc__", "A flyscan plan refused before any motion; `field` names the bad parameter."),
+        ]
+        .into_py_dict(py)?,
     ))?;
     m.add("PlanError", plan_error)?;
     Ok(())
@@ -110,9 +113,7 @@ pub fn arcus_error(e: ArcusError) -> PyErr {
 /// borrower) or closed (`LinkError`).
 pub fn lease_error(e: LeaseError, url: &str) -> PyErr {
     match e {
-        LeaseError::Lent { borrower } => {
-            PortBusyError::new_err(format!("{url} is lent to {borrower}; it comes back when that scan ends"))
-        }
+        LeaseError::Lent { borrower } => PortBusyError::new_err(format!("{url} is lent to {borrower}; it comes back when that scan ends")),
         LeaseError::Closed => LinkError::new_err(format!("{url} is closed")),
     }
 }

@@ -1,5 +1,5 @@
 //! The known field map of the simulators, for Python (ground-truth maps, map error figures).
-use aefi_scan_engine::sim::field::{FieldMap, CHANNEL_NAMES};
+use aefi_sim::field::FieldMap;
 use numpy::{PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
 
@@ -12,11 +12,7 @@ fn field_map_volts<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (x, y) = (x_mm.as_slice()?, y_mm.as_slice()?);
     if x.len() != y.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "x_mm and y_mm differ in length ({} vs {})",
-            x.len(),
-            y.len()
-        )));
+        return Err(pyo3::exceptions::PyValueError::new_err(format!("x_mm and y_mm differ in length ({} vs {})", x.len(), y.len())));
     }
     let map = FieldMap::aefi_default();
     let rows: Vec<Vec<f64>> = x.iter().zip(y).map(|(&a, &b)| map.volts(a, b).to_vec()).collect();
@@ -28,6 +24,5 @@ fn field_map_volts<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(field_map_volts, m)?)?;
-    m.add("CHANNEL_NAMES", CHANNEL_NAMES.to_vec())?;
     Ok(())
 }

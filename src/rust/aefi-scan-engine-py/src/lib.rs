@@ -9,13 +9,15 @@ mod arcus;
 mod board;
 mod engine;
 mod errors;
+mod facts;
 mod field;
 mod lendable;
 mod sim;
 
-/// Monotonic nanoseconds, the same clock as `time.monotonic_ns()` and every engine stamp.
+/// The engine's clock (ns): every engine stamp is on it. CLOCK_MONOTONIC on Linux and macOS (the
+/// same value as `time.monotonic_ns()` there), QueryPerformanceCounter on Windows.
 #[pyfunction]
-fn mono_ns() -> i64 {
+fn now_ns() -> i64 {
     aefi_scan_engine::clock::mono_ns()
 }
 
@@ -23,8 +25,9 @@ fn mono_ns() -> i64 {
 #[pyo3(name = "_engine")]
 fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_function(wrap_pyfunction!(mono_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     errors::register(m)?;
+    facts::register(m)?;
     field::register(m)?;
     board::register(m)?;
     arcus::register(m)?;

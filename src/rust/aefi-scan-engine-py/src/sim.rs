@@ -7,10 +7,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::sim::arcus::{ArcusSim, Fault, SimConfig, TruthLog, UNVERIFIED_CHOICES};
-use aefi_scan_engine::sim::serve::{ArcusPty, ArcusTcpServer, ServeOptions};
-use aefi_scan_engine::sim::bench::{find_bench, SimBench};
 use aefi_scan_engine::transport::LinkUrl;
+use aefi_sim::arcus::{ArcusSim, Fault, SimConfig, TruthLog, UNVERIFIED_CHOICES};
+use aefi_sim::bench::{find_bench, SimBench};
+#[cfg(unix)]
+use aefi_sim::serve::ArcusPty;
+use aefi_sim::serve::{ArcusTcpServer, ServeOptions};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -41,9 +43,8 @@ fn bench_of(url: &str) -> PyResult<Arc<SimBench>> {
         Ok(_) => return Err(PyValueError::new_err(format!("url: {url:?} is not a sim:// URL"))),
         Err(e) => return Err(PyValueError::new_err(format!("url: {e}"))),
     };
-    find_bench(&name).ok_or_else(|| {
-        PortNotFoundError::new_err(format!("no simulated bench {url:?} in this process (open a link to it first)"))
-    })
+    find_bench(&name)
+        .ok_or_else(|| PortNotFoundError::new_err(format!("no simulated bench {url:?} in this process (open a link to it first)")))
 }
 
 fn axis_arg(name: &str) -> PyResult<Axis> {
@@ -71,7 +72,12 @@ fn sim_truth<'py>(py: Python<'py>, url: &str, axis: &str, t_ns: PyReadonlyArray1
 
 /// True positions computed from a motion log written by another process (`--truth-log` JSON).
 #[pyfunction]
-fn sim_truth_from_log<'py>(py: Python<'py>, log_json: &str, axis: &str, t_ns: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+fn sim_truth_from_log<'py>(
+    py: Python<'py>,
+    log_json: &str,
+    axis: &str,
+    t_ns: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let a = axis_arg(axis)?;
     let log = TruthLog::from_json(log_json).map_err(|e| PyValueError::new_err(format!("log_json: not a truth log: {e}")))?;
     Ok(positions_at(py, &t_ns, move |times| times.iter().map(|t| log.true_position_steps(a, *t)).collect()))
@@ -161,20 +167,23 @@ fn serve_arcus_sim(
     truth_log: Option<std::path::PathBuf>,
     on_ready: Option<Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let cfg = SimConfig::default()
-        .with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(PyValueError::new_err)?;
+    let cfg = SimConfig::default().with_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(PyValueError::new_err)?;
     let sim = Arc::new(Mutex::new(ArcusSim::new(cfg, mono_ns())));
     let opts = ServeOptions { no_delay, truth_log };
     let stop = Arc::new(AtomicBool::new(false));
     let stop_server = Arc::clone(&stop);
     let server = match tcp {
+        #[cfg(unix)]
         None => {
             let pty = ArcusPty::open().map_err(|e| PyOSError::new_err(e.to_string()))?;
             if let Some(cb) = &on_ready {
                 cb.call1((pty.path().to_string(),))?;
             }
             std::thread::spawn(move || pty.serve(sim, &opts, &stop_server))
+        }
+        #[cfg(not(unix))]
+        None => {
+            return Err(PyOSError::new_err("a pseudo-terminal needs Unix: serve the simulator on TCP (tcp=\"127.0.0.1:PORT\")"));
         }
         Some(addr) => {
             let server = ArcusTcpServer::bind(&addr).map_err(|e| PyOSError::new_err(e.to_string()))?;
@@ -198,10 +207,7 @@ fn serve_arcus_sim(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serve_arcus_sim, m)?)?;
-    m.add(
-        "ARCUS_SIM_CHOICES",
-        UNVERIFIED_CHOICES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(),
-    )?;
+    m.add("ARCUS_SIM_CHOICES", UNVERIFIED_CHOICES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())?;
     m.add_function(wrap_pyfunction!(sim_truth, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_from_log, m)?)?;

@@ -1,6 +1,6 @@
 //! Lending an open instrument link to a scan and getting it back on every exit path.
 //!
-//! DESIGN.md "Port ownership": the owner of a link (the Python `ArcusController` object the move
+//! docs/decisions/0006-port-lease.md: the owner of a link (the Python `ArcusController` object the move
 //! plugin holds) keeps it in a [`Shared`] slot; a scan [`Shared::lend`]s it and receives a
 //! [`Lent`] guard that derefs to the link. Dropping the guard puts the link back, so completion,
 //! abort, error, early return and even a panic unwinding the scan thread all return it. While

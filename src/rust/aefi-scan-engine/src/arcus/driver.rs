@@ -13,9 +13,7 @@ use std::time::Duration;
 use super::framing::{wire_time_ns, Framing};
 use super::protocol::{parse_reply, Axis, AxisStatus, Command, ControllerError, MotorStatus, ProtocolError, Reply, SpeedParam};
 use crate::clock::mono_ns;
-use crate::transport::serial::SerialLink;
-use crate::transport::tcp::TcpLink;
-use crate::transport::{ByteLink, LinkUrl, TransportError};
+use crate::transport::{ByteLink, LinkOpener, TransportError};
 
 /// A value with the `mono_ns` stamps of the exchange that produced it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,11 +111,7 @@ pub struct Speeds {
     pub decel_ms: i64,
 }
 
-/// Largest speed the controller accepts (M 6.1), pulses/s.
-pub const MAX_SPEED_PPS: i64 = 6_000_000;
-
-/// Range of the 32-bit position counter.
-pub const POSITION_RANGE: std::ops::RangeInclusive<i64> = (i32::MIN as i64)..=(i32::MAX as i64);
+pub use super::limits::{MAX_SPEED_PPS, POSITION_RANGE};
 
 /// Typed operations on one PMX-4EX-SA link.
 #[derive(Debug)]
@@ -139,29 +133,17 @@ impl ArcusController {
         ArcusController { link, framing, timeout_ns: timeout.as_nanos().min(i64::MAX as u128) as i64, url: url.to_string(), dirty: false }
     }
 
-    /// Opens a link URL (`sim://`, `serial://`, `tcp://`, `usb://`).
+    /// Opens the link `url` names through `opener` (the core's [`HardwareOpener`] opens real
+    /// ports; the simulator crate's opener adds `sim://`).
     ///
     /// # Errors
     /// [`ArcusError::Transport`] (bad URL, port missing or busy, USB unavailable).
-    pub fn open(url: &str, timeout: Duration) -> Result<ArcusController, ArcusError> {
-        let wrap = |source| ArcusError::Transport { port: url.to_string(), command: "open".into(), source };
-        let parsed = LinkUrl::parse(url).map_err(wrap)?;
-        let (link, framing): (Box<dyn ByteLink>, Framing) = match parsed {
-            LinkUrl::Sim { .. } => {
-                let l = crate::sim::bench::SimLink::open(url).map_err(wrap)?;
-                let f = l.framing();
-                (Box::new(l), f)
-            }
-            LinkUrl::Serial { path, baud, device } => {
-                (Box::new(SerialLink::open(&path, baud).map_err(wrap)?), Framing::Rs485 { device })
-            }
-            LinkUrl::Tcp { addr, device, baud } => {
-                (Box::new(TcpLink::connect(&addr, baud, timeout.max(Duration::from_millis(100))).map_err(wrap)?), Framing::Rs485 { device })
-            }
-            LinkUrl::Usb { serial } => {
-                (Box::new(crate::transport::usb::UsbLink::open(&serial, timeout).map_err(wrap)?), Framing::Usb)
-            }
-        };
+    pub fn open(opener: &dyn LinkOpener, url: &str, timeout: Duration) -> Result<ArcusController, ArcusError> {
+        let (link, framing) = opener.open_arcus(url, timeout).map_err(|source| ArcusError::Transport {
+            port: url.to_string(),
+            command: "open".into(),
+            source,
+        })?;
         Ok(ArcusController::new(link, framing, timeout, url))
     }
 
@@ -173,6 +155,11 @@ impl ArcusController {
     /// The link's port name.
     pub fn port(&self) -> &str {
         self.link.name()
+    }
+
+    /// The device's reply turnaround when the link knows it (a simulator), else 0 (ns).
+    pub fn device_turnaround_ns(&self) -> f64 {
+        self.link.device_turnaround_ns()
     }
 
     /// The framing in use.
@@ -188,10 +175,8 @@ impl ArcusController {
     fn exchange_text(&mut self, text: &str) -> Result<Timed<Reply>, ArcusError> {
         let port = self.link.name().to_string();
         let terr = |source| ArcusError::Transport { port: port.clone(), command: text.to_string(), source };
-        let frame = self
-            .framing
-            .encode(text)
-            .map_err(|source| ArcusError::Protocol { port: port.clone(), command: text.into(), source })?;
+        let frame =
+            self.framing.encode(text).map_err(|source| ArcusError::Protocol { port: port.clone(), command: text.into(), source })?;
         if self.dirty {
             self.link.discard_input().map_err(terr)?;
             self.dirty = false;
@@ -533,41 +518,9 @@ impl ArcusController {
 mod tests {
     use super::*;
 
-    fn sim(name: &str) -> ArcusController {
-        ArcusController::open(&format!("sim://{name}?timing=none"), Duration::from_millis(200)).unwrap()
-    }
-
     #[test]
     fn controller_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<ArcusController>();
-    }
-
-    #[test]
-    fn bad_arguments_refused_before_sending() {
-        let mut c = sim("driver-bad-args");
-        let e = c.set_speeds(Axis::X, Some(0), None, None, None).unwrap_err();
-        assert!(e.to_string().contains("high_speed_pps"), "{e}");
-        let e = c.set_speeds(Axis::X, Some(100), Some(200), None, None).unwrap_err();
-        assert!(e.to_string().contains("low_speed_pps"), "{e}");
-        assert!(c.home(Axis::X, false, 7).is_err());
-        assert!(c.move_abs(Axis::X, 1 << 40).is_err());
-        assert!(c.query("P X").is_err());
-        assert_eq!(c.speeds(Axis::X).unwrap(), Speeds { high_speed_pps: 1000, low_speed_pps: 100, accel_ms: 300, decel_ms: 300 });
-    }
-
-    #[test]
-    fn wire_limit_of_a_9600_link() {
-        let c = ArcusController::open("sim://driver-wire?timing=none&baud=9600", Duration::from_millis(200)).unwrap();
-        // notes §6: 12 bytes at 9600 → ≤ 80 polls/s.
-        assert!((c.wire_limit_hz().unwrap() - 80.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn errors_name_port_and_command() {
-        let mut c = sim("driver-errors");
-        let e = c.query("ID").unwrap_err();
-        assert!(matches!(&e, ArcusError::Controller { error: ControllerError::UnknownCommand(t), .. } if t == "ID"));
-        assert_eq!(e.to_string(), "ID on sim://driver-errors: controller answered ?ID");
     }
 }

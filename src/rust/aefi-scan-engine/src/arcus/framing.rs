@@ -193,11 +193,7 @@ impl DeviceFrameDecoder {
         } else {
             (None, body)
         };
-        Some(DeviceFrame {
-            device,
-            command: String::from_utf8_lossy(rest).into_owned(),
-            wire_bytes: raw.len() - at + 1,
-        })
+        Some(DeviceFrame { device, command: String::from_utf8_lossy(rest).into_owned(), wire_bytes: raw.len() - at + 1 })
     }
 }
 
@@ -254,10 +250,7 @@ mod tests {
         for chunk in [1usize, 2, 3, 7, whole.len()] {
             let frames: Vec<_> = whole.chunks(chunk).flat_map(|c| d.push(c)).collect();
             let got: Vec<_> = frames.iter().map(|f| (f.device, f.command.clone())).collect();
-            assert_eq!(
-                got,
-                vec![(Some(0), "VER".to_string()), (Some(1), "PX".to_string()), (Some(0), "X1000".to_string())]
-            );
+            assert_eq!(got, vec![(Some(0), "VER".to_string()), (Some(1), "PX".to_string()), (Some(0), "X1000".to_string())]);
         }
         assert_eq!(d.push(b"@00PX\r")[0].wire_bytes, 6);
     }

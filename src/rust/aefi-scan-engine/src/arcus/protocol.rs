@@ -14,7 +14,6 @@ use std::fmt;
 
 pub use super::reply::{parse_reply, AxisStatus, ControllerError, MotorStatus, MoveMode, ProtocolError, Reply};
 
-
 /// One of the four axes of the PMX-4EX-SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Axis {
@@ -422,8 +421,7 @@ fn parse_command(text: &str) -> Option<Command> {
         ("PS", None) => Some(GetSpeeds),
         ("DN", None) => Some(GetDeviceName),
         ("DN", Some(v)) => {
-            return (!v.is_empty() && v.len() <= 16 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
-                .then(|| SetDeviceName(v.to_string()))
+            return (!v.is_empty() && v.len() <= 16 && v.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| SetDeviceName(v.to_string()))
         }
         ("DB", None) => Some(GetBaudCode),
         ("DB", Some(v)) => return parse_small(v, 1, 5).map(SetBaudCode),
@@ -647,9 +645,39 @@ mod tests {
     #[test]
     fn unknown_commands_rejected_with_their_text() {
         for text in [
-            "ID", "px", "mst", "", "X", "XY", "X1000X5", "X+5", "HX", "HX*0", "HX-5", "JX", "JX+1", "P", "PXX",
-            "EO5", "EO=16", "DI9", "AI0", "DB=6", "IERR=2", "HS=", "HS=abc", "STOPQ", "POX", "BO", "SCVX=1",
-            "X99999999999999999999", "LTX", "SYNX", "SYNXQ", "DN=", "ABS=1",
+            "ID",
+            "px",
+            "mst",
+            "",
+            "X",
+            "XY",
+            "X1000X5",
+            "X+5",
+            "HX",
+            "HX*0",
+            "HX-5",
+            "JX",
+            "JX+1",
+            "P",
+            "PXX",
+            "EO5",
+            "EO=16",
+            "DI9",
+            "AI0",
+            "DB=6",
+            "IERR=2",
+            "HS=",
+            "HS=abc",
+            "STOPQ",
+            "POX",
+            "BO",
+            "SCVX=1",
+            "X99999999999999999999",
+            "LTX",
+            "SYNX",
+            "SYNXQ",
+            "DN=",
+            "ABS=1",
         ] {
             assert_eq!(Command::parse(text), Err(UnknownCommand(text.into())), "{text:?}");
         }
@@ -709,12 +737,7 @@ mod tests {
     }
 
     fn param_strategy() -> impl Strategy<Value = SpeedParam> {
-        prop_oneof![
-            Just(SpeedParam::HighSpeed),
-            Just(SpeedParam::LowSpeed),
-            Just(SpeedParam::Accel),
-            Just(SpeedParam::Decel)
-        ]
+        prop_oneof![Just(SpeedParam::HighSpeed), Just(SpeedParam::LowSpeed), Just(SpeedParam::Accel), Just(SpeedParam::Decel)]
     }
 
     fn reg_strategy() -> impl Strategy<Value = SyncRegister> {

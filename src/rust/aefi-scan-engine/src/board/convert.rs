@@ -3,7 +3,7 @@
 //! Facts (`notes/aefi-legacy.md` §3): `V = code / 2²³ · Vref / gain` with Vref = 2.442 V (the
 //! ADS131A04 internal reference); calibration 63600 (V/m)/V; a sensor→lab rotation given as three
 //! angles (`theta_x`, `theta_y`, `theta_z`, degrees, in the bench's `aefi_device_config.json`).
-//! The six channels are the first six codes, in `sim::field::CHANNEL_NAMES` order.
+//! The six channels are the first six codes, in [`CHANNEL_NAMES`] order.
 //!
 //! Gains: the MCU writes the ADS131A04 gain registers ADC1..ADC4 (see `registers`); both chips
 //! receive the same writes (assumption), so code `k` uses the gain of input `k mod 4`.
@@ -11,6 +11,10 @@
 //! Rotation convention (the legacy config does not state one; assumption): lab = Rz·Ry·Rx · sensor
 //! (rotate about X first, then Y, then Z, fixed axes), applied to the in-phase vector and to the
 //! quadrature vector separately.
+
+/// The six lock-in channels of one measurement (`AefiVoltageMeasurement`), in the bench's order:
+/// X/Y/Z sensor axes × in-phase/quadrature.
+pub const CHANNEL_NAMES: [&str; 6] = ["x_in_phase", "x_quadrature", "y_in_phase", "y_quadrature", "z_in_phase", "z_quadrature"];
 use super::protocol::{RawCodes, CHANNELS_USED};
 
 /// ADS131A04 internal reference (V) in its 2.442 V mode.

@@ -8,10 +8,8 @@
 use super::convert::AdcScale;
 use super::protocol::{check_ack, parse_codes, AckCheck, BoardProtocolError, Command, LineFramer, RawCodes, CHANNELS_USED};
 use super::registers::{BoardConfig, ConfigError};
-use super::timing::{BoardTiming, BOARD_BAUD};
-use crate::transport::serial::SerialLink;
-use crate::transport::tcp::TcpLink;
-use crate::transport::{ByteLink, LinkUrl, TransportError};
+use super::timing::BoardTiming;
+use crate::transport::{ByteLink, LinkOpener, TransportError};
 
 /// Default reply deadline (ns) after a command is sent.
 pub const DEFAULT_TIMEOUT_NS: i64 = 1_000_000_000;
@@ -62,35 +60,16 @@ impl TimedMeasurement {
     }
 }
 
-/// Opens the board's link named by a URL: `sim://NAME` (the board of that simulated bench),
-/// `serial://PATH` (1.5 Mbaud unless the URL sets `baud=`), `tcp://HOST:PORT`.
-///
-/// # Errors
-/// Bad URL, missing or busy port.
-pub fn open_board_link(url: &str, timeout_ns: i64) -> Result<Box<dyn ByteLink>, TransportError> {
-    Ok(match LinkUrl::parse(url)? {
-        LinkUrl::Sim { .. } => Box::new(crate::sim::board_bench::open_board_link(url)?),
-        LinkUrl::Serial { path, baud, .. } => {
-            // LinkUrl's default baud is the Arcus's; the board runs at 1.5 Mbaud
-            let baud = if url.contains("baud=") { baud } else { BOARD_BAUD };
-            Box::new(SerialLink::open(&path, baud)?)
-        }
-        LinkUrl::Tcp { addr, baud, .. } => {
-            Box::new(TcpLink::connect(&addr, baud, std::time::Duration::from_nanos(timeout_ns.clamp(100_000_000, 10_000_000_000) as u64))?)
-        }
-        LinkUrl::Usb { .. } => {
-            return Err(TransportError::BadUrl { url: url.to_string(), reason: "the board is a serial device: use serial://, tcp:// or sim://".into() })
-        }
-    })
-}
-
 impl BoardDriver<Box<dyn ByteLink>> {
-    /// Opens the board at `url` (see [`open_board_link`]) with a reply deadline of `timeout_ns`.
+    /// Opens the board at `url` through `opener` (`serial://PATH` at 1.5 Mbaud unless the URL
+    /// sets `baud=`, `tcp://HOST:PORT`; `sim://NAME` with the simulator crate's opener) with a
+    /// reply deadline of `timeout_ns`.
     ///
     /// # Errors
-    /// As [`open_board_link`].
-    pub fn open(url: &str, timeout_ns: i64) -> Result<Self, BoardError> {
-        let mut d = BoardDriver::new(open_board_link(url, timeout_ns)?);
+    /// Bad URL, missing or busy port.
+    pub fn open(opener: &dyn LinkOpener, url: &str, timeout_ns: i64) -> Result<Self, BoardError> {
+        let link = opener.open_board(url, std::time::Duration::from_nanos(timeout_ns.max(0) as u64))?;
+        let mut d = BoardDriver::new(link);
         d.set_timeout_ns(timeout_ns);
         Ok(d)
     }

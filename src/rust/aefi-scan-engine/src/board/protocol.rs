@@ -258,11 +258,8 @@ pub fn parse_codes(line: &str) -> Result<RawCodes, BoardProtocolError> {
     let mut codes = [0i32; CODES_PER_LINE];
     let mut count = 0usize;
     for (index, field) in line.split('\t').map(str::trim).filter(|f| !f.is_empty()).enumerate() {
-        let value: i64 = field.parse().map_err(|_| BoardProtocolError::BadField {
-            index,
-            field: field.to_string(),
-            line: line.to_string(),
-        })?;
+        let value: i64 =
+            field.parse().map_err(|_| BoardProtocolError::BadField { index, field: field.to_string(), line: line.to_string() })?;
         if value < i64::from(CODE_MIN) || value > i64::from(CODE_MAX) {
             return Err(BoardProtocolError::CodeOutOfRange { index, value, line: line.to_string() });
         }
@@ -436,7 +433,8 @@ mod tests {
         for (line, codes) in ok {
             assert_eq!(parse_codes(line).unwrap(), codes, "{line:?}");
         }
-        let bad: [(&str, fn(&BoardProtocolError) -> bool); 7] = [
+        type Check = fn(&BoardProtocolError) -> bool;
+        let bad: [(&str, Check); 7] = [
             ("", |e| matches!(e, BoardProtocolError::TooFewCodes { got: 0, .. })),
             ("1\t2\t3\t4\t5\t6\t", |e| matches!(e, BoardProtocolError::TooFewCodes { got: 6, .. })),
             ("1\t2\t3\t4\t5\t6\t7\t8\t9\t", |e| matches!(e, BoardProtocolError::TooManyCodes { got: 9, .. })),

@@ -314,10 +314,7 @@ mod tests {
 
     #[test]
     fn writes_apply_to_register_file() {
-        let mut cfg = BoardConfig::default();
-        cfg.adc_gains = [2, 1, 16, 1];
-        cfg.osr = 256;
-        cfg.dds_frequency_hz = 1234.5;
+        let mut cfg = BoardConfig { adc_gains: [2, 1, 16, 1], osr: 256, dds_frequency_hz: 1234.5, ..BoardConfig::default() };
         cfg.dds[0].gain = 0;
         cfg.dds[1].gain = 5000;
         let mut rf = RegisterFile::default();
@@ -351,8 +348,7 @@ mod tests {
         let mut c = BoardConfig::default();
         c.dds[3].gain = 20_000;
         assert!(c.register_writes().unwrap_err().to_string().contains("dds_gains[3]"));
-        let mut c = BoardConfig::default();
-        c.iclk_divider = 3;
+        let c = BoardConfig { iclk_divider: 3, ..BoardConfig::default() };
         assert!(c.register_writes().unwrap_err().to_string().contains("iclk_divider"));
     }
 }

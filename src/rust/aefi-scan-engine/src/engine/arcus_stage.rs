@@ -47,12 +47,7 @@ pub fn stage_error(e: ArcusError) -> StageError {
 /// Link timing of a driver, from its URL (and the simulator's turnaround for `sim://`).
 pub fn link_timing(ctrl: &ArcusController) -> LinkTiming {
     let (byte_time_ns, turnaround_ns) = match LinkUrl::parse(ctrl.url()) {
-        Ok(LinkUrl::Sim { name, baud, timing: SimTiming::Wire, .. }) => {
-            let turnaround = crate::sim::bench::find_bench(&name)
-                .map(|b| crate::sim::bench::lock_sim(&b.arcus).config().turnaround_ns as f64)
-                .unwrap_or(0.0);
-            (wire_time_ns(1000, baud) as f64 / 1000.0, turnaround)
-        }
+        Ok(LinkUrl::Sim { baud, timing: SimTiming::Wire, .. }) => (wire_time_ns(1000, baud) as f64 / 1000.0, ctrl.device_turnaround_ns()),
         Ok(LinkUrl::Serial { baud, .. }) => (wire_time_ns(1000, baud) as f64 / 1000.0, 0.0),
         _ => (0.0, 0.0),
     };
@@ -108,12 +103,7 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
         let s = self.ctrl.speeds(arcus_axis(axis)).map_err(stage_error)?;
         let edec = self.int(&Command::GetEdec)?;
         let dec_ms = if edec == 0 { s.accel_ms } else { s.decel_ms };
-        Ok(AxisSpeeds {
-            ls_pps: s.low_speed_pps as f64,
-            hs_pps: s.high_speed_pps as f64,
-            acc_ms: s.accel_ms as f64,
-            dec_ms: dec_ms as f64,
-        })
+        Ok(AxisSpeeds { ls_pps: s.low_speed_pps as f64, hs_pps: s.high_speed_pps as f64, acc_ms: s.accel_ms as f64, dec_ms: dec_ms as f64 })
     }
 
     fn set_axis_high_speed(&mut self, axis: Axis, raw_pps: f64) -> Result<f64, StageError> {
@@ -161,23 +151,5 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
 
     fn abort_all(&mut self) -> Result<i64, StageError> {
         Ok(self.ctrl.abort(None).map_err(stage_error)?.t_send_ns)
-    }
-}
-
-/// The ground truth of an in-process simulated Arcus, for the virtual probe.
-#[derive(Debug, Clone)]
-pub struct SimTruth(pub crate::sim::bench::TruthHandle);
-
-impl super::detector::TruthSource for SimTruth {
-    fn true_steps(&self, axis: Axis, t_ns: i64) -> f64 {
-        self.0.true_position_steps(arcus_axis(axis), t_ns)
-    }
-}
-
-/// The truth of the simulator behind `url`, when it is an in-process `sim://` bench.
-pub fn sim_truth_for_url(url: &str) -> Option<SimTruth> {
-    match LinkUrl::parse(url) {
-        Ok(LinkUrl::Sim { name, .. }) => crate::sim::bench::find_bench(&name).map(|b| SimTruth(b.truth.clone())),
-        _ => None,
     }
 }

@@ -1,7 +1,6 @@
 //! Detectors the flyscan samples: a small trait and the implementations the engine ships.
 //!
-//! - [`VirtualProbe`]: the known field map ([`FieldMap`]) read at the TRUE simulator position
-//!   at the trigger instant, plus Gaussian noise. Its image can be checked against the map.
+//! - The virtual probe (in the simulator crate, `aefi_sim::probe`) implements the same trait.
 //! - [`ExternalStream`]: samples fed from outside (the Python DAQ adapter) through an SPSC ring;
 //!   they carry their own timestamps.
 //! - [`NoDetector`]: positions only.
@@ -10,10 +9,6 @@
 //! sample takes (the board detector blocks for its own transaction, which is its sample time).
 use super::plan::Axis;
 use super::record::N_CHANNELS;
-use crate::sim::field::FieldMap;
-use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
-use std::sync::Arc;
 
 /// A detector failure (the record gets the detector-fault flag and NaN channels).
 ///
@@ -99,48 +94,6 @@ impl<F: Fn(Axis, i64) -> f64 + Send + Sync> TruthSource for F {
     }
 }
 
-/// The virtual AEFI probe: the field map at the true stage position, plus noise.
-pub struct VirtualProbe {
-    truth: Arc<dyn TruthSource>,
-    map: FieldMap,
-    step_mm: f64,
-    noise: Option<Normal<f64>>,
-    rng: rand::rngs::StdRng,
-}
-
-impl std::fmt::Debug for VirtualProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VirtualProbe").field("step_mm", &self.step_mm).field("noise", &self.noise).finish()
-    }
-}
-
-impl VirtualProbe {
-    /// A probe reading `map` at the true X/Y position (steps × `step_um`) with `noise_volts` RMS.
-    pub fn new(truth: Arc<dyn TruthSource>, map: FieldMap, step_um: f64, noise_volts: f64, seed: u64) -> Self {
-        let noise = if noise_volts > 0.0 { Normal::new(0.0, noise_volts).ok() } else { None };
-        Self { truth, map, step_mm: step_um * 1e-3, noise, rng: rand::rngs::StdRng::seed_from_u64(seed) }
-    }
-
-    /// The noiseless reading at `t_ns`.
-    pub fn exact(&self, t_ns: i64) -> [f64; N_CHANNELS] {
-        let x_mm = self.truth.true_steps(Axis::X, t_ns) * self.step_mm;
-        let y_mm = self.truth.true_steps(Axis::Y, t_ns) * self.step_mm;
-        self.map.volts(x_mm, y_mm)
-    }
-}
-
-impl Detector for VirtualProbe {
-    fn acquire(&mut self, t_ns: i64) -> Result<Option<Sample>, DetectorError> {
-        let mut volts = self.exact(t_ns);
-        if let Some(n) = &self.noise {
-            for v in &mut volts {
-                *v += n.sample(&mut self.rng);
-            }
-        }
-        Ok(Some(Sample { t_ns, volts, duration_ns: 0 }))
-    }
-}
-
 /// No detector: records carry positions only (NaN channels).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoDetector;
@@ -196,27 +149,6 @@ impl Detector for ExternalStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn virtual_probe_reads_the_map_at_the_true_position() {
-        // X moves at 1000 steps/s from 0, Y sits at 1000 steps: 21.8 mm at 21.8 µm/step.
-        let truth: Arc<dyn TruthSource> =
-            Arc::new(|axis: Axis, t: i64| if axis == Axis::X { t as f64 * 1e-6 } else { 1000.0 });
-        let mut probe = VirtualProbe::new(Arc::clone(&truth), FieldMap::aefi_default(), 21.8, 0.0, 1);
-        let s = probe.acquire(1_000_000_000).unwrap().unwrap();
-        assert_eq!(s.volts, FieldMap::aefi_default().volts(21.8, 21.8));
-        assert_eq!(s.t_ns, 1_000_000_000);
-    }
-
-    #[test]
-    fn probe_noise_has_the_requested_rms() {
-        let truth: Arc<dyn TruthSource> = Arc::new(|_: Axis, _: i64| 0.0);
-        let mut probe = VirtualProbe::new(truth, FieldMap::aefi_default(), 21.8, 0.01, 3);
-        let exact = probe.exact(0);
-        let n = 4000;
-        let ms: f64 = (0..n).map(|_| (probe.acquire(0).unwrap().unwrap().volts[0] - exact[0]).powi(2)).sum::<f64>() / n as f64;
-        assert!((ms.sqrt() - 0.01).abs() < 0.001, "rms {}", ms.sqrt());
-    }
 
     #[test]
     fn external_stream_delivers_fed_samples_in_order() {

@@ -1,4 +1,4 @@
-//! The flyscan engine (ADR-002 §1, DESIGN.md `engine/`).
+//! The flyscan engine (ADR-002 §1: docs/decisions/0002-hybrid-rust-python-engine.md; seams: docs/architecture.md).
 //!
 //! - [`plan`]: the plan and its validation against the controller (before any motion).
 //! - [`model`]: the commanded trapezoid fitted to stamped polls: a position for any instant.
@@ -11,12 +11,10 @@
 //! - [`executor`]: one scan = a motion thread and a trigger thread; progress, drain, abort, join.
 //! - [`stats`]: state, progress and final statistics.
 //! - [`arcus_stage`]: the Arcus driver as a [`stage::Stage`].
-//! - [`fake`]: an in-memory stage with analytic motion, for tests and benches.
 pub mod arcus_stage;
 pub mod board_detector;
 pub mod detector;
 pub mod executor;
-pub mod fake;
 pub mod model;
 pub mod pacer;
 pub mod plan;

@@ -1,6 +1,6 @@
 //! The position model of one fly move: the commanded trapezoid fitted to timestamped polls.
 //!
-//! DESIGN.md "Physical limits": a 9600-baud link gives ~60 position polls per second, far
+//! docs/decisions/0004-fitted-position-model.md: a 9600-baud link gives at most 80 position polls per second, far
 //! fewer than the samples of a line. The controller runs a known profile (start at LS, linear ramp
 //! to HS over ACC ms, cruise, linear ramp down over DEC ms, stop on the target), so the model
 //! only has to find *when* it started and *how fast* it really cruises:

@@ -76,9 +76,7 @@ pub fn sleep_until(t_ns: i64) {
         let ts = libc::timespec { tv_sec: t_ns.div_euclid(1_000_000_000) as _, tv_nsec: t_ns.rem_euclid(1_000_000_000) as _ };
         // EINTR: retry until the deadline; other errors cannot happen with these arguments.
         // SAFETY: `ts` is a valid timespec; the remainder pointer may be null with TIMER_ABSTIME.
-        while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) }
-            == libc::EINTR
-        {}
+        while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) } == libc::EINTR {}
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -5,6 +5,10 @@
 //! so the Python side can raise `PlanError(.field)`. Validation also computes the run-up and
 //! run-out from the acceleration so that every sample of a line falls in the constant-speed part.
 
+/// Stage travel per Arcus pulse on the AEFI bench (µm): TB6600 drivers at 1/16 microstep on a
+/// 69.76 mm/turn drive. The one definition; Python reads it as `_engine.BENCH_STEP_UM`.
+pub const BENCH_STEP_UM: f64 = 21.8;
+
 /// One of the controller's four axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Axis {
@@ -137,7 +141,7 @@ impl Default for FlyPlan {
             settle_ms: 0.0,
             ring_capacity: DEFAULT_RING_CAPACITY,
             realtime: true,
-            step_um: 21.8,
+            step_um: BENCH_STEP_UM,
             probe_noise_volts: 0.0,
         }
     }
@@ -333,16 +337,16 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     }
     let n_avg_max = u32::from(crate::board::protocol::N_AVG_MAX);
     if plan.board_n_avg == 0 || plan.board_n_avg > n_avg_max {
-        return Err(PlanError::new("board_n_avg", format!("{} is outside 1..={n_avg_max} (MCU averages per board sample)", plan.board_n_avg)));
+        return Err(PlanError::new(
+            "board_n_avg",
+            format!("{} is outside 1..={n_avg_max} (MCU averages per board sample)", plan.board_n_avg),
+        ));
     }
     finite_in("settle_ms", plan.settle_ms, 0.0, 60_000.0, "ms")?;
     finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
     finite_in("probe_noise_volts", plan.probe_noise_volts, 0.0, 10.0, "V")?;
     if plan.ring_capacity < 1024 || plan.ring_capacity > MAX_RING_CAPACITY {
-        return Err(PlanError::new(
-            "ring_capacity",
-            format!("{} is outside 1024..={MAX_RING_CAPACITY} records", plan.ring_capacity),
-        ));
+        return Err(PlanError::new("ring_capacity", format!("{} is outside 1024..={MAX_RING_CAPACITY} records", plan.ring_capacity)));
     }
     for (field, v) in [("acc_ms", speeds.acc_ms), ("dec_ms", speeds.dec_ms)] {
         if !(v.is_finite() && v >= 0.0) {

@@ -5,7 +5,7 @@
 //! typed errors; position queries come back stamped ([`Poll`]) so the position model can place
 //! them in time.
 use super::model::{LinkTiming, Poll};
-use super::plan::{AxisSpeeds, Axis};
+use super::plan::{Axis, AxisSpeeds};
 
 /// The kind of a stage failure; decides the Python exception type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,11 +8,13 @@ use std::fmt;
 
 use crate::clock::mono_ns;
 
+pub mod opener;
 pub mod serial;
 pub mod tcp;
 pub mod url;
 pub mod usb;
 
+pub use opener::{HardwareOpener, LinkOpener};
 pub use url::{LinkUrl, SimTiming};
 
 /// A failure of a link.
@@ -112,6 +114,12 @@ pub trait ByteLink: Send + fmt::Debug {
     /// # Errors
     /// I/O errors.
     fn discard_input(&mut self) -> Result<(), TransportError>;
+
+    /// The device's reply turnaround (ns) when the link knows it (a simulator does; a real port
+    /// does not and answers 0): the position model subtracts it from each round trip.
+    fn device_turnaround_ns(&self) -> f64 {
+        0.0
+    }
 }
 
 impl ByteLink for Box<dyn ByteLink> {
@@ -130,10 +138,13 @@ impl ByteLink for Box<dyn ByteLink> {
     fn discard_input(&mut self) -> Result<(), TransportError> {
         (**self).discard_input()
     }
+    fn device_turnaround_ns(&self) -> f64 {
+        (**self).device_turnaround_ns()
+    }
 }
 
 /// Splits `buf` after the first `terminator`, if any: returns the frame and keeps the rest.
-pub(crate) fn take_through(buf: &mut Vec<u8>, terminator: u8) -> Option<Vec<u8>> {
+pub fn take_through(buf: &mut Vec<u8>, terminator: u8) -> Option<Vec<u8>> {
     let pos = buf.iter().position(|&b| b == terminator)?;
     let rest = buf.split_off(pos + 1);
     Some(std::mem::replace(buf, rest))

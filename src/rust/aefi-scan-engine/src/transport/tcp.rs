@@ -73,7 +73,14 @@ impl ByteLink for TcpLink {
                     rx.extend_from_slice(&chunk[..n]);
                     Ok(())
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok(())
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                     Err(TransportError::Disconnected { port: name.clone(), detail: e.to_string() })
                 }

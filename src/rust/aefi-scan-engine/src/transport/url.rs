@@ -96,9 +96,7 @@ impl LinkUrl {
     /// assert!(LinkUrl::parse("ftp://x").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<LinkUrl, TransportError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad(url, "expected SCHEME://…, SCHEME one of sim, serial, tcp, usb"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad(url, "expected SCHEME://…, SCHEME one of sim, serial, tcp, usb"))?;
         let (body, query) = match rest.split_once('?') {
             Some((b, q)) => (b, q),
             None => (rest, ""),

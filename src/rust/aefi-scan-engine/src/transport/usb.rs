@@ -153,10 +153,7 @@ impl ByteLink for UsbLink {
 
     fn discard_input(&mut self) -> Result<(), TransportError> {
         self.rx.clear();
-        self.handle
-            .write_control(REQ_TYPE, REQ, FLUSH, 0, &[], Duration::from_millis(200))
-            .map(|_| ())
-            .map_err(|e| self.usb_err(e))
+        self.handle.write_control(REQ_TYPE, REQ, FLUSH, 0, &[], Duration::from_millis(200)).map(|_| ()).map_err(|e| self.usb_err(e))
     }
 }
 
@@ -175,9 +172,6 @@ mod tests {
     fn absent_device_is_a_typed_error_not_a_panic() {
         // Here there is either no libusb access (UsbUnavailable) or no Performax (PortNotFound).
         let e = UsbLink::open("4ex77", Duration::from_millis(100)).unwrap_err();
-        assert!(
-            matches!(e, TransportError::UsbUnavailable { .. } | TransportError::PortNotFound { .. }),
-            "{e}"
-        );
+        assert!(matches!(e, TransportError::UsbUnavailable { .. } | TransportError::PortNotFound { .. }), "{e}");
     }
 }

@@ -1,0 +1,537 @@
+//! Simulator of the AEFI acquisition board: the same serial protocol, the board's timing, and
+//! channels computed from the known field map at the **true** probe position.
+//!
+//! Split like a lewis device: [`BoardModel`] is the device (registers, ADC, noise, faults; it
+//! turns one command received at an instant into reply chunks released at later instants) and
+//! [`BoardSimPort`] is its byte interface (frames commands at `*`, queues the replies with their
+//! release times). Links (in-process `sim://`, PTY, TCP) wrap a port.
+//!
+//! Behaviour (see `board::protocol`, `board::timing` and `board::registers` for the assumed
+//! details):
+//! - `m<n>*`: the averaging window starts `pre` after the command's last byte arrives and lasts
+//!   `n · per_sample`; each of the first six codes is the field map at the probe positions of the
+//!   conversions in that window (up to [`WINDOW_POINTS`] instants evenly spread, averaged; the
+//!   middle instant is the window's centre), through the sensor rotation, scaled by the
+//!   excitation amplitude, plus Gaussian noise of `noise_volts / √n`, quantised by the current ADC
+//!   gain and reference (saturating at 24 bits). Codes 7 and 8 carry noise only.
+//! - `a`/`d`: the register file; refusals as `?ADDR`, `?NOADDR`, `?RANGE` (+ the command).
+//! - An unknown command: `?CMD <text>`.
+//! - Faults (injected at run time, each for the next `count` measurements): `garbage` (the data
+//!   line is binary junk), `short` (only five codes), `silence` (no reply at all), `unplug` (the
+//!   link fails from now on, as a USB-serial adapter pulled out).
+//!
+//! Every measurement appends its ground truth ([`SampleTruth`]) to a bounded log.
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+
+use crate::field::FieldMap;
+use aefi_scan_engine::board::convert::{Calibration, Rotation, V_PER_M_PER_VOLT};
+use aefi_scan_engine::board::protocol::{format_codes, BoardProtocolError, Command, CommandFramer, RawCodes, CODES_PER_LINE};
+use aefi_scan_engine::board::registers::RegisterFile;
+use aefi_scan_engine::board::timing::BoardTiming;
+
+/// Most instants of the averaging window at which the field is evaluated.
+pub const WINDOW_POINTS: u32 = 16;
+/// Ground-truth records kept (oldest dropped first).
+pub const TRUTH_LOG_CAPACITY: usize = 1 << 20;
+/// Default noise of one conversion (V, 1σ) referred to the lock-in output.
+pub const DEFAULT_NOISE_VOLTS: f64 = 300e-6;
+/// Bench step size (mm per Arcus step) used to turn axis truth into millimetres.
+pub const DEFAULT_MM_PER_STEP: f64 = aefi_scan_engine::engine::plan::BENCH_STEP_UM * 1e-3;
+
+/// Where the probe truly is at an instant: `t_ns` (CLOCK_MONOTONIC) → (x_mm, y_mm).
+pub type ProbeFn = Arc<dyn Fn(i64) -> (f64, f64) + Send + Sync>;
+
+/// A probe that never moves.
+pub fn static_probe(x_mm: f64, y_mm: f64) -> ProbeFn {
+    Arc::new(move |_| (x_mm, y_mm))
+}
+
+/// Settings of one simulated board.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardSimConfig {
+    /// Reply timing model.
+    pub timing: BoardTiming,
+    /// `true`: replies are released as the real board would send them; `false`: at once.
+    pub wire_timing: bool,
+    /// Noise of one conversion (V, 1σ); the average of n has `noise_volts / √n`.
+    pub noise_volts: f64,
+    /// Seed of the noise generator (runs are reproducible).
+    pub seed: u64,
+    /// The sample's field.
+    pub map: FieldMap,
+    /// Sensor → lab rotation of the simulated probe (the sensor reads the inverse).
+    pub sensor_to_lab: Rotation,
+}
+
+impl Default for BoardSimConfig {
+    fn default() -> Self {
+        Self {
+            timing: BoardTiming::legacy_fit(),
+            wire_timing: true,
+            noise_volts: DEFAULT_NOISE_VOLTS,
+            seed: 0x00AE_F1B0,
+            map: FieldMap::aefi_default(),
+            sensor_to_lab: Rotation::identity(),
+        }
+    }
+}
+
+/// A fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardFault {
+    /// The next data lines are binary junk.
+    Garbage,
+    /// The next data lines carry five codes instead of eight.
+    ShortReply,
+    /// The next commands get no reply at all.
+    Silence,
+    /// The link fails from now on.
+    Unplug,
+}
+
+impl std::str::FromStr for BoardFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "garbage" => Ok(BoardFault::Garbage),
+            "short" => Ok(BoardFault::ShortReply),
+            "silence" => Ok(BoardFault::Silence),
+            "unplug" => Ok(BoardFault::Unplug),
+            _ => Err(format!("fault {s:?} is not one of garbage, short, silence, unplug")),
+        }
+    }
+}
+
+/// The ground truth of one simulated measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleTruth {
+    /// Middle of the averaging window (ns, CLOCK_MONOTONIC).
+    pub t_mid_ns: i64,
+    /// Averaging count.
+    pub n_avg: u32,
+    /// True probe position at the window's middle (mm).
+    pub x_mm: f64,
+    /// True probe position at the window's middle (mm).
+    pub y_mm: f64,
+    /// Noiseless channel volts (sensor frame, window average) before quantisation.
+    pub volts: [f64; 6],
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    garbage: u32,
+    short: u32,
+    silence: u32,
+    unplugged: bool,
+    truth: VecDeque<SampleTruth>,
+}
+
+/// A cloneable handle on a simulated board: fault injection and ground truth, usable while a
+/// link owns the board.
+#[derive(Debug, Clone, Default)]
+pub struct BoardSimHandle {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl BoardSimHandle {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // every update is a plain assignment: a poisoned lock is still consistent
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Injects `fault` for the next `count` measurements (`Unplug` is permanent).
+    pub fn inject(&self, fault: BoardFault, count: u32) {
+        let mut s = self.lock();
+        match fault {
+            BoardFault::Garbage => s.garbage += count,
+            BoardFault::ShortReply => s.short += count,
+            BoardFault::Silence => s.silence += count,
+            BoardFault::Unplug => s.unplugged = true,
+        }
+    }
+
+    /// Plugs the board back in and clears pending faults.
+    pub fn clear_faults(&self) {
+        let mut s = self.lock();
+        s.garbage = 0;
+        s.short = 0;
+        s.silence = 0;
+        s.unplugged = false;
+    }
+
+    /// Whether the board is unplugged.
+    pub fn is_unplugged(&self) -> bool {
+        self.lock().unplugged
+    }
+
+    /// The truth of the last `max` measurements (oldest first).
+    pub fn truth(&self, max: usize) -> Vec<SampleTruth> {
+        let s = self.lock();
+        s.truth.iter().skip(s.truth.len().saturating_sub(max)).copied().collect()
+    }
+
+    /// Measurements made so far (bounded by the log capacity).
+    pub fn measurements(&self) -> usize {
+        self.lock().truth.len()
+    }
+}
+
+/// The simulated board (device model, no I/O).
+pub struct BoardModel {
+    cfg: BoardSimConfig,
+    registers: RegisterFile,
+    probe: ProbeFn,
+    rng: StdRng,
+    handle: BoardSimHandle,
+    calibration: Calibration,
+}
+
+impl std::fmt::Debug for BoardModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoardModel").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+/// A reply chunk and the instant its last byte reaches the host (ns).
+pub type Chunk = (i64, Vec<u8>);
+
+impl BoardModel {
+    /// A board reading the field at `probe`.
+    pub fn new(cfg: BoardSimConfig, probe: ProbeFn) -> Self {
+        let calibration = Calibration { v_per_m_per_volt: V_PER_M_PER_VOLT, sensor_to_lab: cfg.sensor_to_lab };
+        Self {
+            rng: StdRng::seed_from_u64(cfg.seed),
+            cfg,
+            registers: RegisterFile::default(),
+            probe,
+            handle: BoardSimHandle::default(),
+            calibration,
+        }
+    }
+
+    /// The handle for fault injection and truth.
+    pub fn handle(&self) -> BoardSimHandle {
+        self.handle.clone()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BoardSimConfig {
+        &self.cfg
+    }
+
+    /// The register file (as configured through the protocol).
+    pub fn registers(&self) -> &RegisterFile {
+        &self.registers
+    }
+
+    /// Handles one command whose last byte arrived at `t_rx_ns`; returns the reply chunks.
+    pub fn handle_command(&mut self, t_rx_ns: i64, command: Result<(Command, String), BoardProtocolError>) -> Vec<Chunk> {
+        let timing = self.cfg.timing;
+        let wire_timing = self.cfg.wire_timing;
+        let wire = move |bytes: usize| if wire_timing { timing.wire_ns(bytes) } else { 0 };
+        let (command, text) = match command {
+            Ok(c) => c,
+            Err(e) => {
+                let line = format!("?CMD {}\r\n", sanitize(&e.to_string())).into_bytes();
+                let t = t_rx_ns + if self.cfg.wire_timing { timing.reply_after_rx_ns(&Command::WriteData(0)) } else { 0 };
+                return vec![(t + wire(line.len()), line)];
+            }
+        };
+        if self.take_silence() {
+            return Vec::new();
+        }
+        let after = if self.cfg.wire_timing { timing.reply_after_rx_ns(&command) } else { 0 };
+        let refusal = match command {
+            Command::SelectRegister(a) => self.registers.select(a).err(),
+            Command::WriteData(v) => self.registers.write(v).err(),
+            Command::Measure(_) => None,
+        };
+        if let Some(r) = refusal {
+            let line = format!("?{} {}\r\n", r.word(), text).into_bytes();
+            return vec![(t_rx_ns + after + wire(line.len()), line)];
+        }
+        let mut ack = command.ack_line().into_bytes();
+        ack.extend_from_slice(b"\r\n");
+        let Command::Measure(n) = command else {
+            return vec![(t_rx_ns + after + wire(ack.len()), ack)];
+        };
+        let t_ack = t_rx_ns + wire(ack.len());
+        let data = self.measure(t_rx_ns, u32::from(n));
+        let t_data = (t_rx_ns + after).max(t_ack) + wire(data.len());
+        vec![(t_ack, ack), (t_data, data)]
+    }
+
+    fn take_silence(&mut self) -> bool {
+        let mut s = self.handle.lock();
+        if s.silence > 0 {
+            s.silence -= 1;
+            return true;
+        }
+        false
+    }
+
+    fn measure(&mut self, t_rx_ns: i64, n: u32) -> Vec<u8> {
+        let timing = self.cfg.timing;
+        let start = t_rx_ns + if self.cfg.wire_timing { timing.window_start_after_rx_ns() } else { 0 };
+        let window = timing.window_ns(n);
+        let points = n.min(WINDOW_POINTS);
+        let mut volts = [0.0; 6];
+        for k in 0..points {
+            // evenly spread over the window's conversions, symmetric about its middle
+            let t = start + ((f64::from(k) + 0.5) / f64::from(points) * window as f64).round() as i64;
+            let (x, y) = (self.probe)(t);
+            let v = self.calibration.volts_from_field(&self.cfg.map.field_v_per_m(x, y));
+            for c in 0..6 {
+                volts[c] += v[c] / f64::from(points);
+            }
+        }
+        let excitation = self.registers.excitation();
+        volts.iter_mut().for_each(|v| *v *= excitation);
+        let t_mid = start + window / 2;
+        let (x_mm, y_mm) = (self.probe)(t_mid);
+        let sigma = self.cfg.noise_volts / f64::from(n).sqrt();
+        let scale = self.registers.adc_scale();
+        let mut codes: RawCodes = [0; CODES_PER_LINE];
+        for (i, code) in codes.iter_mut().enumerate() {
+            let signal = if i < 6 { volts[i] } else { 0.0 };
+            let noise: f64 = self.rng.sample(StandardNormal);
+            *code = scale.volts_to_code(signal + sigma * noise, i);
+        }
+        let mut s = self.handle.lock();
+        if s.truth.len() == TRUTH_LOG_CAPACITY {
+            s.truth.pop_front();
+        }
+        s.truth.push_back(SampleTruth { t_mid_ns: t_mid, n_avg: n, x_mm, y_mm, volts });
+        if s.garbage > 0 {
+            s.garbage -= 1;
+            return b"\x13\x88#\xfe@!\x07garbage\x00\r\n".to_vec();
+        }
+        if s.short > 0 {
+            s.short -= 1;
+            let mut line = format_codes(&codes);
+            let cut = line.iter().enumerate().filter(|(_, &b)| b == b'\t').nth(4).map_or(line.len(), |(i, _)| i + 1);
+            line.truncate(cut);
+            line.extend_from_slice(b"\r\n");
+            return line;
+        }
+        format_codes(&codes)
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '.' }).take(60).collect()
+}
+
+/// The byte interface of a simulated board: commands in, timed reply bytes out.
+#[derive(Debug)]
+pub struct BoardSimPort {
+    model: BoardModel,
+    framer: CommandFramer,
+    queue: VecDeque<Chunk>,
+}
+
+/// The simulated board was unplugged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the simulated board was unplugged")]
+pub struct Unplugged;
+
+impl BoardSimPort {
+    /// A port on `model`.
+    pub fn new(model: BoardModel) -> Self {
+        Self { model, framer: CommandFramer::new(), queue: VecDeque::new() }
+    }
+
+    /// The model's handle.
+    pub fn handle(&self) -> BoardSimHandle {
+        self.model.handle()
+    }
+
+    /// The model.
+    pub fn model(&self) -> &BoardModel {
+        &self.model
+    }
+
+    /// Bytes written by the host at `now_ns`.
+    ///
+    /// # Errors
+    /// [`Unplugged`] once the `unplug` fault is injected.
+    pub fn write(&mut self, bytes: &[u8], now_ns: i64) -> Result<(), Unplugged> {
+        if self.model.handle.is_unplugged() {
+            return Err(Unplugged);
+        }
+        let wire = if self.model.cfg.wire_timing { self.model.cfg.timing.wire_ns(bytes.len()) } else { 0 };
+        self.framer.push(bytes);
+        while let Some(cmd) = self.framer.next_command() {
+            let chunks = self.model.handle_command(now_ns + wire, cmd);
+            self.queue.extend(chunks);
+        }
+        Ok(())
+    }
+
+    /// Moves the bytes released by `now_ns` into `out`; returns how many.
+    ///
+    /// # Errors
+    /// [`Unplugged`] once the `unplug` fault is injected.
+    pub fn read_ready(&mut self, now_ns: i64, out: &mut Vec<u8>) -> Result<usize, Unplugged> {
+        if self.model.handle.is_unplugged() {
+            self.queue.clear();
+            return Err(Unplugged);
+        }
+        let mut n = 0;
+        while self.queue.front().is_some_and(|(t, _)| *t <= now_ns) {
+            if let Some((_, bytes)) = self.queue.pop_front() {
+                n += bytes.len();
+                out.extend_from_slice(&bytes);
+            }
+        }
+        Ok(n)
+    }
+
+    /// When the next queued chunk is released, if any.
+    pub fn next_release_ns(&self) -> Option<i64> {
+        self.queue.front().map(|(t, _)| *t)
+    }
+
+    /// Sets the reply pacing (`true`: the board's timing; `false`: at once).
+    pub fn set_wire_timing(&mut self, wire: bool) {
+        self.model.cfg.wire_timing = wire;
+    }
+
+    /// Drops queued replies (the host flushed its input).
+    pub fn discard_pending(&mut self) {
+        self.queue.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aefi_scan_engine::board::convert::AdcScale;
+    use aefi_scan_engine::board::protocol::{check_ack, parse_codes, AckCheck, LineFramer};
+
+    fn port(wire: bool, probe: ProbeFn) -> BoardSimPort {
+        let cfg = BoardSimConfig { wire_timing: wire, ..Default::default() };
+        BoardSimPort::new(BoardModel::new(cfg, probe))
+    }
+
+    fn lines(port: &mut BoardSimPort, now: i64) -> Vec<String> {
+        let mut out = Vec::new();
+        port.read_ready(now, &mut out).unwrap();
+        let mut f = LineFramer::new();
+        f.push(&out);
+        std::iter::from_fn(|| f.next_line().ok().flatten()).collect()
+    }
+
+    #[test]
+    fn measurement_reads_field_at_probe() {
+        let map = FieldMap::aefi_default();
+        let f = map.features[0];
+        let mut p = port(false, static_probe(f.x_mm, f.y_mm));
+        p.write(b"m100*", 0).unwrap();
+        let l = lines(&mut p, 0);
+        assert_eq!(l.len(), 2);
+        check_ack(&Command::Measure(100), &l[0], AckCheck::Echo).unwrap();
+        let volts = AdcScale::default().channels_volts(&parse_codes(&l[1]).unwrap());
+        let truth = map.volts(f.x_mm, f.y_mm);
+        for c in 0..6 {
+            assert!((volts[c] - truth[c]).abs() < 5e-4, "ch{c}: {} vs {}", volts[c], truth[c]);
+        }
+    }
+
+    #[test]
+    fn noise_shrinks_with_sqrt_n() {
+        let mut p = port(false, static_probe(500.0, 500.0));
+        let mut spread = |n: u32| {
+            let vals: Vec<f64> = (0..400)
+                .map(|_| {
+                    p.write(format!("m{n}*").as_bytes(), 0).unwrap();
+                    let l = lines(&mut p, 0);
+                    AdcScale::default().code_to_volts(parse_codes(&l[1]).unwrap()[6], 6)
+                })
+                .collect();
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64).sqrt()
+        };
+        let (s1, s100) = (spread(1), spread(100));
+        assert!((s1 / DEFAULT_NOISE_VOLTS - 1.0).abs() < 0.15, "{s1}");
+        assert!((s1 / s100 - 10.0).abs() < 1.5, "{s1} / {s100}");
+    }
+
+    #[test]
+    fn replies_are_timed_like_the_board() {
+        let mut p = port(true, static_probe(0.0, 0.0));
+        let t = p.model().config().timing;
+        p.write(b"m127*", 1_000).unwrap();
+        let release = p.next_release_ns().unwrap();
+        assert_eq!(release, 1_000 + t.wire_ns(5) + t.wire_ns(9), "ack right after the command");
+        assert_eq!(lines(&mut p, release).len(), 1);
+        let data_at = p.next_release_ns().unwrap();
+        let rt = data_at - 1_000;
+        assert!(lines(&mut p, data_at - 1).is_empty());
+        let data = lines(&mut p, data_at);
+        let expected = t.round_trip_ns(127, data[0].len() + 2);
+        assert_eq!(rt, expected);
+        assert!(rt > 40_000_000 && rt < 43_000_000, "{rt}");
+        let truth = p.handle().truth(1)[0];
+        assert_eq!(truth.t_mid_ns, 1_000 + t.wire_ns(5) + t.window_start_after_rx_ns() + t.window_ns(127) / 2);
+    }
+
+    #[test]
+    fn probe_truth_at_window_middle() {
+        // probe moving at 100 mm/s along x
+        let probe: ProbeFn = Arc::new(|t| (t as f64 * 1e-7, 0.0));
+        let mut p = port(true, probe);
+        p.write(b"m50*", 0).unwrap();
+        let tr = p.handle().truth(1)[0];
+        assert!((tr.x_mm - tr.t_mid_ns as f64 * 1e-7).abs() < 1e-9);
+    }
+
+    #[test]
+    fn registers_refusals_and_adc_gain() {
+        let mut p = port(false, static_probe(38.0, 32.0));
+        p.write(b"a999*d1*a17*d9*x*", 0).unwrap();
+        let l = lines(&mut p, 0);
+        assert_eq!(l, vec!["?ADDR a999*", "?NOADDR d1*", "a17*OK", "?RANGE d9*", "?CMD unknown command \"x\""]);
+        p.write(b"m10*", 0).unwrap();
+        let c1 = parse_codes(&lines(&mut p, 0)[1]).unwrap();
+        p.write(b"a21*", 0).unwrap();
+        p.write(b"a19*d1*", 0).unwrap(); // ADC3 (code 2 and 6) gain 2
+        let _ = lines(&mut p, 0);
+        p.write(b"m10*", 0).unwrap();
+        let c2 = parse_codes(&lines(&mut p, 0)[1]).unwrap();
+        assert!((f64::from(c2[2]) / f64::from(c1[2]) - 2.0).abs() < 0.01, "{c1:?} {c2:?}");
+        assert_eq!(p.model().registers().adc_scale().gains, [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn faults() {
+        let mut p = port(false, static_probe(0.0, 0.0));
+        let h = p.handle();
+        h.inject(BoardFault::Garbage, 1);
+        p.write(b"m1*", 0).unwrap();
+        let mut raw = Vec::new();
+        p.read_ready(0, &mut raw).unwrap();
+        let mut f = LineFramer::new();
+        f.push(&raw);
+        assert_eq!(f.next_line().unwrap().as_deref(), Some("m1*OK"));
+        assert!(f.next_line().is_err());
+        h.inject(BoardFault::ShortReply, 1);
+        p.write(b"m1*", 0).unwrap();
+        let l = lines(&mut p, 0);
+        assert!(matches!(parse_codes(&l[1]), Err(BoardProtocolError::TooFewCodes { got: 5, .. })));
+        h.inject(BoardFault::Silence, 1);
+        p.write(b"m1*", 0).unwrap();
+        assert!(lines(&mut p, i64::MAX).is_empty());
+        p.write(b"m1*", 0).unwrap();
+        assert_eq!(lines(&mut p, 0).len(), 2, "silence lasts one command");
+        h.inject(BoardFault::Unplug, 1);
+        assert_eq!(p.write(b"m1*", 0), Err(Unplugged));
+        h.clear_faults();
+        assert!(p.write(b"m1*", 0).is_ok());
+    }
+}
