@@ -7,12 +7,12 @@ engine flies it; the virtual probe reads the field at the simulator's true probe
 import ast
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import tomllib
 
 from daq_scan_helpers import headless_dashboard, load_preset, run_linear_scan1d
 from pymodaq_plugins_aefi import _engine

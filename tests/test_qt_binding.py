@@ -23,7 +23,7 @@ def test_qt_runs_on_the_binding_of_this_environment():
     from pymodaq_plugins_aefi.daq_viewer_plugins.plugins_2D import daq_2Dviewer_AEFIFlyscan  # noqa: F401
 
     expected = os.environ.get("AEFI_QT_BINDING", "PyQt6")
-    assert qtpy.API_NAME == expected and pyqtgraph.Qt.QT_LIB == expected
+    assert expected == qtpy.API_NAME and expected == pyqtgraph.Qt.QT_LIB
     assert [name for name in BINDINGS if name != expected and name in sys.modules] == []
 
 

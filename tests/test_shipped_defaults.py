@@ -5,10 +5,9 @@ the package's config template, like a first start).
 Before: the shipped defaults could not fly (the run-up left the travel), the failed grab emitted
 nothing, both viewers stayed empty and the axes kept showing 0 mm.
 """
-import tomllib
-
 import numpy as np
 import pytest
+import tomllib
 from qtpy.QtWidgets import QApplication
 
 from daq_scan_helpers import headless_dashboard, load_preset, process_until
@@ -74,7 +73,7 @@ def test_flyscan_map_live_then_stopped_then_complete(bench):
         if image is not None and not live and 2 <= flown_rows(image[0]) < SHIPPED["lines"]:
             live["frame"] = image.deepcopy()
             live["actions"] = {name: module.viewers[0].view.is_action_checked(key)
-                               for name, key in zip(VIEWER_ACTIONS, ("autolevels", "histo"))}
+                               for name, key in zip(VIEWER_ACTIONS, ("autolevels", "histo"), strict=True)}
             module.stop_grab()
         return False
 
@@ -111,10 +110,12 @@ def test_flyscan_map_live_then_stopped_then_complete(bench):
 
     # the axes show where the flyscan left them, without a refresh (before: 0 mm until refresh was turned on)
     stage = bench["X"].controller_and_thread.controller
+    def shows(values, position_mm):
+        return bool(values) and values[-1].value() == pytest.approx(position_mm)
+
     for axis, values in shown.items():
         position_mm = stage.position_mm(axis)
-        process_until(lambda: bool(values) and values[-1].value() == pytest.approx(position_mm), 5,
-                      f"{axis} to show {position_mm} mm (shown: {[v.value() for v in values]})")
+        process_until(lambda v=values, p=position_mm: shows(v, p), 5, f"{axis} to show {position_mm} mm")
     assert shown["Y"][-1].value() == pytest.approx(slow_mm[-1], abs=STEP_MM)
     # serpentine: the last (16th) line flies back and stops at its run-out, before fast_start
     assert shown["X"][-1].value() < SHIPPED["fast_start_mm"]

@@ -20,10 +20,9 @@ import numpy as np
 from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.utils.data import DataFromPlugins
 from pymodaq_data.data import Axis, DataToExport
+from pymodaq_utils.logger import set_logger
 from pymodaq_utils.utils import ThreadCommand
 from qtpy import QtCore
-
-from pymodaq_utils.logger import set_logger
 
 from ..application.study_service import StudyService
 from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
@@ -211,7 +210,7 @@ def line_figures(results: ScanResults, line: int) -> dict[str, float]:
     row_counts = np.asarray(results.map.counts)[line] if len(results.map.counts) > line else np.zeros(0)
     filled = float(np.count_nonzero(row_counts)) / row_counts.size if row_counts.size else 0.0
     speed = results.config.fast_span_mm / duration_s if duration_s > 0 else 0.0
-    return dict(zip(LINE_FIGURES, (float(samples), duration_s, speed, 100.0 * filled)))
+    return dict(zip(LINE_FIGURES, (float(samples), duration_s, speed, 100.0 * filled), strict=True))
 
 
 def line_figures_dwa(figures: Mapping[str, float]) -> DataFromPlugins:
@@ -250,10 +249,12 @@ class FlyscanViewerMixin:
     # Provided by the viewer and DAQ_Viewer_base (after this class in the MRO): declared, never assigned here.
     settings: Any
     emit_status: Callable[[ThreadCommand], None]
+    dte_signal: Any
     _service: ServiceFactory
     _on_event: Callable[[Any], None]
     _on_finished: Callable[[Any], None]
     _ready_message: Callable[[str], str]
+    _failed_dte: Callable[[], DataToExport]
 
     def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
         from .. import config
