@@ -290,7 +290,11 @@ impl Bound {
 fn mm_text(value: f64) -> String {
     let text = format!("{value:.2}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" { "0".to_string() } else { text.to_string() }
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// Checks `plan` against the fast axis' controller speeds and lays out its lines.
@@ -498,12 +502,14 @@ mod tests {
 
     #[test]
     fn a_run_out_past_the_travel_end_names_the_nearest_valid_stop() {
-        let plan = FlyPlan { fast_start_steps: 1000, fast_stop_steps: 5000, travel_min_steps: 0, travel_max_steps: 5100, ..FlyPlan::default() };
+        let plan =
+            FlyPlan { fast_start_steps: 1000, fast_stop_steps: 5000, travel_min_steps: 0, travel_max_steps: 5100, ..FlyPlan::default() };
         let v = validate(&FlyPlan { travel_max_steps: 1 << 30, ..plan.clone() }, &BENCH).unwrap();
         let err = validate(&plan, &BENCH).unwrap_err();
         assert_eq!(err.field, "fast_stop_steps");
         let nearest = 5100 - v.runout_steps;
-        let expected = format!("must be ≤ {} mm ({nearest} steps at 21.8 µm/step)", mm_text((nearest as f64 * 0.0218 * 100.0 + 1e-6).floor() / 100.0));
+        let expected =
+            format!("must be ≤ {} mm ({nearest} steps at 21.8 µm/step)", mm_text((nearest as f64 * 0.0218 * 100.0 + 1e-6).floor() / 100.0));
         assert!(err.message.starts_with(&expected), "{} / {expected}", err.message);
         assert!(err.message.contains("with the run-out at"), "{}", err.message);
         assert!(validate(&FlyPlan { fast_stop_steps: nearest, ..plan }, &BENCH).is_ok());
