@@ -188,6 +188,17 @@ def test_trigger_benchmark_reports_lateness_and_rt():
         _engine.trigger_benchmark(0.0, 1.0)
 
 
+def test_trigger_benchmark_samples_the_simulated_board_and_reports_the_memory_set_up():
+    stats = _engine.trigger_benchmark(1000.0, 0.3, realtime=False, detector="board")
+    assert stats["detector"] == "board" and stats["motion_commands"] > 0
+    # the board answers in ~11.5 ms at one average: tens of samples, every tick still paced
+    assert 5 <= stats["samples"] < stats["ticks"]
+    assert stats["trigger_lateness_us"]["count"] + stats["missed_triggers"] == stats["ticks"]
+    assert stats["rt"]["mlocked"] is False and stats["rt"]["prefaulted_bytes"] > 0
+    with pytest.raises(ValueError):
+        _engine.trigger_benchmark(1000.0, 0.1, detector="probe")
+
+
 @pytest.mark.parametrize(
     "fault, params, error_type",
     [

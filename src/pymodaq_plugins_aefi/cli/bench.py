@@ -8,7 +8,9 @@ flyscan, both timed on the simulator and scaled (the method is printed with the 
 
     aefi-bench                      the comparison (README figures: the full run)
     aefi-bench --quick --json F     CI smoke run, well under a minute
-    aefi-bench engine-table         the engine's pacer alone (issue 4's table), idle and loaded
+    aefi-bench engine-table         the engine's real-time loop with the demo's detectors (virtual
+                                    probe, simulated board), idle and with a CPU-bound Python thread
+    aefi-bench engine-table --rates 1000 --duration 60 --detectors board
     aefi-bench all --plot P.png     everything, plus the lateness plot
 """
 from __future__ import annotations
@@ -53,6 +55,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--speed-pps", type=float, help="fly speed in pulses/s (default 1500, the bench's HS)")
     p.add_argument("--turnaround-us", type=float, help="simulated controller turnaround in µs (default 200)")
     p.add_argument("--no-realtime", action="store_true", help="do not ask for SCHED_FIFO / a pinned core")
+    p.add_argument("--detectors", nargs="+", choices=TABLE_DETECTORS, metavar="NAME",
+                   help=f"engine-table: detectors sampled, of {', '.join(TABLE_DETECTORS)} (default both)")
+    p.add_argument("--loads", nargs="+", choices=LOADS, metavar="LOAD",
+                   help=f"engine-table: conditions, of {', '.join(LOADS)} "
+                        "(default both; loaded = a CPU-bound Python thread)")
     return p.parse_args(argv)
 
 
@@ -141,19 +148,28 @@ def _runs_tree(runs: Sequence[RunData], loop: str) -> dict[str, dict[str, Any]]:
     return tree
 
 
-def engine_pacer_table(engine: Any, duration_s: float, realtime: bool, rates_hz: Sequence[float] = (1000.0, 5000.0),
-                       progress: Any = print) -> list[dict[str, Any]]:
-    """Issue 4's figures: the production pacer on the RT thread, with and without a Python spinner."""
+#: The detectors `make demo` uses, as `trigger_benchmark` samples them.
+TABLE_DETECTORS = ("virtual_probe", "board")
+TABLE_RATES_HZ = (1000.0, 5000.0)
+
+
+def engine_pacer_table(engine: Any, duration_s: float, realtime: bool, rates_hz: Sequence[float] = TABLE_RATES_HZ,
+                       progress: Any = print, detectors: Sequence[str] = TABLE_DETECTORS,
+                       loads: Sequence[str] = LOADS) -> list[dict[str, Any]]:
+    """The engine's real-time loop (production pacer and detector, records into the ring) on a
+    simulated bench whose Arcus is being driven, with and without a CPU-bound Python thread."""
     rows = []
-    for rate in rates_hz:
-        for load in LOADS:
-            progress(f"  pacer {rate:g} Hz {load} ...")
-            with PythonLoad(enabled=load == "loaded"):
-                stats = engine.trigger_benchmark(rate, duration_s, realtime=realtime)
-            late = stats["trigger_lateness_us"]
-            rows.append({"rate_hz": rate, "load": load, "duration_s": duration_s, "p50_us": late["p50"],
-                         "p99_us": late["p99"], "max_us": late["max"], "count": int(late["count"]),
-                         "missed": int(stats["missed_triggers"]), "rt": stats.get("rt")})
+    for detector in detectors:
+        for rate in rates_hz:
+            for load in loads:
+                progress(f"  {detector} {rate:g} Hz {load} ...")
+                with PythonLoad(enabled=load == "loaded"):
+                    stats = engine.trigger_benchmark(rate, duration_s, realtime=realtime, detector=detector)
+                late = stats["trigger_lateness_us"]
+                rows.append({"detector": detector, "rate_hz": rate, "load": load, "duration_s": duration_s,
+                             "p50_us": late["p50"], "p99_us": late["p99"], "max_us": late["max"],
+                             "count": int(late["count"]), "missed": int(stats["missed_triggers"]),
+                             "samples": int(stats["samples"]), "rt": stats.get("rt")})
     return rows
 
 
@@ -179,7 +195,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         doc.update(part)
         doc["targets"] = targets(doc)
     if args.mode in ("engine-table", "all"):
-        doc["engine_table"] = engine_pacer_table(_engine, 1.0 if args.quick else 10.0, cfg.realtime, progress=progress)
+        table_s = args.duration if args.duration is not None else (1.0 if args.quick else 10.0)
+        doc["engine_table"] = engine_pacer_table(_engine, table_s, cfg.realtime, rates_hz=args.rates or TABLE_RATES_HZ,
+                                                 progress=progress, detectors=args.detectors or TABLE_DETECTORS,
+                                                 loads=args.loads or LOADS)
     print(render(doc))
     if args.json:
         write_json(doc, args.json)

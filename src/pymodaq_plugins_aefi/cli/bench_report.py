@@ -119,15 +119,17 @@ def ratios_lines(doc: Mapping[str, Any]) -> str:
 
 
 def engine_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    headers = ["rate / load", "p50 µs", "p99 µs", "max µs", "missed", "triggers", "RT thread"]
+    headers = ["detector / rate / load", "p50 µs", "p99 µs", "max µs", "missed", "ticks", "samples", "RT thread"]
     out = []
     for r in rows:
         rt = r.get("rt") or {}
         rt_text = "FIFO" if rt.get("fifo") else "no FIFO"
         if rt.get("pinned_cpu") is not None:
             rt_text += f", CPU {rt['pinned_cpu']}"
-        out.append([f"{r['rate_hz']:g} Hz / {r['load']}", _num(r["p50_us"], "{:.1f}"), _num(r["p99_us"], "{:.1f}"),
-                    _num(r["max_us"], "{:.1f}"), str(r["missed"]), str(r["count"]), rt_text])
+        label = f"{r.get('detector', 'virtual_probe')} / {r['rate_hz']:g} Hz / {r['load']}"
+        out.append([label, _num(r["p50_us"], "{:.1f}"), _num(r["p99_us"], "{:.1f}"), _num(r["max_us"], "{:.1f}"),
+                    str(r["missed"]), str(r["count"]),
+                    str(r.get("samples", "")), rt_text])
     return format_table(headers, out)
 
 
@@ -145,8 +147,8 @@ def render(doc: Mapping[str, Any]) -> str:
             parts += ["", f"Rust RT thread: {rt.get('detail', rt)}"]
     if doc.get("engine_table"):
         secs = doc["engine_table"][0]["duration_s"]
-        parts += ["", f"Engine pacer alone (trigger_benchmark, {secs:g} s per row), "
-                      "with and without a spinning Python thread:",
+        parts += ["", "Engine real-time loop (trigger_benchmark: pacer, detector, ring; the simulated Arcus driven "
+                      f"meanwhile), {secs:g} s per row, with and without a spinning Python thread:",
                   engine_table(doc["engine_table"])]
     return "\n".join(parts)
 

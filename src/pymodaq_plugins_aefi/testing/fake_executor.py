@@ -181,7 +181,8 @@ class FakeScanExecutor:
                        "wall_time_s": wall_s, "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
                        "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": seq},
                        "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan["sample_rate_hz"],
-                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "detail": "fake"},
+                       "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "mlocked": False,
+                                                      "prefaulted_bytes": 0, "detail": "fake"},
                        "line_times": line_times, "abort_latency_ms": 0.0 if status == "aborted" else None}
         self._arcus.is_lent = False
         self._set(state=status)

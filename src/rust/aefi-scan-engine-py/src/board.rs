@@ -10,9 +10,9 @@ use aefi_scan_engine::board::driver::{BoardDriver, BoardError, TimedMeasurement}
 use aefi_scan_engine::board::protocol::N_AVG_MAX;
 use aefi_scan_engine::board::registers::BoardConfig;
 use aefi_scan_engine::clock::mono_ns;
-use aefi_scan_engine::engine::board_detector::BoardDetector;
+use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::Detector;
-use aefi_scan_engine::engine::plan::FlyPlan;
+use aefi_scan_engine::engine::plan::{FlyPlan, TriggerMode};
 use aefi_scan_engine::transport::{ByteLink, LinkUrl};
 use aefi_sim::arcus::{ArcusSim, SimConfig};
 use aefi_sim::bench::TruthHandle;
@@ -282,7 +282,13 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
     let ctrl = board.cast::<PyBoardController>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("board must be a BoardController"))?;
     let ctrl = ctrl.get();
     let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.url()))?;
-    Ok(Box::new(BoardDetector::new(lent, plan.board_n_avg)))
+    // The board is sampled on its own I/O thread: back to back for the continuous trigger, at
+    // most the trigger rate otherwise.
+    let sampling = match plan.trigger {
+        TriggerMode::Continuous => BoardSampling::BackToBack,
+        TriggerMode::Software | TriggerMode::Hardware => BoardSampling::Paced { rate_hz: plan.sample_rate_hz },
+    };
+    Ok(Box::new(BoardDetector::with_sampling(lent, plan.board_n_avg, sampling)))
 }
 
 fn sim_name(url: &str) -> PyResult<String> {

@@ -19,7 +19,7 @@ use aefi_scan_engine::engine::stats::ScanStats;
 use aefi_sim::bench::sim_truth_for_url;
 use aefi_sim::field::FieldMap;
 use aefi_sim::probe::VirtualProbe;
-use aefi_sim::trigger_bench::trigger_benchmark as core_trigger_benchmark;
+use aefi_sim::trigger_bench::{trigger_benchmark as core_trigger_benchmark, BenchDetector};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -165,6 +165,8 @@ fn rt_dict<'py>(py: Python<'py>, r: &RtReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("fifo", r.fifo)?;
     d.set_item("pinned_cpu", r.pinned_cpu)?;
+    d.set_item("mlocked", r.mlocked)?;
+    d.set_item("prefaulted_bytes", r.prefaulted_bytes)?;
     d.set_item("detail", &r.detail)?;
     Ok(d)
 }
@@ -398,16 +400,22 @@ impl Drop for RustScanExecutor {
     }
 }
 
-/// Runs the production pacer and the virtual probe on a real-time thread for `duration_s`
-/// at `rate_hz` and returns lateness statistics (GIL released meanwhile).
+/// Runs the production pacer on a real-time thread for `duration_s` at `rate_hz`, sampling
+/// `detector` ("virtual_probe" or "board") on a simulated bench whose Arcus is driven meanwhile,
+/// and returns lateness statistics (GIL released meanwhile).
 #[pyfunction]
-#[pyo3(signature = (rate_hz, duration_s, realtime=true))]
-fn trigger_benchmark<'py>(py: Python<'py>, rate_hz: f64, duration_s: f64, realtime: bool) -> PyResult<Bound<'py, PyDict>> {
-    let b = py.detach(move || core_trigger_benchmark(rate_hz, duration_s, realtime)).map_err(pyo3::exceptions::PyValueError::new_err)?;
+#[pyo3(signature = (rate_hz, duration_s, realtime=true, detector="virtual_probe"))]
+fn trigger_benchmark<'py>(py: Python<'py>, rate_hz: f64, duration_s: f64, realtime: bool, detector: &str) -> PyResult<Bound<'py, PyDict>> {
+    let which = BenchDetector::parse(detector).map_err(pyo3::exceptions::PyValueError::new_err)?;
+    let b =
+        py.detach(move || core_trigger_benchmark(rate_hz, duration_s, realtime, which)).map_err(pyo3::exceptions::PyValueError::new_err)?;
     let d = PyDict::new(py);
     d.set_item("rate_hz", rate_hz)?;
     d.set_item("duration_s", duration_s)?;
+    d.set_item("detector", which.name())?;
     d.set_item("ticks", b.ticks)?;
+    d.set_item("samples", b.samples)?;
+    d.set_item("motion_commands", b.motion_commands)?;
     d.set_item("trigger_lateness_us", lateness_dict(py, &b.lateness)?)?;
     d.set_item("missed_triggers", b.missed)?;
     d.set_item("dropped_records", b.dropped)?;

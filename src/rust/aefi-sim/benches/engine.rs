@@ -11,7 +11,7 @@ use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::plan::FlyPlan;
 use aefi_scan_engine::engine::record::{drain_columns, ring, Record};
 use aefi_sim::opener::BenchOpener;
-use aefi_sim::trigger_bench::trigger_benchmark;
+use aefi_sim::trigger_bench::{trigger_benchmark, BenchDetector};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ fn lateness_rows(seconds: f64) {
             })
         });
         for rate in [1000.0, 5000.0] {
-            match trigger_benchmark(rate, seconds, true) {
+            match trigger_benchmark(rate, seconds, true, BenchDetector::VirtualProbe) {
                 Ok(b) => println!(
                     "{:<34} {:>9.1} {:>9.1} {:>10.1} {:>8} {:>6}",
                     format!("{} Hz, {} s{}", rate, seconds, if load { ", CPU-bound thread" } else { "" }),
@@ -49,7 +49,7 @@ fn lateness_rows(seconds: f64) {
             let _ = h.join();
         }
     }
-    if let Ok(b) = trigger_benchmark(100.0, 0.05, true) {
+    if let Ok(b) = trigger_benchmark(100.0, 0.05, true, BenchDetector::VirtualProbe) {
         println!("RT set-up: {}", b.rt.detail);
     }
 }

@@ -21,10 +21,12 @@ use aefi_scan_engine::arcus::protocol::{
 
 mod config;
 mod profile;
+mod published;
 mod truth;
 
 pub use config::{AxisSwitches, FaultConfig, SimConfig, BAUD_CODES, DEFAULT_TURNAROUND_NS};
 pub use profile::{max_accel_ms, plan_duration_ns, plan_move, Phase, Piece, Ramp, FOREVER_NS};
+pub use published::{PublishedTruth, TruthPublisher, TruthRead, HORIZON_NS};
 pub use truth::{AxisTruth, TruthLog};
 
 /// Firmware version string answered to `VER` (exact real string unknown, notes §4).
@@ -214,6 +216,8 @@ pub struct ArcusSim {
     faults: ReplyFaults,
     stalls_pending: Vec<(Axis, i64)>,
     version: u64,
+    // The recent motion log, published lock-free after each change (readers on the RT thread).
+    publisher: TruthPublisher,
 }
 
 fn param_index(p: SpeedParam) -> usize {
@@ -288,7 +292,26 @@ impl ArcusSim {
             faults: ReplyFaults::default(),
             stalls_pending,
             version: 0,
+            publisher: TruthPublisher::new(),
         }
+        .published()
+    }
+
+    /// Publishes the motion log if it changed since the last publication.
+    fn publish(&mut self) {
+        let [x, y, z, u] = &self.axes;
+        self.publisher.publish_if_changed([&x.truth, &y.truth, &z.truth, &u.truth], self.version, self.t_last);
+    }
+
+    fn published(mut self) -> Self {
+        self.publish();
+        self
+    }
+
+    /// The ground truth as published for lock-free readers: exact from [`HORIZON_NS`] before the
+    /// last command on (what a probe reads at the present instant), see [`PublishedTruth`].
+    pub fn published_truth(&self) -> std::sync::Arc<PublishedTruth> {
+        self.publisher.shared()
     }
 
     /// The configuration it was created with.
@@ -430,6 +453,11 @@ impl ArcusSim {
 
     /// Injects a fault at `t_ns`.
     pub fn inject(&mut self, fault: Fault, t_ns: i64) {
+        self.inject_at(fault, t_ns);
+        self.publish();
+    }
+
+    fn inject_at(&mut self, fault: Fault, t_ns: i64) {
         let t = self.clamp_time(t_ns);
         self.settle(t);
         self.version += 1;

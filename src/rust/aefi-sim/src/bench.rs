@@ -12,12 +12,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use super::arcus::{ArcusSim, Fault, FrameOutcome, SimConfig, TruthLog};
+use super::arcus::{ArcusSim, Fault, FrameOutcome, PublishedTruth, SimConfig, TruthLog, TruthRead};
 use aefi_scan_engine::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
 use aefi_scan_engine::arcus::protocol::Axis;
-use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::clock::{Clock, MonotonicClock};
 use aefi_scan_engine::engine::arcus_stage::arcus_axis;
 use aefi_scan_engine::engine::detector::TruthSource;
+use aefi_scan_engine::engine::pacer::wait_until;
 use aefi_scan_engine::transport::{ByteLink, LinkUrl, SimTiming, TransportError};
 
 /// A simulated controller shared between threads.
@@ -30,19 +31,37 @@ pub fn lock_sim(sim: &Mutex<ArcusSim>) -> MutexGuard<'_, ArcusSim> {
 }
 
 /// Read access to the ground truth of a simulated Arcus; cheap to clone, Send + Sync.
+///
+/// [`TruthHandle::true_position_steps`] reads the table the simulator publishes after each
+/// command ([`PublishedTruth`]): no lock, so a probe on the real-time thread never waits for a
+/// link that holds the simulator while it handles a command. Only an instant older than the
+/// table's window ([`aefi_sim::arcus::HORIZON_NS`](crate::arcus::HORIZON_NS) before the last
+/// command; post-hoc checks, never a probe reading the present) goes to the full log under the
+/// simulator's lock.
 #[derive(Debug, Clone)]
 pub struct TruthHandle {
     sim: SharedArcus,
+    published: Arc<PublishedTruth>,
 }
 
 impl TruthHandle {
     /// A handle on `sim`.
     pub fn new(sim: SharedArcus) -> TruthHandle {
-        TruthHandle { sim }
+        let published = lock_sim(&sim).published_truth();
+        TruthHandle { sim, published }
     }
 
     /// Exact position of `axis` at `t_ns` (pulse-counter units, counter frame at `t_ns`).
     pub fn true_position_steps(&self, axis: Axis, t_ns: i64) -> f64 {
+        match self.published.read(axis.index(), t_ns) {
+            TruthRead::Steps(x) => x,
+            TruthRead::OutsideWindow => self.exact_position_steps(axis, t_ns),
+        }
+    }
+
+    /// Exact position from the full log, under the simulator's lock (any instant; not for the
+    /// real-time thread).
+    pub fn exact_position_steps(&self, axis: Axis, t_ns: i64) -> f64 {
         lock_sim(&self.sim).true_position_steps(axis, t_ns)
     }
 
@@ -63,6 +82,9 @@ impl TruthHandle {
 pub struct SimBench {
     /// `NAME` of `sim://NAME`.
     pub name: String,
+    /// The bench's time: the monotonic clock, or a [`ManualClock`](aefi_scan_engine::clock::ManualClock)
+    /// for stepped-time tests (its links stamp and wait on it, faults are injected at its now).
+    pub clock: Arc<dyn Clock>,
     /// The simulated PMX-4EX-SA.
     pub arcus: SharedArcus,
     /// Its ground truth.
@@ -74,7 +96,7 @@ pub struct SimBench {
 impl SimBench {
     /// Injects a fault into the bench's Arcus now.
     pub fn inject(&self, fault: Fault) {
-        lock_sim(&self.arcus).inject(fault, mono_ns());
+        lock_sim(&self.arcus).inject(fault, self.clock.now_ns());
     }
 }
 
@@ -88,12 +110,25 @@ fn registry() -> &'static Mutex<HashMap<String, Arc<SimBench>>> {
 /// # Errors
 /// The configuration error of a bench being created.
 pub fn open_bench(name: &str, cfg: impl FnOnce() -> Result<SimConfig, String>) -> Result<Arc<SimBench>, String> {
+    open_bench_with_clock(name, Arc::new(MonotonicClock), cfg)
+}
+
+/// The bench `name`, created with `cfg()` on `clock` if it does not exist yet (an existing bench
+/// keeps its own clock).
+///
+/// # Errors
+/// The configuration error of a bench being created.
+pub fn open_bench_with_clock(
+    name: &str,
+    clock: Arc<dyn Clock>,
+    cfg: impl FnOnce() -> Result<SimConfig, String>,
+) -> Result<Arc<SimBench>, String> {
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(b) = reg.get(name) {
         return Ok(Arc::clone(b));
     }
-    let arcus = Arc::new(Mutex::new(ArcusSim::new(cfg()?, mono_ns())));
-    let bench = Arc::new(SimBench { name: name.to_string(), truth: TruthHandle::new(Arc::clone(&arcus)), arcus });
+    let arcus = Arc::new(Mutex::new(ArcusSim::new(cfg()?, clock.now_ns())));
+    let bench = Arc::new(SimBench { name: name.to_string(), clock, truth: TruthHandle::new(Arc::clone(&arcus)), arcus });
     reg.insert(name.to_string(), Arc::clone(&bench));
     Ok(bench)
 }
@@ -128,21 +163,12 @@ pub fn bench_for_url(url: &str) -> Result<Arc<SimBench>, TransportError> {
     }
 }
 
-/// Sleeps until `t_ns` (`mono_ns`): OS sleep to ~100 µs before, then spin.
+/// How long before a reply instant a wire-timed link stops sleeping and spins (ns).
+const REPLY_SPIN_NS: i64 = 100_000;
+
+/// Sleeps until `t_ns` ([`mono_ns`](aefi_scan_engine::clock::mono_ns)): OS sleep to ~100 µs before, then spin.
 pub fn sleep_until_ns(t_ns: i64) {
-    const SPIN_NS: i64 = 100_000;
-    loop {
-        let now = mono_ns();
-        let left = t_ns - now;
-        if left <= 0 {
-            return;
-        }
-        if left > SPIN_NS {
-            std::thread::sleep(std::time::Duration::from_nanos((left - SPIN_NS) as u64));
-        } else {
-            std::hint::spin_loop();
-        }
-    }
+    wait_until(&MonotonicClock, t_ns, REPLY_SPIN_NS);
 }
 
 /// An in-process link to a bench's Arcus, RS-485 framed.
@@ -201,7 +227,7 @@ impl ByteLink for SimLink {
     }
 
     fn write_frame(&mut self, frame: &[u8]) -> Result<i64, TransportError> {
-        let t_send = mono_ns();
+        let t_send = self.bench.clock.now_ns();
         let wire = self.timing == SimTiming::Wire;
         let mut sim = lock_sim(&self.bench.arcus);
         if sim.is_disconnected() {
@@ -227,14 +253,15 @@ impl ByteLink for SimLink {
     }
 
     fn read_until(&mut self, terminator: u8, deadline_ns: i64) -> Result<(Vec<u8>, i64), TransportError> {
-        let start = mono_ns();
+        let clock = Arc::clone(&self.bench.clock);
+        let start = clock.now_ns();
         loop {
             if let Some(frame) = aefi_scan_engine::transport::take_through(&mut self.rx, terminator) {
-                return Ok((frame, mono_ns()));
+                return Ok((frame, clock.now_ns()));
             }
             match self.pending.front() {
                 Some((_, ready)) if *ready <= deadline_ns => {
-                    sleep_until_ns(*ready);
+                    wait_until(&*clock, *ready, REPLY_SPIN_NS);
                     if let Some((bytes, _)) = self.pending.pop_front() {
                         self.rx.extend_from_slice(&bytes);
                     }
@@ -243,10 +270,10 @@ impl ByteLink for SimLink {
                     if lock_sim(&self.bench.arcus).is_disconnected() && self.pending.is_empty() {
                         return Err(TransportError::Disconnected { port: self.name.clone(), detail: "simulated disconnect".into() });
                     }
-                    sleep_until_ns(deadline_ns);
+                    wait_until(&*clock, deadline_ns, REPLY_SPIN_NS);
                     return Err(TransportError::Timeout {
                         port: self.name.clone(),
-                        waited_ms: (mono_ns() - start) as f64 / 1e6,
+                        waited_ms: (clock.now_ns() - start) as f64 / 1e6,
                         partial: String::from_utf8_lossy(&self.rx).into_owned(),
                     });
                 }
@@ -258,6 +285,14 @@ impl ByteLink for SimLink {
         self.rx.clear();
         self.pending.clear();
         Ok(())
+    }
+
+    fn now_ns(&self) -> i64 {
+        self.bench.clock.now_ns()
+    }
+
+    fn sleep_until_ns(&self, t_ns: i64) {
+        self.bench.clock.sleep_until_ns(t_ns);
     }
 
     fn device_turnaround_ns(&self) -> f64 {
@@ -285,5 +320,35 @@ pub fn sim_truth_for_url(url: &str) -> Option<SimTruth> {
     match LinkUrl::parse(url) {
         Ok(LinkUrl::Sim { name, .. }) => find_bench(&name).map(|b| SimTruth(b.truth.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opener::BenchOpener;
+    use aefi_scan_engine::arcus::driver::ArcusController;
+    use aefi_scan_engine::clock::mono_ns;
+    use std::time::Duration;
+
+    #[test]
+    fn the_truth_is_read_while_a_link_holds_the_simulator() {
+        let url = "sim://bench-truth-lock-free?timing=none";
+        let mut ctrl = ArcusController::open(&BenchOpener, url, Duration::from_millis(500)).unwrap();
+        ctrl.move_abs(Axis::X, 5000).unwrap();
+        let truth = sim_truth_for_url(url).unwrap();
+        let bench = find_bench("bench-truth-lock-free").unwrap();
+        // the motion side is inside a command: it holds the simulator
+        let held = lock_sim(&bench.arcus);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let t = mono_ns();
+            let _ = tx.send((t, truth.true_steps(aefi_scan_engine::engine::plan::Axis::X, t)));
+        });
+        let (t, x) = rx.recv_timeout(Duration::from_secs(10)).expect("the probe's read waited for the simulator's lock");
+        assert_eq!(x, held.true_position_steps(Axis::X, t));
+        assert!(x > 0.0 && x < 5000.0, "{x}");
+        drop(held);
+        remove_bench("bench-truth-lock-free");
     }
 }

@@ -56,7 +56,7 @@ pub fn open_board_link(url: &str) -> Result<SimBoardLink, TransportError> {
     };
     let bench = bench_for_url(url)?;
     let (slot, _) = entry_for(&bench);
-    let mut link = SimBoardLink::open(&format!("sim://{name} (board)"), &slot)?;
+    let mut link = SimBoardLink::open_with_clock(&format!("sim://{name} (board)"), &slot, Arc::clone(&bench.clock))?;
     link.set_wire_timing(timing == SimTiming::Wire);
     Ok(link)
 }

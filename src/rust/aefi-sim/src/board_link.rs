@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::board::{BoardSimHandle, BoardSimPort};
-use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::clock::{Clock, MonotonicClock};
 use aefi_scan_engine::transport::{ByteLink, TransportError};
 
 /// Where a bench keeps its board while no link has it.
@@ -20,6 +20,7 @@ pub struct SimBoardLink {
     slot: BoardSlot,
     handle: BoardSimHandle,
     rx: Vec<u8>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SimBoardLink {
@@ -28,12 +29,21 @@ impl SimBoardLink {
     /// # Errors
     /// [`TransportError::PortBusy`] when another link has it.
     pub fn open(name: &str, slot: &BoardSlot) -> Result<Self, TransportError> {
+        Self::open_with_clock(name, slot, Arc::new(MonotonicClock))
+    }
+
+    /// Takes the board out of `slot` for this link, which stamps and waits on `clock` (a
+    /// [`ManualClock`](aefi_scan_engine::clock::ManualClock) for stepped-time tests).
+    ///
+    /// # Errors
+    /// [`TransportError::PortBusy`] when another link has it.
+    pub fn open_with_clock(name: &str, slot: &BoardSlot, clock: Arc<dyn Clock>) -> Result<Self, TransportError> {
         let port = slot.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| TransportError::PortBusy {
             port: name.to_string(),
             detail: "the simulated board is open on another link".into(),
         })?;
         let handle = port.handle();
-        Ok(Self { name: name.to_string(), port: Some(port), slot: Arc::clone(slot), handle, rx: Vec::new() })
+        Ok(Self { name: name.to_string(), port: Some(port), slot: Arc::clone(slot), handle, rx: Vec::new(), clock })
     }
 
     /// Sets the reply pacing for this link (`timing=wire` or `none` in its URL).
@@ -76,22 +86,30 @@ impl ByteLink for SimBoardLink {
         self.port.as_ref().map(|p| p.model().config().timing.baud)
     }
 
+    fn now_ns(&self) -> i64 {
+        self.clock.now_ns()
+    }
+
+    fn sleep_until_ns(&self, t_ns: i64) {
+        self.clock.sleep_until_ns(t_ns);
+    }
+
     fn write_frame(&mut self, frame: &[u8]) -> Result<i64, TransportError> {
-        let t = mono_ns();
+        let t = self.clock.now_ns();
         let err = self.unplugged();
         self.port()?.write(frame, t).map_err(|_| err)?;
         Ok(t)
     }
 
     fn read_until(&mut self, terminator: u8, deadline_ns: i64) -> Result<(Vec<u8>, i64), TransportError> {
-        let start = mono_ns();
+        let start = self.clock.now_ns();
         loop {
             if let Some(pos) = self.rx.iter().position(|&b| b == terminator) {
                 let rest = self.rx.split_off(pos + 1);
                 let frame = std::mem::replace(&mut self.rx, rest);
-                return Ok((frame, mono_ns()));
+                return Ok((frame, self.clock.now_ns()));
             }
-            let now = mono_ns();
+            let now = self.clock.now_ns();
             let err = self.unplugged();
             let port = self.port()?;
             let mut got = Vec::new();
@@ -113,14 +131,14 @@ impl ByteLink for SimBoardLink {
             let until = next.unwrap_or(deadline_ns).min(deadline_ns);
             let nap = (until - now).clamp(0, 2_000_000);
             if nap > 0 {
-                std::thread::sleep(std::time::Duration::from_nanos(nap as u64));
+                self.clock.sleep_until_ns(now + nap);
             }
         }
     }
 
     fn discard_input(&mut self) -> Result<(), TransportError> {
         self.rx.clear();
-        let now = mono_ns();
+        let now = self.clock.now_ns();
         let err = self.unplugged();
         let port = self.port()?;
         let mut junk = Vec::new();

@@ -1,5 +1,9 @@
 //! The Arcus driver against the simulator over every link: in-process `sim://`, a PTY opened
 //! through `serialport`, and TCP; exclusivity of serial opens.
+//!
+//! Protocol and motion logic runs on benches with a [`ManualClock`]: a reply's wire time and the
+//! driver's waits move the clock, so a 20 s move takes no wall time. The tests over the PTY, TCP
+//! and the wire-timed in-process link run on the real clock (marked).
 use aefi_sim::opener::BenchOpener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -7,12 +11,12 @@ use std::time::Duration;
 
 use aefi_scan_engine::arcus::driver::{ArcusController, ArcusError};
 use aefi_scan_engine::arcus::protocol::{Axis, AxisStatus, ControllerError};
-use aefi_scan_engine::clock::mono_ns;
+use aefi_scan_engine::clock::{mono_ns, Clock, ManualClock};
 #[cfg(unix)]
 use aefi_scan_engine::transport::serial::SerialLink;
 use aefi_scan_engine::transport::TransportError;
 use aefi_sim::arcus::{ArcusSim, Fault, SimConfig};
-use aefi_sim::bench::find_bench;
+use aefi_sim::bench::{find_bench, open_bench_with_clock};
 #[cfg(unix)]
 use aefi_sim::serve::ArcusPty;
 use aefi_sim::serve::{ArcusTcpServer, ServeOptions};
@@ -23,6 +27,15 @@ fn unique(name: &str) -> String {
     format!("{name}-{}", mono_ns())
 }
 
+/// A bench on a manual clock (9600 baud), and the URL of its Arcus with `timing`.
+fn stepped_bench(name: &str, timing: &str) -> (String, ManualClock) {
+    let name = unique(name);
+    let clock = ManualClock::new(SECOND);
+    open_bench_with_clock(&name, Arc::new(clock.clone()), || SimConfig::default().with_options([("baud", "9600")])).unwrap();
+    (format!("sim://{name}?baud=9600&timing={timing}"), clock)
+}
+
+/// Real clock (wall time): replies paced by the wire at 115200 baud.
 #[test]
 fn driver_over_the_in_process_link_with_wire_timing() {
     let name = unique("it-wire");
@@ -52,20 +65,45 @@ fn driver_over_the_in_process_link_with_wire_timing() {
 
 #[test]
 fn stop_vs_abort_and_refusals_through_the_driver() {
-    let url = format!("sim://{}?timing=none", unique("it-stop"));
+    let (url, clock) = stepped_bench("it-stop", "none");
     let mut c = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)).unwrap();
-    // A 1 s deceleration: the status right after STOP sees it even on a loaded machine.
+    // EDEC is off: the stop decelerates with ACC (200 ms), not DEC
     c.set_speeds(Axis::Y, Some(50_000), Some(500), Some(200), Some(1000)).unwrap();
     c.jog(Axis::Y, true).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    clock.advance_ns(300_000_000);
     let e = c.move_abs(Axis::Y, 0).unwrap_err();
     assert!(matches!(e, ArcusError::Controller { error: ControllerError::Pulsing, .. }), "{e}");
+    let t_stop = clock.now_ns();
     c.stop(Some(Axis::Y)).unwrap();
     assert!(c.axis_status(Axis::Y).unwrap().contains(AxisStatus::DECEL));
-    c.wait_idle(Some(Axis::Y), mono_ns() + 10 * SECOND).unwrap();
+    c.wait_idle(Some(Axis::Y), clock.now_ns() + 10 * SECOND).unwrap();
+    // the driver polled in 5 ms steps of the bench's clock: idle within a step of the ramp
+    let stopped_after = clock.now_ns() - t_stop;
+    assert!((200_000_000..210_000_000).contains(&stopped_after), "{stopped_after} ns");
     c.jog(Axis::Z, false).unwrap();
     c.abort(Some(Axis::Z)).unwrap();
     assert!(!c.axis_status(Axis::Z).unwrap().is_moving());
+}
+
+#[test]
+fn a_long_move_runs_in_stepped_time_at_the_wire_timing() {
+    let (url, clock) = stepped_bench("it-long", "wire");
+    let mut c = ArcusController::open(&BenchOpener, &url, Duration::from_secs(1)).unwrap();
+    c.set_speeds(Axis::X, Some(1000), Some(10), Some(300), Some(300)).unwrap();
+    let t0 = clock.now_ns();
+    let sent = c.position_timed(Axis::X).unwrap();
+    // "@00PX\r" out and "0\r" back at 9600 baud, plus the simulator's 200 µs turnaround
+    assert_eq!(sent.t_recv_ns - sent.t_send_ns, (6 + 2) * 10 * SECOND / 9600 + 200_000);
+    c.move_abs(Axis::X, 20_000).unwrap();
+    let t_move = clock.now_ns();
+    c.wait_idle(Some(Axis::X), clock.now_ns() + 60 * SECOND).unwrap();
+    assert_eq!(c.position(Axis::X).unwrap(), 20_000);
+    // 20 000 steps at 1000 pps with 300 ms ramps from 10 pps: 20.3 s, seen within a poll
+    let took = clock.now_ns() - t_move;
+    assert!((20_200_000_000..20_400_000_000).contains(&took), "{took} ns");
+    let truth = find_bench(url.trim_start_matches("sim://").split('?').next().unwrap()).unwrap().truth.clone();
+    assert_eq!(truth.true_position_steps(Axis::X, clock.now_ns()), 20_000.0);
+    assert!(t0 < t_move);
 }
 
 #[test]

@@ -1,6 +1,9 @@
-//! The board driver against the simulated board: values, timing, configuration, faults.
+//! The board driver against the simulated board: values, timing, configuration, faults. The
+//! wire-timed transactions run once on the real clock (marked) and once on a bench with a
+//! [`ManualClock`], where the round trip is exactly the board model's.
 use aefi_sim::opener::BenchOpener;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aefi_scan_engine::arcus::driver::ArcusController;
@@ -9,7 +12,10 @@ use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::board::driver::{BoardDriver, BoardError};
 use aefi_scan_engine::board::protocol::BoardProtocolError;
 use aefi_scan_engine::board::registers::BoardConfig;
+use aefi_scan_engine::clock::{Clock, ManualClock};
 use aefi_scan_engine::transport::TransportError;
+use aefi_sim::arcus::SimConfig;
+use aefi_sim::bench::open_bench_with_clock;
 use aefi_sim::board::BoardFault;
 use aefi_sim::board_bench::board_handle;
 use aefi_sim::field::FieldMap;
@@ -49,6 +55,7 @@ fn measures_the_field_at_the_stage_position() {
     assert_eq!((t.x_mm, t.y_mm, t.n_avg), (x, y, 100));
 }
 
+/// Real clock (wall time): the board's replies paced by the wire and the MCU in real time.
 #[test]
 fn timed_measurement_places_the_window_on_truth() {
     let (url, name) = fresh("wire");
@@ -61,6 +68,29 @@ fn timed_measurement_places_the_window_on_truth() {
         // the estimate is off by at most the unexplained part of the round trip (its error bound)
         let off = (m.t_mid_ns - truth.t_mid_ns).abs();
         assert!(off <= m.t_err_ns + 200_000, "n={n}: off {off} ns, bound {} ns", m.t_err_ns);
+    }
+}
+
+#[test]
+fn timed_measurement_in_stepped_time_takes_the_model_round_trip() {
+    let name = format!("boarddrv{}", BENCH.fetch_add(1, Ordering::Relaxed));
+    let clock = ManualClock::new(1_000_000_000);
+    open_bench_with_clock(&name, Arc::new(clock.clone()), || Ok(SimConfig::default())).unwrap();
+    let mut arcus = ArcusController::open(&BenchOpener, &format!("sim://{name}?timing=none"), Duration::from_secs(1)).unwrap();
+    arcus.set_position(Axis::X, PROBE_STEPS.0).unwrap();
+    arcus.set_position(Axis::Y, PROBE_STEPS.1).unwrap();
+    let mut d = BoardDriver::open(&BenchOpener, &format!("sim://{name}?timing=wire"), 1_000_000_000).unwrap();
+    for n in [1u32, 10, 127] {
+        let before = clock.now_ns();
+        let m = d.measure_timed(n).unwrap();
+        let truth = board_handle(&name).unwrap().truth(1)[0];
+        // nothing but the simulated board takes time: the acknowledgement, the averaging and the
+        // data line, as the timing model has them
+        let predicted = d.timing().round_trip_ns(n, 70);
+        assert!((m.round_trip_ns() - predicted).abs() <= 1_000_000, "n={n}: {} vs {predicted}", m.round_trip_ns());
+        assert!(m.t_send_ns >= before && clock.now_ns() == m.t_recv_ns);
+        let off = (m.t_mid_ns - truth.t_mid_ns).abs();
+        assert!(off <= m.t_err_ns, "n={n}: off {off} ns, bound {} ns", m.t_err_ns);
     }
 }
 

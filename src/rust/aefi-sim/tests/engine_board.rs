@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aefi_scan_engine::board::driver::BoardDriver;
-use aefi_scan_engine::engine::board_detector::BoardDetector;
+use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
+use aefi_scan_engine::engine::detector::Detector;
 use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds, DetectorKind, FlyPlan, TriggerMode};
 use aefi_scan_engine::engine::record::flags;
@@ -131,4 +132,31 @@ fn unplugging_the_board_stops_the_motors_and_keeps_the_lines_taken() {
     let a = truth.true_steps(Axis::X, t);
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(a, truth.true_steps(Axis::X, aefi_scan_engine::clock::mono_ns()));
+}
+
+#[test]
+fn a_silent_board_never_holds_the_trigger_loop_up() {
+    let (_stage, driver, handle) = bench("sim://engine-board-silent (board)");
+    let mut det = BoardDetector::with_sampling(driver, 1, BoardSampling::BackToBack);
+    det.begin().unwrap();
+    let now = aefi_scan_engine::clock::mono_ns;
+    let give_up = now() + 5_000_000_000;
+    while det.acquire(now()).unwrap().is_none() {
+        assert!(now() < give_up, "no sample from the board");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    handle.inject(BoardFault::Silence, 1);
+    let rejected = det.rejected();
+    let mut calls = 0;
+    while det.rejected() == rejected {
+        assert!(now() < give_up, "the silent reply never timed out");
+        det.acquire(now()).unwrap();
+        calls += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // the unanswered command waited its whole deadline (>= 50 ms) on the I/O thread; a loop that
+    // did the transaction itself would have made one call meanwhile
+    assert!(calls >= 10, "{calls} calls during the silent reply");
+    det.end();
+    assert!(det.into_driver().is_some(), "the driver comes back");
 }

@@ -1,23 +1,41 @@
-//! The AEFI acquisition board as the flyscan's detector: polled back to back on its own link.
+//! The AEFI acquisition board as the flyscan's detector: sampled on its own I/O thread, delivered
+//! to the trigger thread through a wait-free ring.
 //!
-//! Each `acquire` is one `m<n>*` transaction stamped at send and receive; the sample instant is
+//! Each sample is one `m<n>*` transaction stamped at send and receive; the sample instant is
 //! the middle of the MCU's averaging window placed by the board's timing model
 //! (`board::timing`), and the sample's duration is that window (the spatial smear is speed ×
-//! window). The link is the scan's for its whole duration: the detector owns the lent driver
-//! and dropping it (any ending of the scan) returns the link to its owner.
+//! window). The serial round trips (~11 ms each at one average) run on the detector's **I/O
+//! thread**, never on the real-time thread: `acquire` only pops what the I/O thread has
+//! finished (no lock, no allocation, no system call), so a stalled reply never holds the
+//! trigger loop up. The detector is *self-timed*: its samples carry their own instants and the
+//! trigger loop takes them as they arrive.
+//!
+//! The I/O thread samples while the trigger loop asks for samples (a line is in flight: it
+//! calls `acquire` on every beat) and rests otherwise; a sample whose command went out before
+//! the current stretch of demand began (the tail of the previous line) is dropped, never
+//! recorded. [`BoardSampling`] sets the pace: back to back (the wire's limit) or a software
+//! trigger rate (absolute deadlines).
+//!
+//! The link is the scan's for its whole duration: the I/O thread owns the lent driver and
+//! hands it back when it stops; dropping the detector (any ending of the scan) stops the
+//! thread and drops the driver, which returns the link to its owner.
 //!
 //! Faults: a reply that does not parse (garbage, fewer codes, a refused command) is **never
-//! recorded**: `acquire` answers `Ok(None)` and counts it in [`BoardDetector::rejected`]. So is a
-//! reply that misses its deadline (during a scan the deadline is [`SCAN_DEADLINE_FACTOR`] × the
-//! model's round trip, at least [`MIN_SCAN_DEADLINE_NS`], never more than the driver's own),
-//! unless [`MAX_CONSECUTIVE_TIMEOUTS`] come in a row. A lost link (unplugged board, too many
-//! timeouts) is fatal: the scan stops the motors and keeps the lines already acquired.
+//! recorded**: it is counted in [`BoardDetector::rejected`]. So is a reply that misses its
+//! deadline (during a scan the deadline is [`SCAN_DEADLINE_FACTOR`] × the model's round trip, at
+//! least [`MIN_SCAN_DEADLINE_NS`], never more than the driver's own), unless
+//! [`MAX_CONSECUTIVE_TIMEOUTS`] come in a row. A lost link (unplugged board, too many timeouts)
+//! is fatal: `acquire` reports it, the scan stops the motors and keeps the lines already
+//! acquired.
 use std::ops::DerefMut;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::detector::{Detector, DetectorError, Sample};
+use super::pacer::sleep_until;
 use crate::board::driver::{BoardDriver, BoardError};
+use crate::clock::mono_ns;
 use crate::transport::{ByteLink, TransportError};
 
 /// Deadline of a board reply during a scan, in model round trips.
@@ -26,32 +44,106 @@ pub const SCAN_DEADLINE_FACTOR: i64 = 4;
 pub const MIN_SCAN_DEADLINE_NS: i64 = 50_000_000;
 /// Timeouts in a row after which the board counts as gone.
 pub const MAX_CONSECUTIVE_TIMEOUTS: u32 = 3;
+/// Samples the ring from the I/O thread holds (the trigger loop empties it every beat; this is
+/// 45 s of board samples at ~90 per second).
+pub const SAMPLE_RING: usize = 1 << 12;
+/// The I/O thread samples while the trigger loop asked for a sample this recently (ns), and a
+/// longer pause starts a new stretch of demand. Long enough that a loop descheduled on a busy
+/// machine (no real-time scheduling) does not pause the board; shorter than any line change
+/// (slow-axis step and run-up), whose samples it keeps out of the next line.
+pub const DEMAND_HOLD_NS: i64 = 250_000_000;
+/// How often a resting I/O thread looks for demand (ns).
+const IDLE_POLL_NS: i64 = 1_000_000;
 
 /// Counters the scan reports after the end.
 #[derive(Debug, Default)]
 pub struct BoardCounters {
-    /// Samples whose reply did not parse (not recorded).
+    /// Samples whose reply did not parse or came too late (not recorded).
     pub rejected: AtomicU64,
-    /// Samples recorded.
+    /// Samples delivered to the trigger loop.
     pub accepted: AtomicU64,
+    /// Samples taken before the current stretch of demand began (dropped, never recorded).
+    pub stale: AtomicU64,
+    /// Samples lost because the ring to the trigger loop was full.
+    pub overflowed: AtomicU64,
+}
+
+/// How the I/O thread paces the board.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BoardSampling {
+    /// One transaction after the other (the continuous trigger).
+    BackToBack,
+    /// At most `rate_hz` transactions a second, on absolute deadlines (the software trigger;
+    /// a board slower than the rate runs back to back).
+    Paced {
+        /// Trigger rate (Hz).
+        rate_hz: f64,
+    },
+}
+
+/// What the I/O thread hands the trigger loop.
+#[derive(Debug)]
+enum Outcome {
+    Sample { sample: Sample, t_send_ns: i64 },
+    Fatal(DetectorError),
+}
+
+/// State shared by the trigger loop and the I/O thread (atomics only).
+#[derive(Debug, Default)]
+struct Shared {
+    /// The scan began (`begin`): the I/O thread may set its scan deadline.
+    begun: AtomicBool,
+    /// Stop sampling and hand the driver back.
+    stop: AtomicBool,
+    /// Last instant the trigger loop asked for a sample (0: never).
+    demand_ns: AtomicI64,
 }
 
 /// The board detector over a lent (or owned) driver.
-#[derive(Debug)]
-pub struct BoardDetector<D> {
-    driver: D,
-    n_avg: u32,
+pub struct BoardDetector<D: Send + 'static> {
+    shared: Arc<Shared>,
     counters: Arc<BoardCounters>,
-    timeouts_in_row: u32,
-    saved_timeout_ns: Option<i64>,
+    results: Option<rtrb::Consumer<Outcome>>,
+    io: Option<JoinHandle<D>>,
+    spawn_error: Option<String>,
+    /// The start of the current stretch of demand (the trigger loop's side).
+    stretch_start_ns: i64,
+    last_demand_ns: i64,
 }
 
-impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> BoardDetector<D> {
-    /// Samples `driver` with `n_avg` MCU averages per sample.
+impl<D: Send + 'static> std::fmt::Debug for BoardDetector<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoardDetector").field("counters", &self.counters).field("running", &self.io.is_some()).finish()
+    }
+}
+
+impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send + 'static> BoardDetector<D> {
+    /// Samples `driver` back to back with `n_avg` MCU averages per sample.
     pub fn new(driver: D, n_avg: u32) -> Self {
-        Self { driver, n_avg, counters: Arc::new(BoardCounters::default()), timeouts_in_row: 0, saved_timeout_ns: None }
+        Self::with_sampling(driver, n_avg, BoardSampling::BackToBack)
     }
 
+    /// Samples `driver` with `n_avg` MCU averages per sample, paced by `sampling`. The I/O thread
+    /// starts here (not on the real-time thread) and waits for the trigger loop's demand.
+    pub fn with_sampling(driver: D, n_avg: u32, sampling: BoardSampling) -> Self {
+        let shared = Arc::new(Shared::default());
+        let counters = Arc::new(BoardCounters::default());
+        let (tx, rx) = rtrb::RingBuffer::new(SAMPLE_RING);
+        let io = {
+            let (shared, counters) = (Arc::clone(&shared), Arc::clone(&counters));
+            std::thread::Builder::new()
+                .name("aefi-board-io".into())
+                .spawn(move || IoThread { driver, n_avg, sampling, shared, counters, tx, timeouts_in_row: 0 }.run())
+        };
+        let (io, spawn_error) = match io {
+            Ok(h) => (Some(h), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Self { shared, counters, results: Some(rx), io, spawn_error, stretch_start_ns: 0, last_demand_ns: i64::MIN / 2 }
+    }
+}
+
+impl<D: Send + 'static> BoardDetector<D> {
     /// Shared counters (read them after the scan).
     pub fn counters(&self) -> Arc<BoardCounters> {
         Arc::clone(&self.counters)
@@ -61,46 +153,172 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> BoardDetector<D> 
     pub fn rejected(&self) -> u64 {
         self.counters.rejected.load(Ordering::Relaxed)
     }
+
+    /// Stops the I/O thread and takes the driver back (`None` if the thread could not start or
+    /// panicked).
+    pub fn into_driver(mut self) -> Option<D> {
+        self.stop_io()
+    }
+
+    fn stop_io(&mut self) -> Option<D> {
+        self.shared.stop.store(true, Ordering::Release);
+        self.results = None;
+        self.io.take().and_then(|h| h.join().ok())
+    }
 }
 
-impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> Detector for BoardDetector<D> {
+impl<D: Send + 'static> Drop for BoardDetector<D> {
+    fn drop(&mut self) {
+        // the driver drops here, after the thread stopped: a lent link goes home
+        drop(self.stop_io());
+    }
+}
+
+impl<D: Send + 'static> Detector for BoardDetector<D> {
     fn rejected(&self) -> u64 {
         self.counters.rejected.load(Ordering::Relaxed)
     }
 
+    fn self_timed(&self) -> bool {
+        true
+    }
+
     fn begin(&mut self) -> Result<(), DetectorError> {
-        let own = self.driver.timeout_ns();
-        let round_trip = self.driver.timing().round_trip_ns(self.n_avg, 100);
-        self.saved_timeout_ns = Some(own);
-        self.driver.set_timeout_ns((SCAN_DEADLINE_FACTOR * round_trip).max(MIN_SCAN_DEADLINE_NS).min(own));
+        if let Some(e) = &self.spawn_error {
+            return Err(DetectorError::fatal("BoardError", format!("cannot start the board's I/O thread: {e}")));
+        }
+        self.shared.begun.store(true, Ordering::Release);
         Ok(())
     }
 
     fn end(&mut self) {
-        if let Some(t) = self.saved_timeout_ns.take() {
-            self.driver.set_timeout_ns(t);
-        }
+        self.shared.demand_ns.store(0, Ordering::Release);
     }
 
-    fn acquire(&mut self, _t_ns: i64) -> Result<Option<Sample>, DetectorError> {
-        match self.driver.measure_timed(self.n_avg) {
+    /// Takes the next sample the I/O thread finished, if any. Wait-free: two atomic stores and a
+    /// ring pop.
+    fn acquire(&mut self, t_ns: i64) -> Result<Option<Sample>, DetectorError> {
+        if t_ns - self.last_demand_ns > DEMAND_HOLD_NS {
+            // a new stretch (a new line): what was sampled before it is not this line's
+            self.stretch_start_ns = t_ns;
+        }
+        self.last_demand_ns = t_ns;
+        self.shared.demand_ns.store(t_ns, Ordering::Release);
+        let Some(results) = self.results.as_mut() else { return Ok(None) };
+        while let Ok(outcome) = results.pop() {
+            match outcome {
+                Outcome::Sample { t_send_ns, .. } if t_send_ns < self.stretch_start_ns => {
+                    self.counters.stale.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Sample { sample, .. } => {
+                    self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(sample));
+                }
+                Outcome::Fatal(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The I/O side: owns the driver, runs the transactions, pushes outcomes.
+struct IoThread<D> {
+    driver: D,
+    n_avg: u32,
+    sampling: BoardSampling,
+    shared: Arc<Shared>,
+    counters: Arc<BoardCounters>,
+    tx: rtrb::Producer<Outcome>,
+    timeouts_in_row: u32,
+}
+
+impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire) || self.tx.is_abandoned()
+    }
+
+    fn demanded(&self, now: i64) -> bool {
+        let d = self.shared.demand_ns.load(Ordering::Acquire);
+        d != 0 && now - d <= DEMAND_HOLD_NS
+    }
+
+    fn run(mut self) -> D {
+        while !self.shared.begun.load(Ordering::Acquire) {
+            if self.stopped() {
+                return self.driver;
+            }
+            sleep_until(mono_ns() + IDLE_POLL_NS);
+        }
+        let own = self.driver.timeout_ns();
+        let round_trip = self.driver.timing().round_trip_ns(self.n_avg, 100);
+        self.driver.set_timeout_ns((SCAN_DEADLINE_FACTOR * round_trip).max(MIN_SCAN_DEADLINE_NS).min(own));
+        let period_ns = match self.sampling {
+            BoardSampling::Paced { rate_hz } if rate_hz.is_finite() && rate_hz > 0.0 => (1e9 / rate_hz) as i64,
+            _ => 0,
+        };
+        let mut next_ns = 0;
+        while !self.stopped() {
+            let now = mono_ns();
+            if !self.demanded(now) {
+                next_ns = 0;
+                sleep_until(now + IDLE_POLL_NS);
+                continue;
+            }
+            if period_ns > 0 {
+                if next_ns == 0 || next_ns + period_ns < now {
+                    // first sample of a stretch, or the board fell a whole period behind
+                    next_ns = now;
+                }
+                sleep_until(next_ns);
+                next_ns += period_ns;
+            }
+            if !self.sample() {
+                break;
+            }
+        }
+        self.driver.set_timeout_ns(own);
+        self.driver
+    }
+
+    /// One transaction; false when the link is gone (the fatal error was handed over).
+    fn sample(&mut self) -> bool {
+        let outcome = match self.driver.measure_timed(self.n_avg) {
             Ok(m) => {
                 self.timeouts_in_row = 0;
-                self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 let duration_ns = self.driver.timing().window_ns(self.n_avg);
-                Ok(Some(Sample { t_ns: m.t_mid_ns, volts: m.volts, duration_ns }))
+                Outcome::Sample { sample: Sample { t_ns: m.t_mid_ns, volts: m.volts, duration_ns }, t_send_ns: m.t_send_ns }
             }
             Err(BoardError::Protocol { .. }) => {
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
+                return true;
             }
             Err(BoardError::Link(TransportError::Timeout { .. })) if self.timeouts_in_row + 1 < MAX_CONSECUTIVE_TIMEOUTS => {
                 self.timeouts_in_row += 1;
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
+                return true;
             }
-            Err(e @ BoardError::Link(_)) => Err(DetectorError::fatal("LinkError", e.to_string())),
-            Err(e) => Err(DetectorError::fatal("BoardError", e.to_string())),
+            Err(e @ BoardError::Link(_)) => Outcome::Fatal(DetectorError::fatal("LinkError", e.to_string())),
+            Err(e) => Outcome::Fatal(DetectorError::fatal("BoardError", e.to_string())),
+        };
+        let fatal = matches!(outcome, Outcome::Fatal(_));
+        let mut outcome = outcome;
+        loop {
+            match self.tx.push(outcome) {
+                Ok(()) => break,
+                // the end of the scan must get through: wait for room (the loop empties the ring
+                // every beat); a sample that finds the ring full is dropped and counted
+                Err(rtrb::PushError::Full(back)) if fatal && !self.stopped() => {
+                    outcome = back;
+                    sleep_until(mono_ns() + IDLE_POLL_NS);
+                }
+                Err(rtrb::PushError::Full(_)) => {
+                    if !fatal {
+                        self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    break;
+                }
+            }
         }
+        !fatal
     }
 }

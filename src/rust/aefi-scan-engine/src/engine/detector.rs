@@ -5,8 +5,9 @@
 //!   they carry their own timestamps.
 //! - [`NoDetector`]: positions only.
 //!
-//! Invariant: `acquire` is called on the real-time thread only; it must not block longer than one
-//! sample takes (the board detector blocks for its own transaction, which is its sample time).
+//! Invariant: `acquire` is called on the real-time thread only; it must not block, lock, allocate
+//! or do I/O (a detector with I/O does it on a thread of its own, as the board detector does, and
+//! hands its samples over through a wait-free ring).
 use super::plan::Axis;
 use super::record::N_CHANNELS;
 

@@ -19,6 +19,7 @@ pub mod model;
 pub mod pacer;
 pub mod plan;
 pub mod record;
+pub mod rt;
 pub mod stage;
 pub mod stats;
 pub mod trigger;

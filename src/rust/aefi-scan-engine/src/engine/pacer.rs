@@ -7,7 +7,7 @@
 //! that passed entirely before the loop got to it is skipped and counted as missed (the schedule
 //! stays absolute). The RT set-up (SCHED_FIFO, one pinned core) is attempted and reported; when
 //! the OS refuses, the pacer runs anyway.
-use crate::clock::mono_ns;
+use crate::clock::{Clock, MonotonicClock};
 use hdrhistogram::Histogram;
 
 /// How long before a deadline the pacer stops sleeping and spins (ns).
@@ -20,6 +20,11 @@ pub struct RtReport {
     pub fifo: bool,
     /// The CPU the thread was pinned to, if pinning worked.
     pub pinned_cpu: Option<usize>,
+    /// The process' memory was locked (`mlockall`) for the scan.
+    pub mlocked: bool,
+    /// Bytes of the loop's buffers (record ring, pending queue, histogram, stack) faulted in
+    /// before the loop started.
+    pub prefaulted_bytes: u64,
     /// What was tried and what the OS said.
     pub detail: String,
 }
@@ -80,11 +85,37 @@ pub fn sleep_until(t_ns: i64) {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let now = mono_ns();
+        let now = crate::clock::mono_ns();
         if t_ns > now {
             std::thread::sleep(std::time::Duration::from_nanos((t_ns - now) as u64));
         }
     }
+}
+
+/// Reads of an unmoving clock after which a spin gives up and sleeps to the deadline.
+const STUCK_READS: u32 = 64;
+
+/// Waits until `clock` reads `t_ns` or later: a sleep to `spin_ns` before it, then a spin on the
+/// clock (the kernel's wake-up latency is larger than a 1 kHz trigger tolerates). A clock that
+/// does not move while it is spun on is a stepped one (a [`ManualClock`](crate::clock::ManualClock)):
+/// it is told to sleep to the deadline, which moves it there. Returns the clock's reading.
+pub fn wait_until<C: Clock + ?Sized>(clock: &C, t_ns: i64, spin_ns: i64) -> i64 {
+    let mut t = clock.now_ns();
+    if t_ns - t > spin_ns {
+        clock.sleep_until_ns(t_ns - spin_ns);
+        t = clock.now_ns();
+    }
+    let mut stuck = 0;
+    while t < t_ns {
+        std::hint::spin_loop();
+        let again = clock.now_ns();
+        stuck = if again == t { stuck + 1 } else { 0 };
+        if stuck >= STUCK_READS {
+            clock.sleep_until_ns(t_ns);
+        }
+        t = again.max(clock.now_ns());
+    }
+    t
 }
 
 /// One tick of the pacer.
@@ -100,9 +131,10 @@ pub struct Tick {
     pub missed_before: u64,
 }
 
-/// An absolute-deadline pacer.
+/// An absolute-deadline pacer on a [`Clock`] (the monotonic clock unless told otherwise).
 #[derive(Debug)]
-pub struct Pacer {
+pub struct Pacer<C: Clock = MonotonicClock> {
+    clock: C,
     start_ns: i64,
     period_ns: f64,
     spin_ns: i64,
@@ -112,11 +144,21 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// A pacer whose deadline 0 is at `start_ns`, then every `1/rate_hz`.
+    /// A pacer on the monotonic clock whose deadline 0 is at `start_ns`, then every `1/rate_hz`.
     ///
     /// # Errors
     /// The rate must be finite and positive.
     pub fn new(start_ns: i64, rate_hz: f64) -> Result<Self, String> {
+        Pacer::with_clock(MonotonicClock, start_ns, rate_hz)
+    }
+}
+
+impl<C: Clock> Pacer<C> {
+    /// A pacer on `clock` whose deadline 0 is at `start_ns`, then every `1/rate_hz`.
+    ///
+    /// # Errors
+    /// The rate must be finite and positive.
+    pub fn with_clock(clock: C, start_ns: i64, rate_hz: f64) -> Result<Self, String> {
         if !(rate_hz.is_finite() && rate_hz > 0.0) {
             return Err(format!("rate_hz must be > 0, got {rate_hz}"));
         }
@@ -125,7 +167,20 @@ impl Pacer {
         // Spinning most of a short period would keep a SCHED_FIFO thread on the CPU nearly all
         // the time, and the kernel's RT throttling then parks it for tens of ms each second.
         let spin_ns = DEFAULT_SPIN_NS.min((period_ns / 4.0) as i64);
-        Ok(Self { start_ns, period_ns, spin_ns, next: 0, lateness_ns, missed: 0 })
+        Ok(Self { clock, start_ns, period_ns, spin_ns, next: 0, lateness_ns, missed: 0 })
+    }
+
+    /// Moves deadline 0 to `start_ns` (the schedule restarts from there; counts are kept).
+    pub fn start_at(&mut self, start_ns: i64) {
+        self.start_ns = start_ns;
+        self.next = 0;
+    }
+
+    /// Faults in the lateness histogram (it is zeroed, which writes every page); returns the
+    /// bytes touched.
+    pub fn prefault(&mut self) -> usize {
+        self.lateness_ns.reset();
+        self.lateness_ns.distinct_values() * std::mem::size_of::<u64>()
     }
 
     /// The period (ns).
@@ -146,7 +201,7 @@ impl Pacer {
     /// a whole period in the past are skipped and counted as missed.
     pub fn wait(&mut self) -> Tick {
         let mut deadline = self.deadline(self.next);
-        let now = mono_ns();
+        let now = self.clock.now_ns();
         let mut missed_before = 0;
         // A deadline is lost when the next one has passed too: skip to the latest passed one.
         while self.deadline(self.next + 1) <= now {
@@ -157,14 +212,7 @@ impl Pacer {
             deadline = self.deadline(self.next);
             self.missed += missed_before;
         }
-        if deadline - now > self.spin_ns {
-            sleep_until(deadline - self.spin_ns);
-        }
-        let mut t = mono_ns();
-        while t < deadline {
-            std::hint::spin_loop();
-            t = mono_ns();
-        }
+        let t = wait_until(&self.clock, deadline, self.spin_ns);
         self.lateness_ns.saturating_record((t - deadline).max(1) as u64);
         let tick = Tick { index: self.next, deadline_ns: deadline, now_ns: t, missed_before };
         self.next += 1;
@@ -214,8 +262,11 @@ impl LatenessUs {
 mod tests {
     use super::*;
 
+    use crate::clock::{mono_ns, ManualClock};
+
+    /// Real clock (wall time): the OS sleep and the spin meet every deadline, never early.
     #[test]
-    fn deadlines_are_absolute_and_never_early() {
+    fn deadlines_are_absolute_and_never_early_on_the_real_clock() {
         let start = mono_ns() + 1_000_000;
         let mut p = Pacer::new(start, 2000.0).unwrap();
         let mut last_index = None;
@@ -232,16 +283,43 @@ mod tests {
     }
 
     #[test]
+    fn ticks_land_on_the_deadlines_of_a_stepped_clock() {
+        let clock = ManualClock::new(5_000);
+        let mut p = Pacer::with_clock(clock.clone(), 1_000_000, 1000.0).unwrap();
+        for k in 0..50 {
+            let t = p.wait();
+            assert_eq!((t.index, t.deadline_ns, t.now_ns, t.missed_before), (k, 1_000_000 + k as i64 * 1_000_000, t.deadline_ns, 0));
+        }
+        assert_eq!(clock.now_ns(), 50_000_000);
+        assert_eq!(LatenessUs::of(p.lateness()).count, 50);
+        assert_eq!(p.missed(), 0);
+    }
+
+    #[test]
     fn a_stall_skips_deadlines_and_counts_them() {
-        let start = mono_ns();
-        let mut p = Pacer::new(start, 1000.0).unwrap();
+        let clock = ManualClock::new(0);
+        let mut p = Pacer::with_clock(clock.clone(), 0, 1000.0).unwrap();
         p.wait();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // the loop was held up 20.3 ms: deadlines 1..=19 are lost, 20 is met 0.3 ms late
+        clock.advance_ns(20_300_000);
         let t = p.wait();
-        assert!(t.missed_before >= 15, "{t:?}");
-        assert_eq!(p.missed(), t.missed_before);
+        assert_eq!((t.index, t.missed_before, t.now_ns - t.deadline_ns), (20, 19, 300_000), "{t:?}");
+        assert_eq!(p.missed(), 19);
         // the schedule stayed absolute
-        assert_eq!((t.deadline_ns - start) % 1_000_000, 0);
+        assert_eq!(p.wait().deadline_ns, 21_000_000);
+        // the histogram keeps 3 significant digits
+        assert!((LatenessUs::of(p.lateness()).max - 300.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn a_restarted_schedule_counts_from_its_new_start() {
+        let clock = ManualClock::new(0);
+        let mut p = Pacer::with_clock(clock.clone(), 0, 500.0).unwrap();
+        assert!(p.prefault() > 0);
+        p.start_at(7_000_000);
+        assert_eq!(p.wait().deadline_ns, 7_000_000);
+        assert_eq!(p.wait().deadline_ns, 9_000_000);
+        assert_eq!(wait_until(&clock, 9_500_000, DEFAULT_SPIN_NS), 9_500_000);
     }
 
     #[test]

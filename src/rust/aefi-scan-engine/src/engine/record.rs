@@ -68,9 +68,12 @@ pub struct RecordWriter {
     producer: rtrb::Producer<Record>,
     counters: Arc<RingCounters>,
     next_seq: u64,
+    prefaulted_bytes: usize,
 }
 
-/// Creates a ring of `capacity` records: the writer and the consumer.
+/// Creates a ring of `capacity` records: the writer and the consumer. Every slot is faulted in
+/// here, on the caller's thread ([`RecordWriter::prefaulted_bytes`]), so the real-time producer
+/// never takes a page fault on its first pass through the ring.
 ///
 /// ```
 /// use aefi_scan_engine::engine::record::{ring, Record};
@@ -80,9 +83,25 @@ pub struct RecordWriter {
 /// assert_eq!(c.pop().unwrap().seq, 0);
 /// ```
 pub fn ring(capacity: usize) -> (RecordWriter, rtrb::Consumer<Record>, Arc<RingCounters>) {
-    let (producer, consumer) = rtrb::RingBuffer::new(capacity);
+    let (mut producer, consumer) = rtrb::RingBuffer::new(capacity);
+    let prefaulted_bytes = prefault_free_slots(&mut producer);
     let counters = Arc::new(RingCounters::default());
-    (RecordWriter { producer, counters: Arc::clone(&counters), next_seq: 0 }, consumer, counters)
+    (RecordWriter { producer, counters: Arc::clone(&counters), next_seq: 0, prefaulted_bytes }, consumer, counters)
+}
+
+/// Writes zeros into every free slot without publishing any (the chunk is never committed).
+fn prefault_free_slots(producer: &mut rtrb::Producer<Record>) -> usize {
+    let n = producer.slots();
+    let Ok(mut chunk) = producer.write_chunk_uninit(n) else { return 0 };
+    let (a, b) = chunk.as_mut_slices();
+    let mut bytes = 0;
+    for part in [a, b] {
+        let len = std::mem::size_of_val(part);
+        // SAFETY: the chunk's slots are uninitialised memory the producer owns and nobody reads
+        // until a commit, which never comes: dropping the chunk publishes nothing.
+        bytes += unsafe { super::rt::prefault_bytes(part.as_mut_ptr().cast::<u8>(), len) };
+    }
+    bytes
 }
 
 impl RecordWriter {
@@ -106,6 +125,11 @@ impl RecordWriter {
     /// Samples produced so far (pushed + dropped).
     pub fn produced(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Bytes of the ring faulted in when it was created.
+    pub fn prefaulted_bytes(&self) -> usize {
+        self.prefaulted_bytes
     }
 }
 
@@ -191,6 +215,15 @@ pub fn drain_columns(consumer: &mut rtrb::Consumer<Record>, max: Option<usize>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_whole_ring_is_faulted_in_and_stays_empty() {
+        let (w, mut c, counters) = ring(1000);
+        assert_eq!(w.prefaulted_bytes(), 1000 * 96);
+        assert_eq!(c.slots(), 0);
+        assert!(c.pop().is_err());
+        assert_eq!(counters.pushed.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn record_layout_is_fixed() {

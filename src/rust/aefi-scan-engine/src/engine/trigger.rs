@@ -6,13 +6,16 @@
 //! with the commanded profile, each stamped poll, line end, finish). A sample is positioned once
 //! a poll later than it has arrived (interpolation, not extrapolation), so records reach the ring
 //! about one poll period after they were taken; at a line end the rest are positioned with what
-//! the model has. Invariants: no lock, no allocation, no I/O in the loop (the detector's own
-//! transaction excepted); the loop never waits on the motion thread.
+//! the model has. Invariants: no lock, no allocation, no I/O in the loop (detectors do their I/O
+//! on threads of their own: the board's serial round trips run on its I/O thread); every buffer
+//! the loop writes is allocated and faulted in before the first tick, and the memory is locked
+//! while a real-time loop runs (`engine::rt`); the loop never waits on the motion thread.
 use super::detector::{Detector, DetectorError, Sample};
 use super::model::{LinkTiming, Poll, PositionModel, Trapezoid};
 use super::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
 use super::plan::{LineSpec, TriggerMode};
 use super::record::{flags, Record, RecordWriter, N_CHANNELS};
+use super::rt::{prefault_spare, prefault_stack, rt_section, MemoryLock};
 use super::stats::{LineTime, Live, ThreadDone};
 use crate::clock::mono_ns;
 use std::collections::VecDeque;
@@ -258,15 +261,22 @@ pub fn run_trigger_loop(
 ) -> TriggerOutcome {
     let live_done = Arc::clone(&live);
     let _done = ThreadDone(&live_done);
-    let rt = if cfg.realtime { make_realtime(50) } else { RtReport { detail: "not requested".into(), ..RtReport::default() } };
+    let mut rt = if cfg.realtime { make_realtime(50) } else { RtReport { detail: "not requested".into(), ..RtReport::default() } };
+    // Everything the loop writes is allocated and faulted in here, before the first tick.
+    let mut pending = VecDeque::with_capacity(PENDING_CAP);
+    pending.resize(PENDING_CAP, Record::default());
+    pending.clear();
+    let mut line_times = Vec::with_capacity(cfg.lines as usize);
+    let mut prefaulted = writer.prefaulted_bytes() + PENDING_CAP * std::mem::size_of::<Record>() + prefault_spare(&mut line_times);
+    prefaulted += prefault_stack();
     let mut lp = Loop {
         cfg,
         detector,
         writer,
         live,
         line: None,
-        pending: VecDeque::with_capacity(PENDING_CAP),
-        line_times: Vec::with_capacity(cfg.lines as usize),
+        pending,
+        line_times,
         detector_faults: 0,
         max_duration_ns: 0,
         flying_samples: 0,
@@ -284,44 +294,68 @@ pub fn run_trigger_loop(
         TriggerMode::Software | TriggerMode::Hardware if !self_timed => cfg.rate_hz,
         _ => 1000.0,
     };
-    let mut pacer = Pacer::new(mono_ns() + 1_000_000, rate).ok();
+    let mut pacer = Pacer::new(0, rate).ok();
+    prefaulted += pacer.as_mut().map_or(0, Pacer::prefault);
     let paced = matches!(cfg.mode, TriggerMode::Software | TriggerMode::Hardware) && !self_timed;
+    rt.prefaulted_bytes = prefaulted as u64;
+    // With real-time scheduling, the resident memory (the buffers above included) stays in RAM
+    // until the loop ends.
+    let memory_lock = rt.fifo.then(|| {
+        let (lock, detail) = MemoryLock::acquire();
+        rt.mlocked = lock.locked();
+        rt.detail = format!("{}; {detail}", rt.detail);
+        lock
+    });
+    rt.detail = format!("{}; {:.1} MB faulted in before the loop", rt.detail, prefaulted as f64 / 1e6);
+    if let Some(p) = &mut pacer {
+        p.start_at(mono_ns() + 1_000_000);
+    }
     if start_error.is_none() {
         loop {
-            let (t_trig, missed) = match (&mut pacer, paced || lp.line.is_none() || self_timed) {
-                (Some(p), true) => {
-                    let tick = p.wait();
-                    // Hardware: the external clock's edges are on the schedule from the stamped
-                    // start edge, whenever the loop gets to read them.
-                    let t = if cfg.mode == TriggerMode::Hardware { tick.deadline_ns } else { tick.now_ns };
-                    (t, tick.missed_before)
+            // No lock, no allocation, no I/O in here (rt_section checks it in the tests).
+            let finished = rt_section(|| {
+                let (t_trig, missed) = match (&mut pacer, paced || lp.line.is_none() || self_timed) {
+                    (Some(p), true) => {
+                        let tick = p.wait();
+                        // Hardware: the external clock's edges are on the schedule from the
+                        // stamped start edge, whenever the loop gets to read them.
+                        let t = if cfg.mode == TriggerMode::Hardware { tick.deadline_ns } else { tick.now_ns };
+                        (t, tick.missed_before)
+                    }
+                    _ => (mono_ns(), 0),
+                };
+                if lp.handle_msgs(&mut msgs) {
+                    return true;
                 }
-                _ => (mono_ns(), 0),
-            };
-            if lp.handle_msgs(&mut msgs) {
+                let missed_flag = if missed > 0 && cfg.mode == TriggerMode::Software { flags::MISSED_DEADLINE } else { 0 };
+                if lp.line.is_some() && !lp.failed {
+                    if self_timed {
+                        loop {
+                            let s = lp.detector.acquire(t_trig);
+                            if !lp.take(s, t_trig, 0) {
+                                break;
+                            }
+                        }
+                    } else {
+                        let s = lp.detector.acquire(t_trig);
+                        lp.take(s, t_trig, missed_flag);
+                    }
+                }
+                lp.flush_covered();
+                false
+            });
+            if finished {
                 break;
             }
-            let missed_flag = if missed > 0 && cfg.mode == TriggerMode::Software { flags::MISSED_DEADLINE } else { 0 };
-            if lp.line.is_some() && !lp.failed {
-                if self_timed {
-                    loop {
-                        let s = lp.detector.acquire(t_trig);
-                        if !lp.take(s, t_trig, 0) {
-                            break;
-                        }
-                    }
-                } else {
-                    let s = lp.detector.acquire(t_trig);
-                    lp.take(s, t_trig, missed_flag);
-                }
-            }
-            lp.flush_covered();
         }
     }
     lp.end_line();
     lp.detector.end();
+    drop(memory_lock);
+    // The lateness of the loop's ticks: the trigger deadlines, or the beat on which a self-timed
+    // detector's samples are collected.
     let (lateness, missed) = match &pacer {
-        Some(p) if paced => (LatenessUs::of(p.lateness()), p.missed()),
+        Some(p) if paced || self_timed => (LatenessUs::of(p.lateness()), p.missed()),
         _ => (LatenessUs::default(), 0),
     };
     TriggerOutcome {

@@ -10,6 +10,12 @@ impl ArcusSim {
     /// `wire` adds the turnaround and the reply's own wire time to the ready instant (the
     /// command's inbound time is the caller's: it is in `t_arrived_ns`).
     pub fn handle_command(&mut self, text: &str, t_arrived_ns: i64, framing: Framing, wire: bool) -> FrameOutcome {
+        let outcome = self.handle_frame(text, t_arrived_ns, framing, wire);
+        self.publish();
+        outcome
+    }
+
+    fn handle_frame(&mut self, text: &str, t_arrived_ns: i64, framing: Framing, wire: bool) -> FrameOutcome {
         if self.faults.dead {
             return FrameOutcome::Dead;
         }
