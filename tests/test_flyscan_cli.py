@@ -61,6 +61,7 @@ def test_small_raster_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_saves_a_partial_file_and_exits_130(tmp_path):
     proc = flyscan(tmp_path, "--port", "sim://cli-abort?baud=9600&timing=wire", "--lines", "20", "--no-progress")
+    assert "output:" in proc.stdout.readline()  # the output checked and sized before anything moves
     started = proc.stdout.readline()
     assert "flying" in started, proc.stderr.read() if proc.poll() is not None else started
     time.sleep(3.0)

@@ -2,15 +2,19 @@
 
 Writes into --out (default ./aefi-out/): scan.h5 (PyMoDAQ format), map.png (the map in mm with a
 colour bar; with the ground truth and the difference on the simulator) and stats.json (timing and
-accuracy figures; keys fixed by the issue). Ctrl-C stops the motors, saves the lines acquired so
-far with status "aborted" and exits with 130.
+accuracy figures; keys fixed by the issue). Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the motors,
+save every sample acquired so far (the interrupted line flagged partial) with status "aborted" and
+exit with 128 + the signal's number (130, 143, 129). scan.h5 is written line by line while the scan
+runs; the folder's free space and writability are checked before anything moves.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +30,11 @@ from ..domain.results import ScanResults
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals exit with 128 + their number
+#: Signals that stop a scan cleanly: Ctrl-C, a service manager or `timeout`, a closing terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: Bytes a sample takes in scan.h5: seq, t_ns, line (8 each), three positions (8 each), flags (4), six channels (8 each).
+SAMPLE_BYTES = 8 * 3 + 8 * 3 + 4 + 8 * 6
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
 #: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
@@ -70,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="default: virtual_probe on the simulator, board when --board is given, else none")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
+    p.add_argument("--clear-errors", action="store_true",
+                   help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
+                        "without it, an axis with a latched error refuses the scan before any motion")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--gui", action="store_true",
                    help="show the scan live in a window (PyMoDAQ widgets: map, current line, progress, timing)")
@@ -221,7 +232,7 @@ def _ms(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
-def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
+def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Optional[str] = None) -> str:
     lateness = stats["trigger_lateness_us"]
     lines = [
         f"{results.scan_id}: {stats['status']}{' (partial)' if results.partial else ''} — "
@@ -240,10 +251,73 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
         rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
+    partial_lines = [line for line in results.lines if line.partial]
+    if partial_lines:
+        lines.append("  kept the interrupted line (flagged partial): " + ", ".join(
+            f"line {line.index} with {line.samples} samples" for line in partial_lines))
     if results.error and results.status is not ScanStatus.COMPLETED:
         lines.append(f"  {results.error}")
-    lines.append(f"  wrote {out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")
+    lines.append(f"  wrote {location or out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")
     return "\n".join(lines)
+
+
+class OutputError(Exception):
+    """--out cannot take the scan's files (named, with the reason)."""
+
+
+def estimated_output_bytes(config: FlyScanConfig) -> int:
+    """Size of scan.h5 for `config`, with margin: the line journal and the final file both hold every
+    sample (the journal is replaced at the end, but both exist for a moment), plus the map."""
+    line_s = config.fast_span_mm / config.speed_mm_s + 1.0  # run-up and run-down on top of the line itself
+    samples = config.lines * line_s * config.sample_rate_hz
+    map_bytes = 7 * config.point_count * 8
+    return int(2 * (samples * SAMPLE_BYTES + map_bytes) + 1_000_000)
+
+
+def check_output(out: Path, needed_bytes: int) -> int:
+    """Make sure --out is a writable folder with room for `needed_bytes`; returns the free bytes."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is an existing file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"--out {out}: cannot create the folder: {err.strerror or err}") from err
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".aefi-write-test-"):
+            pass
+    except OSError as err:
+        raise OutputError(f"--out {out} is not writable: {err.strerror or err}") from err
+    free = shutil.disk_usage(out).free
+    if free < needed_bytes:
+        raise OutputError(f"--out {out}: {free / 1e6:.1f} MB free, the scan needs about {needed_bytes / 1e6:.1f} MB")
+    return free
+
+
+def clear_errors(url: str, axes: Sequence[str]) -> Optional[str]:
+    """Clear the latched errors of `axes` on the controller at `url`; returns what went wrong, if anything."""
+    from ..adapters.arcus_stage import default_opener
+
+    try:
+        link = default_opener(url)
+    except Exception as err:  # the engine's LinkError family and a bad URL (ValueError)
+        return f"{url}: {err}"
+    try:
+        for axis in dict.fromkeys(axes):
+            link.clear(axis)
+            print(f"cleared the latched errors of axis {axis}", flush=True)
+    except Exception as err:
+        return f"{url}: {err}"
+    finally:
+        link.close()
+    return None
+
+
+def _write_text(path: Path, text: str) -> Optional[str]:
+    try:
+        path.write_text(text)
+    except OSError as err:
+        return f"could not write {path}: {err.strerror or err}"
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -257,7 +331,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    needed = estimated_output_bytes(config)
+    try:
+        free = check_output(out, needed)
+    except OutputError as err:
+        print(f"aefi-flyscan: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"output: {out / 'scan.h5'}, about {needed / 1e6:.1f} MB ({free / 1e9:.1f} GB free)", flush=True)
+    if args.clear_errors:
+        problem = clear_errors(args.port, (config.fast_axis, config.slow_axis))
+        if problem:
+            print(f"aefi-flyscan: --clear-errors: {problem}", file=sys.stderr)
+            return EXIT_FAILED
     bar = ProgressBar(enabled=not args.no_progress)
     app = build_flyscan(args.port, args.board, out_dir=out, file_name="scan.h5", observers=[bar])
     window = None
@@ -265,14 +350,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .flyscan_gui import FlyscanWindow
 
         window = FlyscanWindow(app.service, args.channel)
-    interrupted = []
+    interrupted: list[int] = []
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         # Only a flag and a non-blocking engine call: the scan loop notices, the engine stops the motors.
         interrupted.append(signum)
         app.service.abort()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
         outcome = window.run(config) if window is not None else app.service.run_study(config)
     except InvalidScanConfig as err:
@@ -281,22 +366,43 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except FlyScanError as err:
         print(f"aefi-flyscan: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as err:  # even the fallback file in the temp folder could not be written
+        print(f"aefi-flyscan: could not save the results: {err}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
-        signal.signal(signal.SIGINT, previous)
         bar.close()
-    results = outcome.results
+    try:
+        return _report(args, app, outcome, out, simulated, window, interrupted)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulated: bool, window: Any,
+            interrupted: list[int]) -> int:
+    """stats.json, map.png and the summary; a file that cannot be written is named, never fatal."""
+    results, config = outcome.results, outcome.results.config
+    problems = []
+    save_error = getattr(app.repository, "last_error", None)
+    if save_error:
+        problems.append(f"{save_error}; the results were saved to {outcome.location} instead")
     truth = truth_map(results) if simulated and config.detector == "virtual_probe" else None
     stats = build_stats(results, args.port, simulated and config.detector == "virtual_probe", truth)
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    save_map_png(results, truth, args.channel, out / "map.png")
-    print(summary(results, stats, out))
+    problems.append(_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n"))
+    try:
+        save_map_png(results, truth, args.channel, out / "map.png")
+    except (OSError, ValueError) as err:
+        problems.append(f"could not write {out / 'map.png'}: {err}")
+    print(summary(results, stats, out, outcome.location))
+    for problem in filter(None, problems):
+        print(f"aefi-flyscan: {problem}", file=sys.stderr)
     if window is not None:
         if args.screenshot is None:
             window.wait_closed()
         window.close(args.screenshot)
     if results.status is ScanStatus.COMPLETED:
         return 0
-    return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
+    return 128 + interrupted[0] if interrupted else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ use super::model::{LinkTiming, Poll, Trapezoid};
 use super::physics::{self, StartPositions};
 use super::plan::{validate, Axis, AxisSpeeds, FlyPlan, LineSpec, PlanError, TriggerMode, ValidatedPlan};
 use super::record::{drain_columns, ring, Columns, Record};
-use super::stage::{AxisMotion, Stage, StageError, StageErrorKind};
+use super::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use super::stats::{Live, Progress, ScanState, ScanStats, ThreadDone};
 use super::trigger::{run_trigger_loop, Msg, TriggerConfig, TriggerOutcome};
 use crate::clock::{Clock, MonotonicClock};
@@ -137,6 +137,8 @@ struct Motion<'a, S: Stage> {
     polls: u64,
     /// Wire time of the flight polls made (bytes × byte time + turnaround), for the wire limit.
     poll_wire_ns: f64,
+    /// The step size, for positions in messages (µm).
+    step_um: f64,
 }
 
 impl<S: Stage> Motion<'_, S> {
@@ -191,6 +193,10 @@ impl<S: Stage> Motion<'_, S> {
     fn sleep_ms(&mut self, ms: f64) -> Result<(), Interrupt> {
         let end = self.now() + (ms * 1e6) as i64;
         self.sleep_until(end)
+    }
+
+    fn latched(&self, axis: Axis, latch: Latch, at_steps: i64) -> Interrupt {
+        ScanFault::AxisLatched { axis, latch, at_steps, step_um: self.step_um }.into()
     }
 
     fn poll(&mut self, axis: Axis) -> Result<Poll, Interrupt> {
@@ -301,7 +307,7 @@ impl<S: Stage> Motion<'_, S> {
                             }
                             return Err(stopped_short(m.axis, p.steps, m.target));
                         }
-                        AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: m.axis, latch }.into()),
+                        AxisMotion::Fault(latch) => return Err(self.latched(m.axis, latch, p.steps)),
                     }
                 }
                 k += 1;
@@ -444,7 +450,7 @@ impl<S: Stage> Motion<'_, S> {
                         return Err(stopped_short(m.axis, p.steps, m.target));
                     }
                 }
-                AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: m.axis, latch }.into()),
+                AxisMotion::Fault(latch) => return Err(self.latched(m.axis, latch, p.steps)),
             }
         }
         Ok(())
@@ -530,12 +536,19 @@ impl<S: Stage> Motion<'_, S> {
             }
             still = if p.steps == last { still + 1 } else { 0 };
             last = p.steps;
+            // A limit stops the axis mid-line: two polls without a step where it should be moving
+            // ask the controller at once, instead of waiting for the line's planned end.
+            if still == 2 && (p.t_recv_ns as f64) <= expected_end {
+                if let AxisMotion::Fault(latch) = self.stage.motion(fast)? {
+                    return Err(self.latched(fast, latch, p.steps));
+                }
+            }
             if still >= 3 && (p.t_recv_ns as f64) > expected_end {
                 match self.stage.motion(fast)? {
                     AxisMotion::Moving => still = 0,
                     AxisMotion::Idle if self.poll(fast)?.steps == target => return Ok(deferred),
                     AxisMotion::Idle => return Err(stopped_short(fast, p.steps, target)),
-                    AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: fast, latch }.into()),
+                    AxisMotion::Fault(latch) => return Err(self.latched(fast, latch, p.steps)),
                 }
             }
         }
@@ -582,6 +595,7 @@ fn motion_thread<S: Stage>(
         flying_ns: 0,
         polls: 0,
         poll_wire_ns: 0.0,
+        step_um: vp.plan.step_um,
     };
     let mut previous_hs = None;
     let result = (|| {
