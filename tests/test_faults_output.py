@@ -212,3 +212,72 @@ def test_a_limit_latched_before_the_scan_is_refused_then_cleared(tmp_path, capsy
         link.close()
     assert cli.main([*args, "--clear-errors"]) == 0
     assert "cleared the latched errors of axis Y" in capsys.readouterr().out
+
+
+def _lines_until(proc, word, limit=5):
+    seen = []
+    for _ in range(limit):
+        line = proc.stdout.readline()
+        seen.append(line)
+        if word in line:
+            return seen
+    raise AssertionError(f"no {word!r} in {seen}")
+
+
+@pytest.mark.slow
+def test_kill_9_mid_scan_leaves_every_finished_line_readable(tmp_path):
+    proc = flyscan(tmp_path, "--port", "sim://fault-kill9?timing=none", "--lines", "8")
+    _lines_until(proc, "flying")
+    journal = tmp_path / "scan.h5"
+    deadline = time.monotonic() + 60
+    lines_done = 0
+    while lines_done < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        lines_done = sum(line.state is LineState.ACQUIRED for line in load_results(journal).lines)
+    proc.kill()
+    proc.communicate(timeout=30)
+    left = load_results(journal)
+    done = [line for line in left.lines if line.state is LineState.ACQUIRED]
+    assert len(done) >= 2 and left.status.value == "failed" and "ended mid-scan" in left.error
+    assert left.samples == sum(line.samples for line in done) > 0
+    assert set(np.unique(left.raw.line)) == {line.index for line in done}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 12 MB tmpfs (root only): a disk that really fills up."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.slow
+def test_disk_full_mid_scan_saves_to_the_temp_folder_without_a_crash(tmp_path, small_disk):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "pymodaq_plugins_aefi.cli.flyscan", "--out", str(small_disk / "run"),
+           "--no-progress", "--port", "sim://fault-disk-full?timing=none", "--lines", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _lines_until(proc, "flying")
+    time.sleep(4.0)  # a line or so in the journal, then the disk fills up
+    with open(small_disk / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+        except OSError:
+            pass
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr  # complete, but not where --out said
+    assert "Traceback" not in stderr and "the line journal stopped" in stderr
+    (fallback,) = tmp_path.glob("aefi-scan_*.h5")
+    assert f"the results were saved to {fallback} instead" in stderr
+    saved = load_results(fallback)
+    assert saved.status.value == "completed" and saved.samples == saved.stats["samples"] > 0
+    left = load_results(small_disk / "run" / "scan.h5")  # the journal, up to the line the disk took
+    assert 0 < left.samples < saved.samples
+    np.testing.assert_array_equal(left.raw.seq, saved.raw.seq[: left.samples])

@@ -13,8 +13,10 @@ failed, `partial`, `error`) and JSON attributes: `config`, `plan`, `stats`, `pro
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -38,6 +40,24 @@ _INDEX_COLUMNS = ("seq", "t_ns", "line", "flags")
 _POSITION_COLUMNS = ("fast_mm", "slow_mm", "pos_err_mm")
 _RAW_COLUMNS = _INDEX_COLUMNS + _POSITION_COLUMNS
 JOURNAL_GROUP = "Journal"
+#: Bytes one sample takes in a file: seq, t_ns, line, three positions (8 each), flags (4), six channels (8 each).
+SAMPLE_BYTES = 8 * 6 + 4 + 8 * 6
+#: Room kept free on top of what a write needs: HDF5's metadata, and other writers.
+_MARGIN_BYTES = 2_000_000
+
+
+def file_bytes(samples: int, map_cells: int = 0) -> int:
+    """What a results file of `samples` samples and a map of `map_cells` cells takes, with margin."""
+    return int(1.5 * (samples * SAMPLE_BYTES + 7 * map_cells * 8)) + 200_000
+
+
+def _check_room(folder: Path, needed_bytes: int) -> None:
+    """HDF5 cannot be trusted to fail cleanly on a full disk (its cache is left dirty, and the
+    process may crash later): a write goes ahead only when the room is there."""
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes + _MARGIN_BYTES:
+        raise OSError(errno.ENOSPC, f"{free / 1e6:.1f} MB free in {folder}, {needed_bytes / 1e6:.1f} MB needed "
+                                    f"(+{_MARGIN_BYTES / 1e6:.0f} MB kept free)")
 
 
 def _json(value: Any) -> str:
@@ -64,6 +84,7 @@ class H5ResultsRepository(ResultsRepository):
         self.directory = Path(directory)
         self.file_name = file_name
         self.last_error: Optional[str] = None
+        self.journal: Optional[H5LineJournal] = None  # the last scan's
 
     def path_for(self, results: ScanResults) -> Path:
         return self._path(results.scan_id)
@@ -74,14 +95,16 @@ class H5ResultsRepository(ResultsRepository):
     def open_journal(self, scan: FlyScan) -> H5LineJournal:
         path = self._path(scan.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return H5LineJournal(path, scan.id, scan.config)
+        self.journal = H5LineJournal(path, scan.id, scan.config)
+        return self.journal
 
     def save(self, results: ScanResults) -> str:
         path = self.path_for(results)
+        part = path.with_name(f"{path.stem}.part{path.suffix}")  # pymodaq_data wants the .h5 ending
         self.last_error = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(f"{path.stem}.part{path.suffix}")  # pymodaq_data wants the .h5 ending
+            _check_room(path.parent, file_bytes(results.samples, results.map.counts.size))
             self._write(results, part)
             os.replace(part, path)
             return str(path)
@@ -92,6 +115,7 @@ class H5ResultsRepository(ResultsRepository):
             except OSError:
                 pass
         fallback = Path(tempfile.gettempdir()) / f"aefi-{results.scan_id}.h5"
+        _check_room(fallback.parent, file_bytes(results.samples, results.map.counts.size))
         self._write(results, fallback)
         return str(fallback)
 
@@ -287,12 +311,13 @@ class H5LineJournal:
                 self._file.attrs["partial"] = not isinstance(event, FlyScanCompleted)
                 self.close()
         except Exception as err:  # a full disk or a vanished folder: keep the scan going, say it later
-            self.error = f"{self.path}: {type(err).__name__}: {err}"
+            self.error = f"{self.path}: the line journal stopped: {err}"
             self.close()
 
     def _append(self, event: FlyScanLineSamples) -> None:
         samples, group = event.samples, self._file[JOURNAL_GROUP]
         n, start = len(samples), group["seq"].shape[0]
+        _check_room(self.path.parent, file_bytes(n))
         for name in _RAW_COLUMNS:
             group[name].resize((start + n,))
             group[name][start:] = getattr(samples, name)
@@ -312,10 +337,13 @@ class H5LineJournal:
 
 
 def load_journal(location: str | Path) -> ScanResults:
-    """Read the line-by-line journal a scan left (its final file never written) into ScanResults."""
+    """Read the line-by-line journal a scan left (its final file never written) into ScanResults.
+
+    Without HDF5's file lock: the journal of a scan still running can be read (up to its last flush).
+    """
     import h5py
 
-    with h5py.File(location, "r") as file:
+    with h5py.File(location, "r", locking=False) as file:
         attrs = dict(file.attrs)
         group = file[JOURNAL_GROUP]
         columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS}
@@ -345,5 +373,5 @@ def load_journal(location: str | Path) -> ScanResults:
 def _is_journal(location: str | Path) -> bool:
     import h5py
 
-    with h5py.File(location, "r") as file:
+    with h5py.File(location, "r", locking=False) as file:
         return JOURNAL_GROUP in file and JOURNAL_GROUP in file.attrs

@@ -33,8 +33,6 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals exit with 128 + their number
 #: Signals that stop a scan cleanly: Ctrl-C, a service manager or `timeout`, a closing terminal.
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-#: Bytes a sample takes in scan.h5: seq, t_ns, line (8 each), three positions (8 each), flags (4), six channels (8 each).
-SAMPLE_BYTES = 8 * 3 + 8 * 3 + 4 + 8 * 6
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
 #: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
@@ -268,10 +266,11 @@ class OutputError(Exception):
 def estimated_output_bytes(config: FlyScanConfig) -> int:
     """Size of scan.h5 for `config`, with margin: the line journal and the final file both hold every
     sample (the journal is replaced at the end, but both exist for a moment), plus the map."""
+    from ..adapters.h5_repository import file_bytes
+
     line_s = config.fast_span_mm / config.speed_mm_s + 1.0  # run-up and run-down on top of the line itself
-    samples = config.lines * line_s * config.sample_rate_hz
-    map_bytes = 7 * config.point_count * 8
-    return int(2 * (samples * SAMPLE_BYTES + map_bytes) + 1_000_000)
+    samples = int(config.lines * line_s * config.sample_rate_hz)
+    return 2 * file_bytes(samples, config.point_count) + 2_000_000
 
 
 def check_output(out: Path, needed_bytes: int) -> int:
@@ -316,6 +315,7 @@ def _write_text(path: Path, text: str) -> Optional[str]:
     try:
         path.write_text(text)
     except OSError as err:
+        path.unlink(missing_ok=True)
         return f"could not write {path}: {err.strerror or err}"
     return None
 
@@ -369,6 +369,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as err:  # even the fallback file in the temp folder could not be written
         print(f"aefi-flyscan: could not save the results: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as err:  # a defect: said in one line, the motors already stopped by the service
+        print(f"aefi-flyscan: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         bar.close()
     try:
@@ -382,7 +385,10 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
             interrupted: list[int]) -> int:
     """stats.json, map.png and the summary; a file that cannot be written is named, never fatal."""
     results, config = outcome.results, outcome.results.config
-    problems = []
+    problems: list[Optional[str]] = []
+    journal = getattr(app.repository, "journal", None)
+    if journal is not None and journal.error:
+        problems.append(journal.error)
     save_error = getattr(app.repository, "last_error", None)
     if save_error:
         problems.append(f"{save_error}; the results were saved to {outcome.location} instead")
@@ -392,6 +398,7 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
     try:
         save_map_png(results, truth, args.channel, out / "map.png")
     except (OSError, ValueError) as err:
+        (out / "map.png").unlink(missing_ok=True)
         problems.append(f"could not write {out / 'map.png'}: {err}")
     print(summary(results, stats, out, outcome.location))
     for problem in filter(None, problems):
@@ -400,9 +407,10 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
         if args.screenshot is None:
             window.wait_closed()
         window.close(args.screenshot)
-    if results.status is ScanStatus.COMPLETED:
-        return 0
-    return 128 + interrupted[0] if interrupted else EXIT_FAILED
+    if interrupted:
+        return 128 + interrupted[0]
+    # A complete scan whose files are not all in --out (saved to the fallback) is not a success.
+    return 0 if results.status is ScanStatus.COMPLETED and not any(problems) else EXIT_FAILED
 
 
 if __name__ == "__main__":
