@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -292,6 +293,31 @@ def check_output(out: Path, needed_bytes: int) -> int:
     return free
 
 
+def _run_in_worker(service: Any, config: FlyScanConfig) -> Any:
+    """`service.run_study(config)` on a worker thread, the main thread waiting on an Event: a wait that
+    a signal interrupts at once, so that the handler (the abort) runs within a millisecond instead of
+    after the scan loop's next step."""
+    ending: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            ending["outcome"] = service.run_study(config)
+        except BaseException as error:  # handed to the main thread, which raises it
+            ending["error"] = error
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="aefi-study")
+    worker.start()
+    while not done.wait(1.0):
+        pass
+    worker.join()
+    if "error" in ending:
+        raise ending["error"]
+    return ending["outcome"]
+
+
 def clear_errors(url: str, axes: Sequence[str]) -> Optional[str]:
     """Clear the latched errors of `axes` on the controller at `url`; returns what went wrong, if anything."""
     from ..adapters.arcus_stage import default_opener
@@ -359,7 +385,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
-        outcome = window.run(config) if window is not None else app.service.run_study(config)
+        outcome = window.run(config) if window is not None else _run_in_worker(app.service, config)
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
