@@ -11,7 +11,8 @@ import pytest
 
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
-              "status", "physical_min_s", "efficiency", "overhead_per_line_ms"}
+              "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
+              "stall_detection"}
 SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
          "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
 

@@ -143,6 +143,8 @@ class H5ResultsRepository(ResultsRepository):
             "status": results.status.value,
             "partial": bool(results.partial),
             "error": results.error or "",
+            # The Arcus' encoder is not read: a stalled motor goes unseen (pulses still counted).
+            "stall_detection": "unavailable",
             "config": _json(results.config.to_dict()),
             "plan": _json(dict(provenance.plan)),
             "stats": _json(dict(results.stats)),

@@ -169,6 +169,9 @@ def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional
         "trigger_lateness_us": {k: lateness.get(k) for k in ("p50", "p99", "max")},
         "missed_triggers": engine.get("missed_triggers"),
         "dropped_records": engine.get("dropped_records"),
+        "link_retries": engine.get("link_retries", 0),
+        "rejected_samples": engine.get("rejected_samples", 0),
+        "stall_detection": "unavailable",  # no encoder is read: a stalled motor is not seen
         "position_error_steps": position_error,
         "map_rms_error_rel": map_error,
         "step_scan_estimate_s": step_scan_estimate_s(results.config),
@@ -243,7 +246,9 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
         f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
         f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
-        f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}",
+        f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}; "
+        f"link retries {stats['link_retries']}, rejected board replies {stats['rejected_samples']}; "
+        f"stall detection {stats['stall_detection']}",
     ]
     if stats["position_error_steps"] is not None:
         pe = stats["position_error_steps"]

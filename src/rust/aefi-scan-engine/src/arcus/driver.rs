@@ -171,6 +171,11 @@ impl ArcusController {
         Duration::from_nanos(self.timeout_ns.max(0) as u64)
     }
 
+    /// Sets the reply timeout (a retrying caller shortens it for its idempotent queries).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout_ns = timeout.as_nanos().min(i64::MAX as u128) as i64;
+    }
+
     fn exchange_text(&mut self, text: &str) -> Result<Timed<Reply>, ArcusError> {
         let port = self.link.name().to_string();
         let terr = |source| ArcusError::Transport { port: port.clone(), command: text.to_string(), source };

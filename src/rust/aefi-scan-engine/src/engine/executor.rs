@@ -98,6 +98,7 @@ struct MotionOutcome {
     polls: u64,
     poll_wire_ns: f64,
     physical_min_s: Option<f64>,
+    link_retries: u64,
 }
 
 /// A move under way, awaited by [`Motion::arrive`].
@@ -627,7 +628,17 @@ fn motion_thread<S: Stage>(
     let abort_latency_ms = m.abort_sent_ns.map(|t| (t - live.abort_requested_ns.load(Ordering::Acquire)) as f64 * 1e-6);
     let _ = m.send(Msg::Finish);
     live.set_final(state);
-    MotionOutcome { state, error, abort_latency_ms, flying_ns: m.flying_ns, polls: m.polls, poll_wire_ns: m.poll_wire_ns, physical_min_s }
+    let link_retries = m.stage.link_retries();
+    MotionOutcome {
+        state,
+        error,
+        abort_latency_ms,
+        flying_ns: m.flying_ns,
+        polls: m.polls,
+        poll_wire_ns: m.poll_wire_ns,
+        physical_min_s,
+        link_retries,
+    }
     // `stage` drops here: a lent link goes home on every path.
 }
 
@@ -934,6 +945,7 @@ impl Scan {
             flying_ns: 0,
             start_error: None,
         });
+        let link_retries = mo.as_ref().map_or(0, |m| m.link_retries);
         let (flying_ns, polls, abort_latency_ms, poll_wire_ns, physical_min_s) =
             mo.map(|m| (m.flying_ns, m.polls, m.abort_latency_ms, m.poll_wire_ns, m.physical_min_s)).unwrap_or((0, 0, None, 0.0, None));
         // The wire limit of the polls actually made (their frame sizes), else the link's figure.
@@ -976,6 +988,7 @@ impl Scan {
             abort_latency_ms,
             detector_faults: ro.detector_faults,
             rejected_samples: ro.rejected_samples,
+            link_retries,
         }
     }
 }
