@@ -1,7 +1,9 @@
 """Fault matrix, link side: garbled and dropped replies to the position polls are asked again and
 counted (`link_retries`), the scan goes on and its positions stay right; a link that stays silent
 ends the scan `failed` naming the port, every sample acquired saved."""
+import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,9 +25,12 @@ class InjectWhenFlying:
         self.url, self.faults, self.done = url, faults, threading.Event()
 
     def on_event(self, event):
+        if type(event).__name__ in ("FlyScanFailed", "FlyScanCompleted", "FlyScanAborted"):
+            self.ended_ns = time.monotonic_ns()
         if isinstance(event, FlyScanProgress) and event.state == "flying" and event.samples > 800 \
                 and not self.done.is_set():
             self.done.set()
+            self.t_ns = time.monotonic_ns()
             for kind, params in self.faults:
                 _engine.sim_inject_fault(self.url, kind, **params)
 
@@ -44,14 +49,22 @@ def test_bad_replies_to_polls_are_retried_and_counted(tmp_path, kind):
     assert load_results(tmp_path / "scan.h5").samples == results.samples == results.stats["samples"]
 
 
-def test_a_link_that_goes_silent_fails_the_scan_naming_the_port(tmp_path):
-    url = "sim://link-dead?baud=38400&timing=wire"
-    injector = InjectWhenFlying(url, [("disconnect", {})])
+@pytest.mark.parametrize("name, fault", [("dead", ("disconnect", {})),
+                                         ("late", ("delay", {"delay_ms": 3000.0, "count": 20}))])
+def test_a_link_that_goes_silent_fails_the_scan_naming_the_port(tmp_path, name, fault):
+    url = f"sim://link-{name}?baud=38400&timing=wire"
+    injector = InjectWhenFlying(url, [fault])
     app = build_flyscan(url, out_dir=tmp_path, file_name="scan.h5", observers=[injector])
     outcome = app.service.run_study(FlyScanConfig(**ONE_LINE))
     results = outcome.results
     assert results.status.value == "failed"
-    assert "sim://link-dead" in results.error, results.error
+    assert f"sim://link-{name}" in results.error, results.error
+    assert re.search(r"the controller may still be moving axis X to 7\d\.\d{3} mm \(last seen at \d+\.\d{3} mm\)",
+                     results.error), results.error
+    react_s = (injector.ended_ns - injector.t_ns) * 1e-9
+    print(f"link {name} mid-line: scan failed {react_s * 1e3:.0f} ms later; {results.samples} of "
+          f"{results.stats['samples']} samples saved")
+    assert react_s < 1.5  # one query deadline, the best-effort STOP's own timeout, the line's tail
     # the link reports itself lost (no point asking again); the retries are for replies, not for a dead link
     assert results.samples == results.stats["samples"] > 0 and results.lines[0].partial
     assert load_results(outcome.location).samples == results.samples

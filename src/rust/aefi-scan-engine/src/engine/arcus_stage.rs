@@ -110,6 +110,18 @@ impl<C: DerefMut<Target = ArcusController>> ArcusStage<C> {
         Self { ctrl, timing, wire_limit_hz, absolute_mode_sent: false, query_timeout, retries: 0 }
     }
 
+    fn with_timeout<T>(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(&mut ArcusController) -> Result<T, ArcusError>,
+    ) -> Result<T, StageError> {
+        let normal = self.ctrl.timeout();
+        self.ctrl.set_timeout(timeout);
+        let result = f(&mut self.ctrl);
+        self.ctrl.set_timeout(normal);
+        result.map_err(stage_error)
+    }
+
     /// Runs the idempotent query `f`, again on a timeout or a garbled reply, within the query timeout.
     fn query<T>(&mut self, mut f: impl FnMut(&mut ArcusController) -> Result<T, ArcusError>) -> Result<T, StageError> {
         let normal = self.ctrl.timeout();
@@ -206,10 +218,14 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
     }
 
     fn stop_all(&mut self) -> Result<i64, StageError> {
-        Ok(self.ctrl.stop(None).map_err(stage_error)?.t_send_ns)
+        // The frame is on the wire at once; its reply is awaited no longer than a query's, so that
+        // a lost link does not hold the scan's end for the driver's whole timeout.
+        let short = self.query_timeout;
+        Ok(self.with_timeout(short, |c| c.stop(None))?.t_send_ns)
     }
 
     fn abort_all(&mut self) -> Result<i64, StageError> {
-        Ok(self.ctrl.abort(None).map_err(stage_error)?.t_send_ns)
+        let short = self.query_timeout;
+        Ok(self.with_timeout(short, |c| c.abort(None))?.t_send_ns)
     }
 }

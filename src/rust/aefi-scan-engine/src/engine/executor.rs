@@ -140,6 +140,8 @@ struct Motion<'a, S: Stage> {
     poll_wire_ns: f64,
     /// The step size, for positions in messages (µm).
     step_um: f64,
+    /// The last target commanded to each axis, for the message of a link lost mid-move.
+    targets: Vec<(Axis, i64)>,
 }
 
 impl<S: Stage> Motion<'_, S> {
@@ -196,6 +198,32 @@ impl<S: Stage> Motion<'_, S> {
         self.sleep_until(end)
     }
 
+    fn commanded(&mut self, axis: Axis, target: i64) {
+        self.targets.retain(|(a, _)| *a != axis);
+        self.targets.push((axis, target));
+    }
+
+    /// Where the axes may still be going when the link is lost: the controller finishes a move
+    /// it has started whether anyone listens or not.
+    fn still_moving_hint(&self) -> String {
+        let mm = |steps: i64| steps as f64 * self.step_um * 1e-3;
+        let seen = |axis: Axis| if axis == self.fast { Some(self.fast_at) } else { self.slow_at };
+        let axes: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|(axis, target)| seen(*axis) != Some(*target))
+            .map(|(axis, target)| {
+                let last = seen(*axis).map_or(String::new(), |s| format!(" (last seen at {:.3} mm)", mm(s)));
+                format!("axis {} to {:.3} mm{last}", axis.letter(), mm(*target))
+            })
+            .collect();
+        if axes.is_empty() {
+            String::from("no move was under way")
+        } else {
+            format!("the controller may still be moving {} (it ends a started move on its own)", axes.join(", "))
+        }
+    }
+
     fn latched(&self, axis: Axis, latch: Latch, at_steps: i64) -> Interrupt {
         ScanFault::AxisLatched { axis, latch, at_steps, step_um: self.step_um }.into()
     }
@@ -236,6 +264,7 @@ impl<S: Stage> Motion<'_, S> {
         loop {
             match self.stage.move_to(axis, target) {
                 Ok(cmd) => {
+                    self.commanded(axis, target);
                     self.move_out_ns = (f64::from(cmd.bytes_out) * self.timing.byte_time_ns) as i64;
                     return Ok(cmd);
                 }
@@ -526,7 +555,10 @@ impl<S: Stage> Motion<'_, S> {
                     step = None;
                     let from = self.slow_at.unwrap_or(line.slow_steps);
                     match self.stage.move_to(axis, to) {
-                        Ok(cmd) => self.booked(axis, from, to, &cmd, &vp.fly_speeds),
+                        Ok(cmd) => {
+                            self.commanded(axis, to);
+                            self.booked(axis, from, to, &cmd, &vp.fly_speeds);
+                        }
                         Err(e) if is_pulsing(&e) => deferred = Some((axis, to)),
                         Err(e) => return Err(e.into()),
                     }
@@ -597,6 +629,7 @@ fn motion_thread<S: Stage>(
         polls: 0,
         poll_wire_ns: 0.0,
         step_um: vp.plan.step_um,
+        targets: Vec::with_capacity(2),
     };
     let mut previous_hs = None;
     let result = (|| {
@@ -612,13 +645,21 @@ fn motion_thread<S: Stage>(
         Ok(()) => (ScanState::Completed, None),
         Err(Interrupt::Abort) => (ScanState::Aborted, None),
         Err(Interrupt::Fault(fault)) => {
+            let fault = match fault {
+                ScanFault::Stage(e) if matches!(e.kind, StageErrorKind::Timeout | StageErrorKind::Link) => {
+                    let message = format!("{}; {}", e.message, m.still_moving_hint());
+                    ScanFault::Stage(StageError { message, ..e })
+                }
+                other => other,
+            };
             live.set_state(ScanState::Stopping);
             // Best effort: the link may be the thing that failed.
             let _ = m.stage.stop_all();
             (ScanState::Failed, Some(fault))
         }
     };
-    if let Some(prev) = previous_hs {
+    let link_lost = matches!(&error, Some(ScanFault::Stage(e)) if matches!(e.kind, StageErrorKind::Timeout | StageErrorKind::Link));
+    if let (Some(prev), false) = (previous_hs, link_lost) {
         restore_high_speed(m.stage, live.clock().as_ref(), fast, prev);
     }
     let physical_min_s = match (vp.plan.slow_axis, m.slow_speeds) {
