@@ -281,3 +281,26 @@ def test_disk_full_mid_scan_saves_to_the_temp_folder_without_a_crash(tmp_path, s
     left = load_results(small_disk / "run" / "scan.h5")  # the journal, up to the line the disk took
     assert 0 < left.samples < saved.samples
     np.testing.assert_array_equal(left.raw.seq, saved.raw.seq[: left.samples])
+
+
+@pytest.mark.parametrize("url, says", [("bogus://x", 'unknown scheme "bogus"'),
+                                       ("serial:///dev/ttyUSB9?baud=abc", "baud must be an integer")])
+def test_a_bad_url_exits_2_with_the_usage_line(tmp_path, capsys, url, says):
+    from pymodaq_plugins_aefi.cli import flyscan as cli
+
+    assert cli.main(["--out", str(tmp_path), "--port", url, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aefi-flyscan") and says in err and "Traceback" not in err
+
+
+def test_a_closed_tcp_port_says_connection_refused(tmp_path, capsys):
+    import socket
+
+    from pymodaq_plugins_aefi.cli import flyscan as cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert cli.main(["--out", str(tmp_path), "--port", f"tcp://127.0.0.1:{port}", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"connection refused by 127.0.0.1:{port}: nothing listens there" in err

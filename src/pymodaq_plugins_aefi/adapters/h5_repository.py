@@ -286,7 +286,8 @@ class H5LineJournal:
         self.path = Path(path)
         self.error: Optional[str] = None
         self._lines: list[dict[str, Any]] = []
-        self._file: Any = h5py.File(self.path, "w")
+        # No HDF5 file lock, as the readers: the journal of a running scan can be read at any time.
+        self._file: Any = h5py.File(self.path, "w", locking=False)
         self._file.attrs.update({"scan_id": scan_id, "status": "running", "partial": True,
                                  "config": _json(config.to_dict()), "lines": "[]", JOURNAL_GROUP: 1})
         group = self._file.create_group(JOURNAL_GROUP)

@@ -395,6 +395,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FlyScanError as err:
+        if "bad link URL" in str(err):  # the engine's URL parser refused --port or --board
+            _parser().print_usage(sys.stderr)
+            print(f"aefi-flyscan: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"aefi-flyscan: {err}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as err:  # even the fallback file in the temp folder could not be written

@@ -221,7 +221,7 @@ pub fn scan_state_error(message: impl Into<String>) -> PyErr {
 pub fn transport_class(e: &TransportError) -> Exc {
     match e {
         TransportError::PortBusy { .. } => Exc::PortBusy,
-        TransportError::PortNotFound { .. } => Exc::PortNotFound,
+        TransportError::PortNotFound { .. } | TransportError::Refused { .. } => Exc::PortNotFound,
         TransportError::Timeout { .. } => Exc::LinkTimeout,
         TransportError::UsbUnavailable { .. } => Exc::UsbUnavailable,
         TransportError::BadUrl { .. } => Exc::InvalidArgument,
