@@ -31,10 +31,10 @@ class AbortWhenFlying:
         self.after, self.service, self.fired = after, None, threading.Event()
 
     def on_event(self, event):
-        if isinstance(event, FlyScanProgress) and event.state == "flying" and event.samples >= self.after:
-            if not self.fired.is_set():
-                self.fired.set()
-                self.service.abort()
+        if isinstance(event, FlyScanProgress) and event.state == "flying" and event.samples >= self.after \
+                and not self.fired.is_set():
+            self.fired.set()
+            self.service.abort()
 
 
 def test_abort_mid_line_keeps_every_sample_and_flags_the_line_partial(tmp_path):

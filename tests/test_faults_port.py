@@ -47,9 +47,8 @@ def test_an_exclusive_pyserial_open_is_refused_while_the_link_is_open(sim_pty):
 
 
 def test_the_port_is_busy_for_a_second_link_while_pyserial_holds_it(sim_pty):
-    with serial.Serial(sim_pty, 38400, timeout=0.2, exclusive=True):
-        with pytest.raises(_engine.PortBusyError):
-            _engine.ArcusController(f"serial://{sim_pty}?baud=38400")
+    with serial.Serial(sim_pty, 38400, timeout=0.2, exclusive=True), pytest.raises(_engine.PortBusyError):
+        _engine.ArcusController(f"serial://{sim_pty}?baud=38400")
 
 
 def test_stale_bytes_from_an_earlier_client_are_discarded_before_the_first_command(sim_pty):

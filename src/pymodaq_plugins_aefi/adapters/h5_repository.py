@@ -13,6 +13,7 @@ failed, `partial`, `error`) and JSON attributes: `config`, `plan`, `stats`, `pro
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -110,10 +111,8 @@ class H5ResultsRepository(ResultsRepository):
             return str(path)
         except Exception as err:  # whatever the cause, the samples must land somewhere
             self.last_error = f"could not write {path}: {type(err).__name__}: {err}"
-            try:
+            with contextlib.suppress(OSError):
                 part.unlink(missing_ok=True)
-            except OSError:
-                pass
         fallback = Path(tempfile.gettempdir()) / f"aefi-{results.scan_id}.h5"
         _check_room(fallback.parent, file_bytes(results.samples, results.map.counts.size))
         self._write(results, fallback)
@@ -126,7 +125,6 @@ class H5ResultsRepository(ResultsRepository):
             DataToExportSaver(h5).add_data(group, self._to_dte(results))
         finally:
             h5.close_file()
-        return str(path)
 
     def load(self, location: str) -> ScanResults:
         return load_results(location)
@@ -281,7 +279,7 @@ class H5LineJournal:
     """
 
     def __init__(self, path: Path, scan_id: str, config: FlyScanConfig) -> None:
-        import h5py
+        import h5py  # type: ignore[import-untyped]
 
         self.path = Path(path)
         self.error: Optional[str] = None
@@ -361,10 +359,7 @@ def load_journal(location: str | Path) -> ScanResults:
     for line in FlyScan(config).lines:
         entry = written.get(line.index)
         samples = raw.for_line(line.index)
-        if entry is None:
-            state = LineState.PENDING
-        else:
-            state = LineState.FAILED if entry["partial"] else LineState.ACQUIRED
+        state = LineState.PENDING if entry is None else LineState.FAILED if entry["partial"] else LineState.ACQUIRED
         t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (None, None)
         lines.append(LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, state, t_start, t_end,
                                  len(samples)))
