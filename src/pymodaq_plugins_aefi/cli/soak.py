@@ -1,6 +1,8 @@
 """`aefi-soak MINUTES`: flyscans on the embedded simulator, one after the other, each with a fault
 from the fault matrix drawn at random and injected mid-line; after each run it checks that the port
-is free, the motors stopped, the file readable and every sample the engine acquired saved.
+is free, the motors stopped (after a lost link: that the error says where the axes may still be
+going, since the STOP may not have reached the controller), the file readable and every sample the
+engine acquired saved.
 
 Prints one line per run and the counts at the end; exits 1 if any check failed.
 """
@@ -106,6 +108,9 @@ def run_once(index: int, fault: str, rng: random.Random, out: Path) -> RunReport
     saved = load_results(outcome.location).samples
     if saved != acquired:
         problems.append(f"saved {saved} of {acquired} samples")
+    link_lost = fault == "disconnect" and injector.fired.is_set()
+    if link_lost and "may still be moving" not in (results.error or ""):
+        problems.append(f"a lost link's error does not say where the axes may be going: {results.error}")
     _engine.sim_inject_fault(url, "reconnect")
     _engine.sim_inject_fault(url, "delay", delay_ms=0.0, count=0)
     try:
@@ -117,7 +122,9 @@ def run_once(index: int, fault: str, rng: random.Random, out: Path) -> RunReport
             t = _engine.now_ns()
             time.sleep(0.2)
             truth = _engine.sim_truth(url, "X", np.array([t, t + 200_000_000], dtype=np.int64))
-            if truth[1] > truth[0] + 0.5 or truth[1] < truth[0] - 0.5:
+            # After a lost link the STOP may not have reached the controller: the axis ends the move
+            # it was given (what the error says), which is not a failed check.
+            if not link_lost and abs(truth[1] - truth[0]) > 0.5:
                 problems.append(f"axis X still moving after the end ({truth[0]:.0f} → {truth[1]:.0f} steps)")
         finally:
             ctrl.close()
