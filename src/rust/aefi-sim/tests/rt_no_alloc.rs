@@ -151,6 +151,7 @@ fn the_trigger_loop_with_the_board_detector_never_allocates() {
     let (violations, records, ticks) = run_loop(&url, Box::new(board));
     remove_bench(url.trim_start_matches("sim://").split('?').next().unwrap());
     assert_eq!(violations, 0, "the trigger loop allocated {violations} times");
-    // ~11 ms per board transaction: tens of samples over two lines of ~0.8 s
-    assert!(records > 20 && ticks > 500, "{records} records, {ticks} ticks, {counters:?}");
+    // ~11 ms per board transaction: tens of samples over two lines of ~0.8 s; the beat that
+    // collects a self-timed detector's samples is no trigger schedule (no lateness figures)
+    assert!(records > 20 && ticks == 0, "{records} records, {ticks} ticks, {counters:?}");
 }
