@@ -71,9 +71,9 @@ class PlanAdvice:
 
     def summary(self) -> str:
         window = f", {1e3 * self.window_s:.2f} ms averaging window" if self.window_s > 0 else ""
+        cell = f"{self.fast_pitch_mm:.3g} mm cell at {self.speed_mm_s:g} mm/s"
         return (f"plan: {self.cadence.replace('_', ' ')} detector at ~{self.detector_rate_hz:.1f} Hz{window}; "
-                f"{self.samples_per_cell:.1f} samples per {self.fast_pitch_mm:.3g} mm cell at {self.speed_mm_s:g} mm/s, "
-                f"smear {self.smear_mm:.3g} mm")
+                f"{self.samples_per_cell:.1f} samples per {cell}, smear {self.smear_mm:.3g} mm")
 
 
 def plan_advice(config: FlyScanConfig, detector_rate_hz: float, window_s: float) -> PlanAdvice:
