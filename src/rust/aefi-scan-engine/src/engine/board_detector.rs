@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::detector::{Detector, DetectorError, DetectorErrorKind, Sample};
-use super::pacer::sleep_until;
+use super::pacer::{fifo_priority, sleep_until};
 use crate::board::driver::{BoardDriver, BoardError};
 use crate::clock::mono_ns;
 use crate::transport::{ByteLink, TransportError};
@@ -55,6 +55,10 @@ pub const DEMAND_HOLD_NS: i64 = 250_000_000;
 /// Bytes of a data line in the timing model's rate figures: the fit's nominal 70 (74 bytes on
 /// the wire with the 4-byte command; `board::timing`).
 pub const MODEL_DATA_BYTES: usize = crate::board::timing::FIT_NOMINAL_BYTES - 4;
+/// SCHED_FIFO priority the I/O thread asks for, below the trigger thread's 50: it sleeps on the
+/// link almost all the time, and on a loaded machine an ordinary thread can be woken tens of
+/// milliseconds after its reply came, which leaves a hole of several samples in a line.
+pub const IO_THREAD_PRIORITY: i32 = 40;
 /// How often a resting I/O thread looks for demand (ns).
 const IDLE_POLL_NS: i64 = 1_000_000;
 
@@ -254,6 +258,9 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
     }
 
     fn run(mut self) -> D {
+        // without the privilege the thread stays an ordinary one (the samples keep their stamps;
+        // only the holes a late wake-up leaves can grow)
+        let _ = fifo_priority(IO_THREAD_PRIORITY);
         while !self.shared.begun.load(Ordering::Acquire) {
             if self.stopped() {
                 return self.driver;
