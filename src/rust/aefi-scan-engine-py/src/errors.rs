@@ -229,11 +229,6 @@ pub fn transport_class(e: &TransportError) -> Exc {
     }
 }
 
-/// The exception of a transport failure (its class: [`transport_class`]).
-pub fn transport_error(e: &TransportError, message: String) -> PyErr {
-    transport_class(e).err(message)
-}
-
 /// The class of an Arcus driver error.
 pub fn arcus_class(e: &ArcusError) -> Exc {
     match e {
