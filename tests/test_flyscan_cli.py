@@ -12,7 +12,8 @@ import pytest
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
               "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
-              "stall_detection"}
+              "stall_detection", "cadence", "detector_rate_hz", "detector_rate_limit_hz", "sample_interval_us",
+              "smear_mm", "samples_per_cell"}
 SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
          "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
 
@@ -25,13 +26,18 @@ def flyscan(out, *args, **popen):
 
 @pytest.mark.slow
 def test_small_raster_end_to_end(tmp_path):
+    # the simulator's default detector: its acquisition board, read back to back
     proc = flyscan(tmp_path, "--port", "sim://cli-e2e?baud=9600&timing=wire", *SMALL)
     stdout, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 0, stderr
     assert "completed" in stdout and "legacy step scan" in stdout
+    assert stdout.index("samples per 1 mm cell") < stdout.index("flying"), "the advice comes before the motion"
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert set(stats) == STATS_KEYS
-    assert set(stats["trigger_lateness_us"]) == {"p50", "p99", "max"}
+    assert stats["cadence"] == "back_to_back"
+    assert stats["trigger_lateness_us"] is None and stats["missed_triggers"] is None
+    assert 40 < stats["detector_rate_hz"] <= stats["detector_rate_limit_hz"] * 1.02
+    assert set(stats["sample_interval_us"]) == {"p50", "p99", "max"} and stats["samples_per_cell"]["min"] >= 1
     assert set(stats["position_error_steps"]) == {"p50", "p99"}
     assert stats["status"] == "completed" and stats["lines"] == 3 and stats["dropped_records"] == 0
     assert stats["step_scan_estimate_s"] > 93 * 0.3 and stats["wall_time_s"] > 0  # 93 points, 300 ms settle each
@@ -62,6 +68,7 @@ def test_small_raster_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_saves_a_partial_file_and_exits_130(tmp_path):
     proc = flyscan(tmp_path, "--port", "sim://cli-abort?baud=9600&timing=wire", "--lines", "20", "--no-progress")
+    assert proc.stdout.readline().startswith("plan:"), "the advice comes first"
     assert "output:" in proc.stdout.readline()  # the output checked and sized before anything moves
     started = proc.stdout.readline()
     assert "flying" in started, proc.stderr.read() if proc.poll() is not None else started
@@ -83,6 +90,27 @@ def test_ctrl_c_saves_a_partial_file_and_exits_130(tmp_path):
     with DataLoader(tmp_path / "scan.h5") as loader:
         assert loader.get_node("/RawData/Detector000").attrs["partial"] is True
         assert loader.load_data("/RawData/Detector000/Data2D/CH00/Data00").shape == (20, 61)
+
+
+@pytest.mark.slow
+def test_the_virtual_probe_keeps_its_trigger_schedule(tmp_path):
+    proc = flyscan(tmp_path, "--port", "sim://cli-probe?baud=9600&timing=wire", "--detector", "virtual_probe", *SMALL)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["cadence"] == "triggered" and stats["detector_rate_limit_hz"] == 1000.0
+    assert set(stats["trigger_lateness_us"]) == {"p50", "p99", "max"} and stats["missed_triggers"] is not None
+    assert stats["sample_interval_us"]["p50"] == pytest.approx(1000.0, rel=0.01)
+    assert stats["smear_mm"] == 0.0 and stats["position_error_steps"]["p99"] < 2.0
+    assert "trigger lateness" in stdout
+
+
+def test_a_sample_rate_for_the_board_is_refused_naming_what_sets_its_rate(tmp_path):
+    proc = flyscan(tmp_path, "--sample-rate-hz", "500")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--sample-rate-hz" in stderr and "--board-n-avg" in stderr
+    assert "back to back" in stderr and "87 Hz" in stderr
+    assert not (tmp_path / "stats.json").exists()
 
 
 def test_bad_option_names_the_parameter(tmp_path):

@@ -10,7 +10,8 @@ from pymodaq_plugins_aefi.testing.fakes import FakeScanPort
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
               "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
-              "stall_detection"}
+              "stall_detection", "cadence", "detector_rate_hz", "detector_rate_limit_hz", "sample_interval_us",
+              "smear_mm", "samples_per_cell"}
 
 
 @pytest.fixture
@@ -50,3 +51,24 @@ def test_aborted_run_exits_130_only_when_interrupted(tmp_path, fake_port, capsys
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["status"] == "aborted" and stats["lines"] == 2
     assert "(partial)" in capsys.readouterr().out
+
+
+def test_the_plan_advice_warns_with_the_speed_that_fixes_it(tmp_path, fake_port, capsys):
+    # 127 averages: ~24 Hz and a 30 ms window; 1 mm cells at 20 mm/s get 1.2 samples, smeared 0.6 mm
+    code = flyscan.main(["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--board", "tcp://127.0.0.1:10",
+                         "--board-n-avg", "127", "--lines", "2", "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("plan: back to back detector at ~24.0 Hz")
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all("fly at most 12 mm/s" in w for w in warnings), warnings
+    assert out.index("warning:") < out.index("flying")
+    assert fake_port.ports[0].executed[0].config.trigger == "continuous"
+
+
+def test_no_warning_when_every_cell_gets_samples(tmp_path, fake_port, capsys):
+    code = flyscan.main(["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--board", "tcp://127.0.0.1:10",
+                         "--lines", "2", "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "4.3 samples per 1 mm cell" in out and "warning:" not in out

@@ -238,3 +238,23 @@ def test_verbs_before_prepare_are_refused():
         with pytest.raises(InvalidTransition):
             verb()
     rig.adapter.abort()  # idle: a no-op
+
+
+def test_abort_before_the_engine_has_the_scan_moves_nothing():
+    rig = Rig("sim://adapter-verbs-7")
+    opener = rig.adapter._arcus_opener
+
+    def open_and_abort(url):
+        # a Stop while the link is being leased, before the engine has the scan
+        rig.adapter.abort()
+        return opener(url)
+
+    rig.adapter._arcus_opener = open_and_abort
+    obs = RecordingObserver()
+    results = rig.adapter.execute_scan(FlyScan(CONFIG), obs)
+    assert results.status is ScanStatus.ABORTED and results.lines_done == 0 and len(results.raw) == 0
+    assert rig.executors == [], "the engine never got the scan"
+    assert [type(e) for e in obs.events] == [FlyScanStarted, FlyScanAborted]
+    assert not rig.links[0].is_lent and PortArbiter.for_url("sim://adapter-verbs-7", None).borrower is None
+    with pytest.raises(ScanAborted):
+        rig.adapter.kickoff()

@@ -212,6 +212,8 @@ def usb_round_trip_model_ns(turnaround_ns: int = 0) -> int:
     """USB link model of one command: two 1 ms frames plus the turnaround."""
 def board_round_trip_model_ns(n_avg: int, data_bytes: int = 70, baud: int = 1_500_000) -> int:
     """Board timing model: round trip of m<n_avg>* (legacy two-rate fit)."""
+def board_window_model_ns(n_avg: int) -> int:
+    """Board timing model: the averaging window of m<n_avg>* (ns)."""
 
 # ---- Arcus simulator ----------------------------------------------------------------------------
 def sim_truth(url: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -283,10 +285,13 @@ class ScanStatsDict(TypedDict):
     polls: int
     poll_rate_hz: float
     wire_limit_hz: float  # inf when the link has no wire time (untimed simulator, USB)
-    trigger_lateness_us: LatenessDict
-    missed_triggers: int
+    cadence: str  # "triggered" | "back_to_back" (the board) | "hardware_clocked"
+    trigger_lateness_us: LatenessDict | None  # None without a trigger schedule (back to back, hardware clocked)
+    missed_triggers: int | None  # None without a trigger schedule
     dropped_records: int
-    sample_rate_hz: float
+    sample_rate_hz: float  # achieved while flying (= detector_rate_hz)
+    detector_rate_hz: float  # achieved while flying
+    detector_rate_limit_hz: float | None  # trigger/clock rate, or the board's timing model at board_n_avg
     smear_steps: float
     rt: RtDict
     line_times: list[LineTimeDict]

@@ -371,6 +371,8 @@ def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[floa
     if raster:
         names += ["slow_start_mm", "slow_stop_mm", "lines", "pattern"]
     request = {name: settings[name] for name in names}
+    if request["detector"] == "board":
+        request["trigger"] = "continuous"  # the board's one cadence: back to back, at the pace its averaging sets
     if not raster:
         request.update(slow_start_mm=slow_position_mm, slow_stop_mm=slow_position_mm, lines=1)
     return request

@@ -144,6 +144,8 @@ class RustScanAdapter(ScanPort):
         self._leases: Optional[ExitStack] = None
         self._scan: Optional[FlyScan] = None
         self._plan: dict[str, Any] = {}
+        # A scan aborted before the engine had it: its outcome, without an engine scan.
+        self._ended_early: Optional[ScanOutcome] = None
 
     # ---- ScanPort -----------------------------------------------------------------------------------
     def prepare(self, scan: FlyScan) -> None:
@@ -152,20 +154,24 @@ class RustScanAdapter(ScanPort):
                                 "let it complete or abort it first")
         plan = build_plan(scan.config, self.ring_capacity, self.realtime)
         self._abort_requested = False
+        self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
         leases = ExitStack()
         try:
             arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
             arcus = leases.enter_context(arbiter.lease(f"flyscan {scan.id}"))
             board = leases.enter_context(self._board_lease(scan)) if scan.config.detector == "board" else None
-            executor = (self._executor_factory or _engine.RustScanExecutor)()
-            self._executor, self._scan, self._plan = executor, scan, plan
-            if not self._abort_requested:
-                executor.prepare(plan, arcus, board)
             if self._abort_requested:
-                # asked before the engine had the scan: nothing moved, and the engine has nothing to
-                # complete; the links go back and the port has no scan
-                self._executor = None
+                # asked before the engine had the scan: nothing moved
+                self._ended_early = self._outcome({"status": "aborted", "error": None, "lines": 0, "samples": 0})
                 raise ScanAborted(f"scan {scan.id} aborted before it moved")
+            executor = (self._executor_factory or _engine.RustScanExecutor)()
+            self._executor = executor
+            executor.prepare(plan, arcus, board)
+            if self._abort_requested:
+                # asked while the engine took the scan: it stops where it is, then the links go back
+                executor.abort()
+                executor.complete().wait()
+                raise ScanAborted(f"scan {scan.id} aborted while preparing")
         except _engine.PlanError as err:
             leases.close()
             field = getattr(err, "field", "") or ""
@@ -190,6 +196,8 @@ class RustScanAdapter(ScanPort):
         self._leases = leases
 
     def kickoff(self) -> None:
+        if self._ended_early is not None:
+            raise ScanAborted("the scan was aborted before it moved")
         executor = self._prepared()
         try:
             executor.kickoff()
@@ -199,9 +207,13 @@ class RustScanAdapter(ScanPort):
             raise InvalidTransition(str(err)) from err
 
     def complete(self) -> ScanCompletion:
+        if self._ended_early is not None:
+            return _EndedEarly(self._ended_early, len(self._scan.lines) if self._scan is not None else 0)
         return _RustCompletion(self, self._prepared().complete())
 
     def collect(self) -> RawSamples:
+        if self._ended_early is not None:
+            return RawSamples.empty()
         return records_to_samples(self._prepared().collect(), self._step_mm())
 
     def abort(self) -> None:
@@ -279,3 +291,24 @@ class _RustCompletion(ScanCompletion):
         stats = self._status.stats()
         self._port._release()
         return self._port._outcome(stats)
+
+
+class _EndedEarly(ScanCompletion):
+    """The status of a scan aborted before the engine had it: done, nothing acquired."""
+
+    def __init__(self, outcome: ScanOutcome, lines_total: int) -> None:
+        self._outcome = outcome
+        self._lines_total = lines_total
+
+    @property
+    def done(self) -> bool:
+        return True
+
+    def wait(self, timeout_s: Optional[float] = None) -> bool:
+        return True
+
+    def progress(self) -> FlightProgress:
+        return FlightProgress("aborted", 0, self._lines_total, 0, 0, float("nan"), float("nan"), 0.0)
+
+    def outcome(self) -> ScanOutcome:
+        return self._outcome

@@ -53,7 +53,9 @@ class PyMoDAQView(QtCore.QObject):
         """Timing statistics of a finished scan (the engine's `join()` dict or ScanResults.stats)."""
         lateness = stats.get("trigger_lateness_us") or {}
         rows = [("samples", stats.get("samples")), ("wall time (s)", stats.get("wall_time_s")),
-                ("sample rate (Hz)", stats.get("sample_rate_hz")), ("position polls (Hz)", stats.get("poll_rate_hz")),
+                ("sample rate (Hz)", stats.get("sample_rate_hz")),
+                ("detector rate limit (Hz)", stats.get("detector_rate_limit_hz")),
+                ("position polls (Hz)", stats.get("poll_rate_hz")),
                 ("trigger lateness p50 / p99 / max (µs)",
                  " / ".join(f"{lateness.get(k, float('nan')):.1f}" for k in ("p50", "p99", "max"))
                  if lateness else None),

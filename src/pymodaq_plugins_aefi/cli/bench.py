@@ -11,6 +11,9 @@ flyscan, both timed on the simulator and scaled (the method is printed with the 
     aefi-bench engine-table         the engine's real-time loop with the demo's detectors (virtual
                                     probe, simulated board), idle and with a CPU-bound Python thread
     aefi-bench engine-table --rates 1000 --duration 60 --detectors board
+    aefi-bench board                the board path: the legacy loop reading the board on each trigger
+                                    vs the engine's back-to-back board thread, same simulators, same
+                                    map, at n = 1, 10, 127 averages (--n-avg to choose, --quick: short)
     aefi-bench all --plot P.png     everything, plus the lateness plot
 """
 from __future__ import annotations
@@ -44,7 +47,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="aefi-bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 2)[-1])
-    p.add_argument("mode", nargs="?", choices=("compare", "engine-table", "all"), default="compare",
+    p.add_argument("mode", nargs="?", choices=("compare", "engine-table", "board", "all"), default="compare",
                    help="what to measure (default: compare)")
     p.add_argument("--quick", action="store_true", help="short runs for CI smoke use (< 60 s)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON")
@@ -60,6 +63,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--loads", nargs="+", choices=LOADS, metavar="LOAD",
                    help=f"engine-table: conditions, of {', '.join(LOADS)} "
                         "(default both; loaded = a CPU-bound Python thread)")
+    p.add_argument("--n-avg", type=int, nargs="+", metavar="N", dest="n_avg",
+                   help="board: MCU averages per sample compared (default 1 10 127)")
     return p.parse_args(argv)
 
 
@@ -180,7 +185,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as exc:
         print(f"aefi-bench: {exc}", file=sys.stderr)
         return 2
-    if args.plot and args.mode == "engine-table":
+    if args.n_avg and not all(1 <= n <= 255 for n in args.n_avg):
+        print("aefi-bench: --n-avg: each N must be in [1, 255] (MCU averages per sample)", file=sys.stderr)
+        return 2
+    if args.plot and args.mode in ("engine-table", "board"):
         print("aefi-bench: --plot needs the comparison (mode compare or all)", file=sys.stderr)
         return 2
     from .. import _engine
@@ -199,7 +207,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         doc["engine_table"] = engine_pacer_table(_engine, table_s, cfg.realtime, rates_hz=args.rates or TABLE_RATES_HZ,
                                                  progress=progress, detectors=args.detectors or TABLE_DETECTORS,
                                                  loads=args.loads or LOADS)
-    print(render(doc))
+    if args.mode in ("board", "all"):
+        from .bench_board import N_AVGS, board_comparison, render_board
+
+        doc["board"] = board_comparison(_engine, args.n_avg or N_AVGS, quick=args.quick, progress=progress)
+    print(render(doc) + (f"\n\n{render_board(doc['board'])}" if "board" in doc else ""))
     if args.json:
         write_json(doc, args.json)
     if args.plot:

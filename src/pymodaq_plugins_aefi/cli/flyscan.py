@@ -1,11 +1,17 @@
 """`aefi-flyscan`: a headless 2D flyscan, on the embedded simulator by default or on hardware (--port).
 
+On the simulator the detector is the simulated acquisition board (the bench's own detector, read
+back to back at the pace its averaging sets); `--detector virtual_probe` samples the known field
+map at a software trigger rate instead (timing work). Before any motion it prints the plan's
+advice: samples per map cell and the smear of each sample, with a warning and the speed that fixes
+it when a cell would get fewer than 2 samples or the smear would exceed half a cell.
+
 Writes into --out (default ./aefi-out/): scan.h5 (PyMoDAQ format), map.png (the map in mm with a
 colour bar; with the ground truth and the difference on the simulator) and stats.json (timing and
-accuracy figures; keys fixed by the issue). Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the motors,
-save every sample acquired so far (the interrupted line flagged partial) with status "aborted" and
-exit with 128 + the signal's number (130, 143, 129). scan.h5 is written line by line while the scan
-runs; the folder's free space and writability are checked before anything moves.
+accuracy figures, docs/architecture.md "stats.json"). Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the
+motors, save every sample acquired so far (the interrupted line flagged partial) with status "aborted"
+and exit with 128 + the signal's number (130, 143, 129). scan.h5 is written line by line while the
+scan runs; the folder's free space and writability are checked before anything moves.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..domain.cadence import PlanAdvice, cell_count_stats, interval_stats_us, plan_advice, sample_intervals_us
 from ..domain.config import AXES, DETECTORS, PATTERNS, TRIGGERS, FlyScanConfig
 from ..domain.errors import FlyScanError, InvalidScanConfig
 from ..domain.events import FlyScanEvent, FlyScanProgress, FlyScanStarted
@@ -37,13 +44,16 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
 #: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
-#: high speed (1000 pulses/s = 21.8 mm/s); the whole scan takes about half a minute.
+#: high speed (1000 pulses/s = 21.8 mm/s); the whole scan takes about half a minute. With the board
+#: at one average (~87 Hz by its timing model) a 1 mm cell gets ~4 samples, each smeared 5 µm.
 DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
     seed=None,
 )
+#: Options whose default depends on the detector (None on the command line: not given).
+_DETECTOR_DEFAULTS = ("sample_rate_hz", "trigger")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,10 +69,16 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"Arcus link URL: sim://NAME[?baud=&timing=wire|none], serial:///dev/ttyUSB0?baud=9600, "
                         f"tcp://HOST:PORT, usb://4ex00 (default {DEFAULT_SIM_URL})")
     p.add_argument("--board", default=None,
-                   help="AEFI acquisition board URL (detector 'board'), e.g. serial:///dev/ttyACM0?baud=1500000")
+                   help="AEFI acquisition board URL (detector 'board'), e.g. serial:///dev/ttyACM0?baud=1500000 "
+                        "(default on the simulator: the simulated bench's own board)")
     g = p.add_argument_group("plan (physical units)")
     for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "speed_mm_s", "sample_rate_hz",
                  "settle_ms", "step_um", "travel_min_mm", "travel_max_mm"):
+        if name == "sample_rate_hz":
+            g.add_argument("--sample-rate-hz", dest=name, type=float, default=None,
+                           help=f"software trigger rate (default {DEFAULTS[name]:g}); not for the board, which is "
+                                "read back to back at the pace --board-n-avg sets")
+            continue
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=DEFAULTS[name],
                        help=f"default {DEFAULTS[name]:g}")
     for name in ("lines", "points_per_line", "board_n_avg"):
@@ -71,11 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--fast-axis", choices=AXES, default=DEFAULTS["fast_axis"])
     g.add_argument("--slow-axis", choices=AXES, default=DEFAULTS["slow_axis"])
     g.add_argument("--pattern", choices=PATTERNS, default=DEFAULTS["pattern"])
-    g.add_argument("--trigger", choices=TRIGGERS, default=DEFAULTS["trigger"])
+    g.add_argument("--trigger", choices=TRIGGERS, default=None,
+                   help="default: continuous for the board (its one cadence), else software")
     g.add_argument("--seed", type=int, default=None,
                    help="seed of the simulated noise (virtual probe, simulated board): the same seed, the same noise")
     g.add_argument("--detector", choices=DETECTORS, default=None,
-                   help="default: virtual_probe on the simulator, board when --board is given, else none")
+                   help="default: board on the simulator (its simulated board) or when --board is given, else none; "
+                        "virtual_probe: the field map at a software trigger rate (timing work)")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
     p.add_argument("--clear-errors", action="store_true",
                    help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
@@ -88,10 +106,51 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _detector(args: argparse.Namespace, simulated: bool) -> str:
+    return str(args.detector or ("board" if simulated or args.board else "none"))
+
+
+def simulated_board_url(arcus_url: str) -> str:
+    """The board of the simulated bench an Arcus sim:// URL names (same bench, same ground truth)."""
+    name, _, query = arcus_url[len("sim://"):].partition("?")
+    timing = [kv for kv in query.split("&") if kv.startswith("timing=")]
+    return f"sim://{name}" + (f"?{timing[0]}" if timing else "")
+
+
 def _config(args: argparse.Namespace, simulated: bool) -> FlyScanConfig:
-    detector = args.detector or ("virtual_probe" if simulated else "board" if args.board else "none")
-    values = {name: getattr(args, name) for name in DEFAULTS}
+    detector = _detector(args, simulated)
+    if detector == "board" and args.sample_rate_hz is not None:
+        model_hz = 1e9 / _board_round_trip_ns(args.board_n_avg)
+        raise InvalidScanConfig(
+            "sample_rate_hz",
+            f"the board is read back to back at its own pace, so no trigger rate applies: its rate is set by "
+            f"--board-n-avg ({args.board_n_avg} average{'s' if args.board_n_avg != 1 else ''}: ~{model_hz:.0f} Hz "
+            "by the board's timing model; more averages, less noise, fewer samples)",
+        )
+    values = {name: getattr(args, name) for name in DEFAULTS if name not in _DETECTOR_DEFAULTS}
+    values["sample_rate_hz"] = DEFAULTS["sample_rate_hz"] if args.sample_rate_hz is None else args.sample_rate_hz
+    values["trigger"] = args.trigger or ("continuous" if detector == "board" else DEFAULTS["trigger"])
     return FlyScanConfig(detector=detector, **values)
+
+
+def _board_round_trip_ns(n_avg: int) -> int:
+    from .. import _engine
+
+    if not 1 <= n_avg <= 255:
+        raise InvalidScanConfig("board_n_avg", f"{n_avg} is outside the allowed range [1, 255]")
+    return int(_engine.board_round_trip_model_ns(n_avg))
+
+
+def advice_for(config: FlyScanConfig) -> PlanAdvice:
+    """The plan's advice: the board at its timing model's rate and window, a triggered detector at
+    its trigger rate (the virtual probe samples an instant)."""
+    from .. import _engine
+
+    if config.detector == "board":
+        rate_hz = 1e9 / _board_round_trip_ns(config.board_n_avg)
+        window_s = _engine.board_window_model_ns(config.board_n_avg) * 1e-9
+        return plan_advice(config, rate_hz, window_s)
+    return plan_advice(config, config.sample_rate_hz, 0.0)
 
 
 class ProgressBar:
@@ -104,8 +163,10 @@ class ProgressBar:
     def on_event(self, event: FlyScanEvent) -> None:
         if isinstance(event, FlyScanStarted):
             config = event.config
+            pace = (f"board back to back, {config.board_n_avg} avg" if config.detector == "board"
+                    else f"{config.sample_rate_hz:g} Hz samples")
             print(f"{event.scan_id}: flying {config.lines} lines of {config.fast_span_mm:g} mm "
-                  f"at {config.speed_mm_s:g} mm/s ({config.sample_rate_hz:g} Hz samples); "
+                  f"at {config.speed_mm_s:g} mm/s ({pace}); "
                   "Ctrl-C stops the motors and keeps what is acquired", flush=True)
         if not self.enabled:
             return
@@ -126,15 +187,19 @@ class ProgressBar:
 # ---- figures -------------------------------------------------------------------------------------
 def truth_map(results: ScanResults) -> Optional[np.ndarray]:
     """The simulated sample's noiseless map (6, n_slow, n_fast) on the results' grid (X/Y scans only)."""
+    return truth_map_on(results.config, results.map.fast_axis_mm, results.map.slow_axis_mm)
+
+
+def truth_map_on(config: FlyScanConfig, fast_axis_mm: np.ndarray, slow_axis_mm: np.ndarray) -> Optional[np.ndarray]:
+    """The simulated sample's noiseless map (6, n_slow, n_fast) on a grid (X/Y scans only)."""
     from .. import _engine
 
-    config = results.config
     if {config.fast_axis, config.slow_axis} != {"X", "Y"}:
         return None
-    fast, slow = np.meshgrid(results.map.fast_axis_mm, results.map.slow_axis_mm)
+    fast, slow = np.meshgrid(fast_axis_mm, slow_axis_mm)
     x, y = (fast, slow) if config.fast_axis == "X" else (slow, fast)
     volts = _engine.field_map_volts(np.ascontiguousarray(x.ravel()), np.ascontiguousarray(y.ravel()))
-    return np.asarray(volts).T.reshape((len(CHANNEL_NAMES),) + results.map.shape)
+    return np.asarray(volts).T.reshape((len(CHANNEL_NAMES), np.size(slow_axis_mm), np.size(fast_axis_mm)))
 
 
 def position_errors_steps(results: ScanResults, url: str) -> np.ndarray:
@@ -149,14 +214,63 @@ def position_errors_steps(results: ScanResults, url: str) -> np.ndarray:
     return np.abs(raw.fast_mm / results.config.scale.step_mm - truth)
 
 
-def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional[np.ndarray]) -> dict[str, Any]:
+def board_truth_fast_mm(board_url: str, fast_axis: str, t_ns: np.ndarray) -> np.ndarray:
+    """The simulated board's ground truth for samples stamped `t_ns`: the probe's true fast-axis
+    position (mm) at the true middle of the averaging window of each sample's measurement.
+
+    The simulator logs every measurement's true window middle and probe position; each sample is
+    matched to the measurement whose true middle is nearest its stamp (measurements are ≥ 11 ms
+    apart, a stamp's error a fraction of a millisecond).
+    """
+    from .. import _engine
+
+    t = np.asarray(t_ns, dtype=np.int64)
+    truth = _engine.sim_board_truth(board_url)
+    t_mid = np.asarray(truth["t_mid_ns"], dtype=np.int64)
+    if t_mid.size == 0 or t.size == 0:
+        return np.full(t.shape, np.nan)
+    true_fast_mm = np.asarray(truth["x_mm" if fast_axis == "X" else "y_mm"], dtype=np.float64)
+    order = np.argsort(t_mid, kind="stable")
+    t_mid, true_fast_mm = t_mid[order], true_fast_mm[order]
+    right = np.clip(np.searchsorted(t_mid, t), 0, t_mid.size - 1)
+    left = np.clip(right - 1, 0, t_mid.size - 1)
+    nearest = np.where(np.abs(t_mid[right] - t) < np.abs(t_mid[left] - t), right, left)
+    return true_fast_mm[nearest]
+
+
+def board_position_errors_steps(results: ScanResults, board_url: str) -> np.ndarray:
+    """|engine position − the simulated board's ground truth| of every sample (steps), the truth
+    taken at the middle of each sample's averaging window."""
+    raw = results.raw
+    if not len(raw):
+        return np.empty(0)
+    truth_mm = board_truth_fast_mm(board_url, results.config.fast_axis, raw.t_ns)
+    return np.abs(raw.fast_mm - truth_mm) / results.config.scale.step_mm
+
+
+def build_stats(
+    results: ScanResults,
+    url: str,
+    simulated: bool,
+    truth: Optional[np.ndarray],
+    board_url: Optional[str] = None,
+) -> dict[str, Any]:
+    """stats.json: the engine's figures, the figures of the detector's cadence, and on the simulator
+    the truth checks (virtual probe: the Arcus truth at each trigger instant; board: the board
+    simulator's truth at the middle of each averaging window)."""
     from ..domain.estimates import step_scan_estimate_s
     from ..domain.quality import percentiles, relative_rms_error
 
     engine = results.stats
-    lateness = engine.get("trigger_lateness_us") or {}
-    position_error = percentiles(position_errors_steps(results, url)) if simulated else None
+    config = results.config
+    lateness = engine.get("trigger_lateness_us")
+    position_error = None
+    if simulated and config.detector == "board" and board_url is not None:
+        position_error = percentiles(board_position_errors_steps(results, board_url))
+    elif simulated and config.detector == "virtual_probe":
+        position_error = percentiles(position_errors_steps(results, url))
     map_error = relative_rms_error(results.map.volts, truth) if simulated and truth is not None else None
+    smear_steps = engine.get("smear_steps")
     return {
         "lines": results.lines_done,
         "samples": results.samples,
@@ -166,7 +280,14 @@ def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional
         "overhead_per_line_ms": engine.get("overhead_per_line_ms"),
         "poll_rate_hz": engine.get("poll_rate_hz"),
         "wire_limit_hz": engine.get("wire_limit_hz"),
-        "trigger_lateness_us": {k: lateness.get(k) for k in ("p50", "p99", "max")},
+        "cadence": engine.get("cadence"),
+        "detector_rate_hz": engine.get("detector_rate_hz"),
+        "detector_rate_limit_hz": engine.get("detector_rate_limit_hz"),
+        "sample_interval_us": interval_stats_us(sample_intervals_us(results.raw.t_ns, results.raw.line)),
+        "smear_mm": None if smear_steps is None else smear_steps * config.scale.step_mm,
+        "samples_per_cell": cell_count_stats(results.map.counts, results.lines_done),
+        # only where the engine keeps a trigger schedule (cadence "triggered"); null otherwise
+        "trigger_lateness_us": {k: lateness.get(k) for k in ("p50", "p99", "max")} if lateness else None,
         "missed_triggers": engine.get("missed_triggers"),
         "dropped_records": engine.get("dropped_records"),
         "link_retries": engine.get("link_retries", 0),
@@ -174,7 +295,7 @@ def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional
         "stall_detection": "unavailable",  # no encoder is read: a stalled motor is not seen
         "position_error_steps": position_error,
         "map_rms_error_rel": map_error,
-        "step_scan_estimate_s": step_scan_estimate_s(results.config),
+        "step_scan_estimate_s": step_scan_estimate_s(config),
         "status": results.status.value,
     }
 
@@ -236,6 +357,21 @@ def _ms(value: Optional[float]) -> str:
 
 def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Optional[str] = None) -> str:
     lateness = stats["trigger_lateness_us"]
+    rate, limit = stats["detector_rate_hz"], stats["detector_rate_limit_hz"]
+    detector = f"  detector {str(stats['cadence'] or 'n/a').replace('_', ' ')}: {rate or 0:.1f} Hz achieved"
+    if limit is not None:
+        detector += f" (limit {limit:.1f} Hz)"
+    interval, cells = stats["sample_interval_us"], stats["samples_per_cell"]
+    if interval is not None:
+        detector += f"; sample interval p50/p99/max {interval['p50'] / 1e3:.2f}/{interval['p99'] / 1e3:.2f}/" \
+                    f"{interval['max'] / 1e3:.2f} ms"
+    if stats["smear_mm"] is not None:
+        detector += f"; smear {1e3 * stats['smear_mm']:.1f} µm"
+    if cells is not None:
+        detector += f"; samples per cell min {cells['min']:.0f}, mean {cells['mean']:.1f}"
+    triggers = (f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
+                f"missed {stats['missed_triggers']}" if lateness is not None
+                else "no trigger schedule (the detector sets its pace)")
     lines = [
         f"{results.scan_id}: {stats['status']}{' (partial)' if results.partial else ''} — "
         f"{stats['lines']}/{results.config.lines} lines, "
@@ -245,10 +381,10 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         f"  efficiency {_fraction(stats['efficiency'])} of the physical minimum {_duration(stats['physical_min_s'])}; "
         f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
         f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
-        f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
-        f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}; "
+        f"{triggers}, dropped {stats['dropped_records']}; "
         f"link retries {stats['link_retries']}, rejected board replies {stats['rejected_samples']}; "
         f"stall detection {stats['stall_detection']}",
+        detector,
     ]
     if stats["position_error_steps"] is not None:
         pe = stats["position_error_steps"]
@@ -361,6 +497,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    board_url = args.board
+    if board_url is None and simulated and config.detector == "board":
+        board_url = simulated_board_url(args.port)
+    advice = advice_for(config)
+    print(advice.summary(), flush=True)
+    for warning in advice.warnings:
+        print(f"warning: {warning}", flush=True)
     out = args.out
     needed = estimated_output_bytes(config)
     try:
@@ -375,7 +518,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"aefi-flyscan: --clear-errors: {problem}", file=sys.stderr)
             return EXIT_FAILED
     bar = ProgressBar(enabled=not args.no_progress)
-    app = build_flyscan(args.port, args.board, out_dir=out, file_name="scan.h5", observers=[bar])
+    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar])
     window = None
     if args.gui:
         from .flyscan_gui import FlyscanWindow
@@ -410,15 +553,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         bar.close()
     try:
-        return _report(args, app, outcome, out, simulated, window, interrupted)
+        return _report(args, app, outcome, out, simulated, board_url, window, interrupted)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulated: bool, window: Any,
-            interrupted: list[int]) -> int:
+def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulated: bool, board_url: Optional[str],
+            window: Any, interrupted: list[int]) -> int:
     """stats.json, map.png and the summary; a file that cannot be written is named, never fatal."""
+    from ..bootstrap import is_simulated
+
     results, config = outcome.results, outcome.results.config
     problems: list[Optional[str]] = []
     journal = getattr(app.repository, "journal", None)
@@ -427,8 +572,10 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
     save_error = getattr(app.repository, "last_error", None)
     if save_error:
         problems.append(f"{save_error}; the results were saved to {outcome.location} instead")
-    truth = truth_map(results) if simulated and config.detector == "virtual_probe" else None
-    stats = build_stats(results, args.port, simulated and config.detector == "virtual_probe", truth)
+    board_simulated = board_url is not None and is_simulated(board_url)
+    checked = simulated and (config.detector == "virtual_probe" or (config.detector == "board" and board_simulated))
+    truth = truth_map(results) if checked else None
+    stats = build_stats(results, args.port, checked, truth, board_url if board_simulated else None)
     problems.append(_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n"))
     try:
         save_map_png(results, truth, args.channel, out / "map.png")

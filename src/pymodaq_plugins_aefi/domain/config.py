@@ -61,7 +61,9 @@ class FlyScanConfig:
     """A 2D raster flyscan: the fast axis flies at constant speed, the slow axis steps between lines.
 
     The map grid has `points_per_line` columns from fast_start_mm to fast_stop_mm and `lines` rows
-    from slow_start_mm to slow_stop_mm; the detector is sampled at `sample_rate_hz` while flying.
+    from slow_start_mm to slow_stop_mm; a triggered detector is sampled at `sample_rate_hz` while
+    flying, the board back to back at the pace its averaging (`board_n_avg`) gives (trigger
+    "continuous"; `sample_rate_hz` does not apply to it).
     """
 
     fast_start_mm: float
@@ -95,6 +97,12 @@ class FlyScanConfig:
         _choice("pattern", self.pattern, PATTERNS)
         _choice("trigger", self.trigger, TRIGGERS)
         _choice("detector", self.detector, DETECTORS)
+        if self.detector == "board" and self.trigger != "continuous":
+            raise InvalidScanConfig(
+                "trigger",
+                "the board is read back to back at its own pace (trigger 'continuous'): no trigger rate applies; "
+                "its rate is set by board_n_avg (~87 Hz at 1 average, ~24 Hz at 127)",
+            )
         step_um = _finite("step_um", self.step_um)
         _in_range("step_um", step_um, 0.01, 1000.0, "µm")
         object.__setattr__(self, "scale", StepScale(step_um))

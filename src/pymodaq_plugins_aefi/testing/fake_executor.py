@@ -190,12 +190,20 @@ class FakeScanExecutor:
     ) -> None:
         wall_s = (time.monotonic_ns() - self._t0_ns) * 1e-9
         plan = self.plan
+        # the engine's cadence contract: lateness and missed triggers only with a trigger schedule
+        cadence = ("back_to_back" if plan.get("detector") == "board" or plan.get("trigger") == "continuous"
+                   else "hardware_clocked" if plan.get("trigger") == "hardware" else "triggered")
+        scheduled = cadence == "triggered"
+        rate_hz = plan.get("sample_rate_hz", 0.0)
         self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": samples,
                        "wall_time_s": wall_s, "prepare_s": self.prepare_s, "physical_min_s": None,
                        "efficiency": None, "overhead_per_line_ms": None, "seed": plan.get("seed"),
                        "polls": 0, "poll_rate_hz": 0.0, "wire_limit_hz": 0.0,
-                       "trigger_lateness_us": {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": samples},
-                       "missed_triggers": 0, "dropped_records": 0, "sample_rate_hz": plan.get("sample_rate_hz", 0.0),
+                       "cadence": cadence,
+                       "trigger_lateness_us": ({"p50": 0.0, "p99": 0.0, "max": 0.0, "count": samples}
+                                               if scheduled else None),
+                       "missed_triggers": 0 if scheduled else None, "dropped_records": 0, "sample_rate_hz": rate_hz,
+                       "detector_rate_hz": rate_hz, "detector_rate_limit_hz": rate_hz if rate_hz else None,
                        "smear_steps": 0.0, "rt": {"fifo": False, "pinned_cpu": None, "mlocked": False,
                                                       "prefaulted_bytes": 0, "detail": "fake"},
                        "line_times": line_times, "abort_latency_ms": 0.0 if status == "aborted" else None,

@@ -12,7 +12,7 @@ use aefi_scan_engine::board::registers::BoardConfig;
 use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::Detector;
-use aefi_scan_engine::engine::plan::{FlyPlan, TriggerMode};
+use aefi_scan_engine::engine::plan::FlyPlan;
 use aefi_scan_engine::transport::{ByteLink, LinkUrl};
 use aefi_sim::arcus::{ArcusSim, SimConfig};
 use aefi_sim::bench::TruthHandle;
@@ -276,13 +276,9 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
             handle.reseed(seed);
         }
     }
-    // The board is sampled on its own I/O thread: back to back for the continuous trigger, at
-    // most the trigger rate otherwise.
-    let sampling = match plan.trigger {
-        TriggerMode::Continuous => BoardSampling::BackToBack,
-        TriggerMode::Software | TriggerMode::Hardware => BoardSampling::Paced { rate_hz: plan.sample_rate_hz },
-    };
-    Ok(Box::new(BoardDetector::with_sampling(lent, plan.board_n_avg, sampling)))
+    // The board is sampled back to back on its own I/O thread (its cadence; the plan refuses a
+    // trigger rate for it): its rate is the one its averaging gives.
+    Ok(Box::new(BoardDetector::with_sampling(lent, plan.board_n_avg, BoardSampling::BackToBack)))
 }
 
 fn sim_name(url: &str) -> PyResult<String> {

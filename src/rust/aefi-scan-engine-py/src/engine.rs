@@ -166,10 +166,16 @@ fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict
     d.set_item("polls", s.polls)?;
     d.set_item("poll_rate_hz", s.poll_rate_hz)?;
     d.set_item("wire_limit_hz", s.wire_limit_hz)?;
-    d.set_item("trigger_lateness_us", lateness_dict(py, &s.trigger_lateness_us)?)?;
+    d.set_item("cadence", s.cadence.name())?;
+    match &s.trigger_lateness_us {
+        Some(l) => d.set_item("trigger_lateness_us", lateness_dict(py, l)?)?,
+        None => d.set_item("trigger_lateness_us", py.None())?,
+    }
     d.set_item("missed_triggers", s.missed_triggers)?;
     d.set_item("dropped_records", s.dropped_records)?;
     d.set_item("sample_rate_hz", s.sample_rate_hz)?;
+    d.set_item("detector_rate_hz", s.sample_rate_hz)?;
+    d.set_item("detector_rate_limit_hz", s.detector_rate_limit_hz)?;
     d.set_item("smear_steps", s.smear_steps)?;
     d.set_item("rt", rt_dict(py, &s.rt)?)?;
     let lines = PyList::empty(py);

@@ -72,11 +72,21 @@ fn board_round_trip_model_ns(n_avg: u32, data_bytes: usize, baud: u32) -> PyResu
     Ok(timing.round_trip_ns(n_avg, data_bytes))
 }
 
+/// The board's timing model: the averaging window of `m<n_avg>*` (ns), `n_avg` conversions.
+#[pyfunction]
+fn board_window_model_ns(n_avg: u32) -> PyResult<i64> {
+    if !(1..=255).contains(&n_avg) {
+        return Err(PyValueError::new_err(format!("n_avg must be 1..=255 (got {n_avg})")));
+    }
+    Ok(BoardTiming::legacy_fit().window_ns(n_avg))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serial_ports, m)?)?;
     m.add_function(wrap_pyfunction!(usb_devices, m)?)?;
     m.add_function(wrap_pyfunction!(performax_devices, m)?)?;
     m.add_function(wrap_pyfunction!(usb_round_trip_model_ns, m)?)?;
     m.add_function(wrap_pyfunction!(board_round_trip_model_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(board_window_model_ns, m)?)?;
     Ok(())
 }

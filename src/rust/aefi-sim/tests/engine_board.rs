@@ -9,7 +9,7 @@ use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::{Detector, DetectorErrorKind};
 use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::fault::ScanFault;
-use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds, DetectorKind, FlyPlan, TriggerMode};
+use aefi_scan_engine::engine::plan::{Axis, AxisSpeeds, Cadence, DetectorKind, FlyPlan, TriggerMode};
 use aefi_scan_engine::engine::record::flags;
 use aefi_scan_engine::engine::stats::ScanState;
 use aefi_sim::board::{BoardFault, BoardModel, BoardSimConfig, BoardSimHandle, BoardSimPort, ProbeFn};
@@ -65,6 +65,13 @@ fn board_flyscan_image_matches_the_field_map_at_the_default_speed() {
     let cols = scan.drain(None);
     // one board transaction per sample: ~86 Hz at n = 1 (model 11.5 ms), smear = speed × window
     assert!(stats.sample_rate_hz > 40.0 && stats.sample_rate_hz < 100.0, "{} Hz", stats.sample_rate_hz);
+    // back to back: no trigger schedule, so no lateness and no missed triggers; the limit is the
+    // timing model's round trip at n = 1 (11.5 ms: 86.6 Hz), which the board cannot beat
+    assert_eq!(stats.cadence, Cadence::BackToBack);
+    assert!(stats.trigger_lateness_us.is_none() && stats.missed_triggers.is_none(), "{stats:?}");
+    let limit = stats.detector_rate_limit_hz.expect("the board's timing model gives a limit");
+    assert!((limit - 86.6).abs() < 1.0, "{limit} Hz");
+    assert!(stats.sample_rate_hz <= limit * 1.02, "{} Hz over the {limit} Hz limit", stats.sample_rate_hz);
     assert_eq!(cols.len() as u64, stats.samples);
     eprintln!("board flyscan: {:.1} Hz, smear {:.3} steps", stats.sample_rate_hz, stats.smear_steps);
     assert!(handle.measurements() as u64 >= stats.samples);

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::detector::{Detector, DetectorError, DetectorErrorKind, Sample};
-use super::pacer::sleep_until;
+use super::pacer::{fifo_priority, sleep_until};
 use crate::board::driver::{BoardDriver, BoardError};
 use crate::clock::mono_ns;
 use crate::transport::{ByteLink, TransportError};
@@ -52,6 +52,13 @@ pub const SAMPLE_RING: usize = 1 << 12;
 /// machine (no real-time scheduling) does not pause the board; shorter than any line change
 /// (slow-axis step and run-up), whose samples it keeps out of the next line.
 pub const DEMAND_HOLD_NS: i64 = 250_000_000;
+/// Bytes of a data line in the timing model's rate figures: the fit's nominal 70 (74 bytes on
+/// the wire with the 4-byte command; `board::timing`).
+pub const MODEL_DATA_BYTES: usize = crate::board::timing::FIT_NOMINAL_BYTES - 4;
+/// SCHED_FIFO priority the I/O thread asks for, below the trigger thread's 50: it sleeps on the
+/// link almost all the time, and on a loaded machine an ordinary thread can be woken tens of
+/// milliseconds after its reply came, which leaves a hole of several samples in a line.
+pub const IO_THREAD_PRIORITY: i32 = 40;
 /// How often a resting I/O thread looks for demand (ns).
 const IDLE_POLL_NS: i64 = 1_000_000;
 
@@ -109,6 +116,8 @@ pub struct BoardDetector<D: Send + 'static> {
     /// The start of the current stretch of demand (the trigger loop's side).
     stretch_start_ns: i64,
     last_demand_ns: i64,
+    /// Samples a second the timing model allows back to back (one round trip each).
+    rate_limit_hz: f64,
 }
 
 impl<D: Send + 'static> std::fmt::Debug for BoardDetector<D> {
@@ -126,6 +135,8 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send + 'static> BoardDe
     /// Samples `driver` with `n_avg` MCU averages per sample, paced by `sampling`. The I/O thread
     /// starts here (not on the real-time thread) and waits for the trigger loop's demand.
     pub fn with_sampling(driver: D, n_avg: u32, sampling: BoardSampling) -> Self {
+        let round_trip_ns = driver.timing().round_trip_ns(n_avg, MODEL_DATA_BYTES);
+        let rate_limit_hz = if round_trip_ns > 0 { 1e9 / round_trip_ns as f64 } else { f64::INFINITY };
         let shared = Arc::new(Shared::default());
         let counters = Arc::new(BoardCounters::default());
         let (tx, rx) = rtrb::RingBuffer::new(SAMPLE_RING);
@@ -139,7 +150,7 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send + 'static> BoardDe
             Ok(h) => (Some(h), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        Self { shared, counters, results: Some(rx), io, spawn_error, stretch_start_ns: 0, last_demand_ns: i64::MIN / 2 }
+        Self { shared, counters, results: Some(rx), io, spawn_error, stretch_start_ns: 0, last_demand_ns: i64::MIN / 2, rate_limit_hz }
     }
 }
 
@@ -181,6 +192,10 @@ impl<D: Send + 'static> Detector for BoardDetector<D> {
 
     fn self_timed(&self) -> bool {
         true
+    }
+
+    fn rate_limit_hz(&self) -> Option<f64> {
+        Some(self.rate_limit_hz)
     }
 
     fn begin(&mut self) -> Result<(), DetectorError> {
@@ -243,6 +258,9 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
     }
 
     fn run(mut self) -> D {
+        // without the privilege the thread stays an ordinary one (the samples keep their stamps;
+        // only the holes a late wake-up leaves can grow)
+        let _ = fifo_priority(IO_THREAD_PRIORITY);
         while !self.shared.begun.load(Ordering::Acquire) {
             if self.stopped() {
                 return self.driver;

@@ -92,6 +92,13 @@ pub trait Detector: Send {
     fn self_timed(&self) -> bool {
         false
     }
+
+    /// The most samples a second this detector can give while flying, when it sets its own pace
+    /// (the board: one round trip of its timing model at the chosen averaging); None when the
+    /// engine's trigger or an external clock sets the rate.
+    fn rate_limit_hz(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The true position of a simulated axis at an instant (a simulator's ground truth).

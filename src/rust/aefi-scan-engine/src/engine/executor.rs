@@ -34,7 +34,7 @@ use super::detector::Detector;
 use super::fault::{AxisRefusal, ScanFault};
 use super::model::{LinkTiming, Poll, Trapezoid};
 use super::physics::{self, StartPositions};
-use super::plan::{validate, Axis, AxisSpeeds, FlyPlan, LineSpec, PlanError, TriggerMode, ValidatedPlan};
+use super::plan::{validate, Axis, AxisSpeeds, Cadence, FlyPlan, LineSpec, PlanError, TriggerMode, ValidatedPlan};
 use super::record::{drain_columns, ring, Columns, Record};
 use super::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use super::stats::{Live, Progress, ScanState, ScanStats, ThreadDone};
@@ -813,6 +813,7 @@ impl Scan {
         *lock(&self.consumer) = Some(consumer);
         let cfg = TriggerConfig {
             mode: plan.trigger,
+            cadence: plan.cadence(),
             rate_hz: plan.sample_rate_hz,
             realtime: plan.realtime,
             speed_pps: plan.speed_pps,
@@ -979,8 +980,9 @@ impl Scan {
         }
         live.force_state(state);
         let ro = ro.unwrap_or(TriggerOutcome {
-            lateness: Default::default(),
-            missed: 0,
+            lateness: None,
+            missed: None,
+            rate_limit_hz: None,
             rt: Default::default(),
             line_times: Vec::new(),
             detector_faults: 0,
@@ -1019,6 +1021,7 @@ impl Scan {
             polls,
             poll_rate_hz: if flying_ns > 0 { polls as f64 / (flying_ns as f64 * 1e-9) } else { 0.0 },
             wire_limit_hz,
+            cadence: self.request.cadence(),
             trigger_lateness_us: ro.lateness,
             missed_triggers: ro.missed,
             dropped_records: live.dropped_records(),
@@ -1026,6 +1029,10 @@ impl Scan {
                 (ro.flying_samples - ro.line_times.iter().filter(|l| l.samples > 0).count() as u64) as f64 / (ro.flying_ns as f64 * 1e-9)
             } else {
                 0.0
+            },
+            detector_rate_limit_hz: match self.request.cadence() {
+                Cadence::Triggered { rate_hz } | Cadence::HardwareClocked { rate_hz } => Some(rate_hz),
+                Cadence::BackToBack => ro.rate_limit_hz,
             },
             smear_steps: self.request.speed_pps * ro.max_duration_ns as f64 * 1e-9,
             rt: ro.rt,

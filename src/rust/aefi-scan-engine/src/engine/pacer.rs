@@ -83,6 +83,24 @@ pub fn make_realtime(priority: i32) -> RtReport {
     report
 }
 
+/// Asks for SCHED_FIFO at `priority` for the calling thread, without pinning it (a helper thread
+/// that mostly waits on I/O, such as the board's). Returns whether it was granted; without the
+/// privilege the thread stays an ordinary one.
+pub fn fifo_priority(priority: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: priority };
+        // SAFETY: pthread_self() is the calling thread; `param` is a valid sched_param that
+        // outlives the call.
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = priority;
+        false
+    }
+}
+
 /// Sleeps until the monotonic instant `t_ns` (absolute), or returns at once if it has passed.
 pub fn sleep_until(t_ns: i64) {
     #[cfg(target_os = "linux")]

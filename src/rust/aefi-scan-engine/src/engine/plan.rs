@@ -75,6 +75,53 @@ pub enum TriggerMode {
     Hardware,
 }
 
+/// How a detector is paced: what times its samples, and so what the scan's figures mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cadence {
+    /// The engine triggers each sample on an absolute deadline schedule (the virtual probe, a DAQ
+    /// started by software): lateness and missed deadlines are counted against the schedule.
+    Triggered {
+        /// Trigger rate (Hz).
+        rate_hz: f64,
+    },
+    /// The detector samples back to back at its own pace and stamps each sample (the board:
+    /// its rate is set by its averaging and its timing model). No schedule, no missed triggers.
+    BackToBack,
+    /// An external sample clock times the samples (a DAQ); the engine reads them as they come.
+    HardwareClocked {
+        /// Sample clock rate (Hz).
+        rate_hz: f64,
+    },
+}
+
+impl Cadence {
+    /// The contract's name of the cadence (stats `cadence`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cadence::Triggered { .. } => "triggered",
+            Cadence::BackToBack => "back_to_back",
+            Cadence::HardwareClocked { .. } => "hardware_clocked",
+        }
+    }
+
+    /// Whether the engine keeps a trigger schedule (lateness and missed triggers mean something).
+    pub fn has_trigger_schedule(self) -> bool {
+        matches!(self, Cadence::Triggered { .. })
+    }
+}
+
+impl DetectorKind {
+    /// How this detector is paced under `trigger` at `rate_hz`. The board is always read back
+    /// to back (one serial transaction after the other); the others follow the trigger mode.
+    pub fn cadence(self, trigger: TriggerMode, rate_hz: f64) -> Cadence {
+        match (self, trigger) {
+            (DetectorKind::Board, _) | (_, TriggerMode::Continuous) => Cadence::BackToBack,
+            (_, TriggerMode::Software) => Cadence::Triggered { rate_hz },
+            (_, TriggerMode::Hardware) => Cadence::HardwareClocked { rate_hz },
+        }
+    }
+}
+
 /// A flyscan plan, positions in steps (Arcus pulses). Field meanings: docs/architecture.md.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlyPlan {
@@ -121,6 +168,13 @@ pub struct FlyPlan {
     /// Seed of the simulated noise (virtual probe, simulated board): the same seed gives the
     /// same noise sequence. None: a fresh seed per scan.
     pub seed: Option<u64>,
+}
+
+impl FlyPlan {
+    /// The detector's cadence under this plan.
+    pub fn cadence(&self) -> Cadence {
+        self.detector.cadence(self.trigger, self.sample_rate_hz)
+    }
 }
 
 impl Default for FlyPlan {
@@ -340,6 +394,13 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             ),
         ));
     }
+    if plan.detector == DetectorKind::Board && plan.trigger != TriggerMode::Continuous {
+        return Err(PlanError::new(
+            "trigger",
+            "the board is read back to back at its own pace, so no trigger rate applies: its rate is set by \
+             board_n_avg (the board's timing model: ~87 Hz at 1 average, ~24 Hz at 127); use trigger \"continuous\"",
+        ));
+    }
     if plan.trigger != TriggerMode::Continuous {
         finite_in("sample_rate_hz", plan.sample_rate_hz, 1e-3, MAX_SAMPLE_RATE_HZ, "Hz")?;
     }
@@ -533,6 +594,23 @@ mod tests {
     fn continuous_trigger_ignores_the_rate() {
         let plan = FlyPlan { trigger: TriggerMode::Continuous, sample_rate_hz: 0.0, ..FlyPlan::default() };
         assert!(validate(&plan, &BENCH).is_ok());
+    }
+
+    #[test]
+    fn the_board_is_back_to_back_and_refuses_a_trigger_rate() {
+        let board = FlyPlan { detector: DetectorKind::Board, trigger: TriggerMode::Continuous, ..FlyPlan::default() };
+        assert_eq!(board.cadence(), Cadence::BackToBack);
+        assert!(!board.cadence().has_trigger_schedule());
+        assert!(validate(&board, &BENCH).is_ok());
+        let err = validate(&FlyPlan { trigger: TriggerMode::Software, ..board }, &BENCH).unwrap_err();
+        assert_eq!(err.field, "trigger");
+        assert!(err.message.contains("board_n_avg"), "{err}");
+        let probe = FlyPlan { sample_rate_hz: 500.0, ..FlyPlan::default() };
+        assert_eq!(probe.cadence(), Cadence::Triggered { rate_hz: 500.0 });
+        assert!(probe.cadence().has_trigger_schedule());
+        let daq = FlyPlan { detector: DetectorKind::External, trigger: TriggerMode::Hardware, ..probe };
+        assert_eq!(daq.cadence(), Cadence::HardwareClocked { rate_hz: 500.0 });
+        assert!(!daq.cadence().has_trigger_schedule());
     }
 
     #[test]

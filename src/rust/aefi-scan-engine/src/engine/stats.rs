@@ -5,6 +5,7 @@
 //! what each thread hands back.
 use super::fault::ScanFault;
 use super::pacer::{LatenessUs, RtReport};
+use super::plan::Cadence;
 use super::record::RingCounters;
 use crate::clock::Clock;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -362,14 +363,20 @@ pub struct ScanStats {
     pub poll_rate_hz: f64,
     /// Wire limit of the link (polls/s).
     pub wire_limit_hz: f64,
-    /// Trigger lateness.
-    pub trigger_lateness_us: LatenessUs,
-    /// Deadlines missed.
-    pub missed_triggers: u64,
+    /// How the detector was paced.
+    pub cadence: Cadence,
+    /// Trigger lateness against the deadline schedule (None: the cadence has no trigger schedule,
+    /// as for the board read back to back or an externally clocked DAQ).
+    pub trigger_lateness_us: Option<LatenessUs>,
+    /// Trigger deadlines missed (None: no trigger schedule).
+    pub missed_triggers: Option<u64>,
     /// Records dropped by a full ring.
     pub dropped_records: u64,
-    /// Effective sample rate while flying (Hz).
+    /// Effective sample rate while flying (Hz): the detector's achieved rate.
     pub sample_rate_hz: f64,
+    /// The most samples a second the detector's cadence allows: the trigger or clock rate, or for
+    /// a detector at its own pace its own model (the board's timing model at the plan's averaging).
+    pub detector_rate_limit_hz: Option<f64>,
     /// Position smear of one sample (speed × integration time, steps).
     pub smear_steps: f64,
     /// What the RT set-up obtained.

@@ -13,7 +13,7 @@
 use super::detector::{Detector, DetectorError, Sample};
 use super::model::{LinkTiming, Poll, PositionModel, Trapezoid};
 use super::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
-use super::plan::{LineSpec, TriggerMode};
+use super::plan::{Cadence, LineSpec, TriggerMode};
 use super::record::{flags, Record, RecordWriter, N_CHANNELS};
 use super::rt::{prefault_spare, prefault_stack, rt_section, MemoryLock};
 use super::stats::{LineTime, Live, ThreadDone};
@@ -49,6 +49,9 @@ pub enum Msg {
 pub struct TriggerConfig {
     /// Trigger mode.
     pub mode: TriggerMode,
+    /// The detector's cadence: lateness and missed triggers are kept only when it has a trigger
+    /// schedule.
+    pub cadence: Cadence,
     /// Software/hardware rate (Hz).
     pub rate_hz: f64,
     /// Try SCHED_FIFO and pinning.
@@ -64,10 +67,12 @@ pub struct TriggerConfig {
 /// What the trigger loop hands back at the end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerOutcome {
-    /// Lateness of the paced ticks.
-    pub lateness: LatenessUs,
-    /// Deadlines missed.
-    pub missed: u64,
+    /// Lateness of the trigger deadlines (None: the cadence has no trigger schedule).
+    pub lateness: Option<LatenessUs>,
+    /// Trigger deadlines missed (None: the cadence has no trigger schedule).
+    pub missed: Option<u64>,
+    /// The detector's own limit (samples/s) when it sets its pace.
+    pub rate_limit_hz: Option<f64>,
     /// RT set-up result.
     pub rt: RtReport,
     /// Per-line timing.
@@ -290,7 +295,8 @@ pub fn run_trigger_loop(
         None => lp.live.set_armed(),
     }
     let self_timed = lp.detector.self_timed();
-    // Self-timed and continuous detectors are still visited on a 1 kHz beat when idle.
+    // Self-timed and continuous detectors are still visited on a 1 kHz beat when idle; that beat
+    // is no trigger schedule and is not reported as one.
     let rate = match cfg.mode {
         TriggerMode::Software | TriggerMode::Hardware if !self_timed => cfg.rate_hz,
         _ => 1000.0,
@@ -353,15 +359,17 @@ pub fn run_trigger_loop(
     lp.end_line();
     lp.detector.end();
     drop(memory_lock);
-    // The lateness of the loop's ticks: the trigger deadlines, or the beat on which a self-timed
-    // detector's samples are collected.
+    // Lateness and misses against the trigger deadlines, where the cadence has them; a
+    // back-to-back or externally clocked detector has no schedule to be late for.
     let (lateness, missed) = match &pacer {
-        Some(p) if paced || self_timed => (LatenessUs::of(p.lateness()), p.missed()),
-        _ => (LatenessUs::default(), 0),
+        Some(p) if paced && cfg.cadence.has_trigger_schedule() => (Some(LatenessUs::of(p.lateness())), Some(p.missed())),
+        _ => (None, None),
     };
+    let rate_limit_hz = lp.detector.rate_limit_hz();
     TriggerOutcome {
         lateness,
         missed,
+        rate_limit_hz,
         rt,
         line_times: lp.line_times,
         detector_faults: lp.detector_faults,
