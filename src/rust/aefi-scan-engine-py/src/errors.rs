@@ -285,7 +285,7 @@ pub fn lease_error(e: LeaseError, url: &str) -> PyErr {
 pub fn scan_fault_class(f: &ScanFault) -> Exc {
     match f {
         ScanFault::Plan(_) => Exc::Plan,
-        ScanFault::AxisRefused { .. } | ScanFault::AxisLatched { .. } => Exc::Controller,
+        ScanFault::AxisRefused { .. } | ScanFault::AxisLatched { .. } | ScanFault::EncoderSlip(_) => Exc::Controller,
         ScanFault::Stage(e) => match e.kind {
             StageErrorKind::Timeout => Exc::LinkTimeout,
             StageErrorKind::Link => Exc::Link,
@@ -313,6 +313,7 @@ pub fn scan_fault_error(f: &ScanFault) -> PyErr {
             controller_error(message, latch.code(), Some(*axis))
         }
         ScanFault::AxisRefused { axis, refusal: AxisRefusal::Moving } => controller_error(message, "PULSING", Some(*axis)),
+        ScanFault::EncoderSlip(e) => controller_error(message, "SLIP", Some(e.axis)),
         ScanFault::Stage(e) if e.kind == StageErrorKind::Controller => controller_error(message, e.code.as_deref().unwrap_or(""), None),
         _ => scan_fault_class(f).err(message),
     }

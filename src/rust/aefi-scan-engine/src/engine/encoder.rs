@@ -1,43 +1,41 @@
 //! The encoder of an axis checked against its pulse counter (notes/arcus-protocol.md §7: an
-//! AMT112Q on the motor shaft, read with `E[axis]` beside `P[axis]`).
+//! AMT112Q on the motor shaft, read with `E[axis]` right after `P[axis]`).
 //!
 //! The controller counts the pulses it sends; the encoder counts what the motor did. The two
 //! agree (through the counts per pulse) until the motor loses steps: a stall, a jam, a missed
-//! microstep. [`EncoderCheck`] compares them at every poll: the pulse counter is carried to the
-//! encoder reading's instant with the speed seen between the last two polls (the two queries are
-//! one round trip apart, and at 1500 pps that is already ~19 pulses at 9600 baud), and a gap beyond
-//! the threshold is a [`SlipError`] naming the axis and both positions.
-use crate::arcus::protocol::Axis;
+//! microstep. The two queries are a round trip apart (at 1500 pps and 9600 baud that is already
+//! ~19 pulses), so an encoder reading is judged against the pulse counter *bracket* around it:
+//! the pulse poll before it and the next one. A motor that kept up was somewhere in between (the
+//! motion is monotonic between two polls of a fly line); one outside by more than the threshold
+//! lost steps. The verdict on a reading therefore comes with the next pulse poll.
+//!
+//! The counters have their own zeros (homing zeroes the pulse counter, `E=` the encoder), so the
+//! check starts from an origin taken with the axis at rest ([`EncoderCheck::set_origin`]).
+use super::plan::Axis;
 
 /// Gap allowed between the pulse counter and the encoder (in pulses) when the plan does not say.
 pub const DEFAULT_MAX_SLIP_STEPS: f64 = 16.0;
 
-/// One stamped reading: where (steps or counts) and when (midpoint of its round trip, ns).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stamped {
-    /// Pulse-counter steps or encoder counts.
-    pub value: i64,
-    /// Middle of the query's round trip (ns).
-    pub t_mid_ns: i64,
-}
-
 /// The encoder and the pulse counter of an axis disagree beyond the threshold.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "axis {}: the encoder reads {encoder_steps:.1} steps ({encoder_counts} counts) where the pulse counter is at {pulse_steps:.1} \
-     steps: {slip_steps:.1} steps lost (more than {max_slip_steps})",
+    "axis {}: the encoder reads {encoder_steps:.1} steps ({encoder_counts} counts) where the pulse counter was between \
+     {pulse_before_steps} and {pulse_after_steps} steps: {slip_steps:.1} steps lost (more than {max_slip_steps})",
     axis.letter()
 )]
 pub struct SlipError {
     /// The axis.
     pub axis: Axis,
-    /// The pulse counter, carried to the encoder reading's instant (steps).
-    pub pulse_steps: f64,
-    /// The encoder reading in steps (counts / counts per step).
+    /// The pulse counter just before the encoder reading (steps).
+    pub pulse_before_steps: i64,
+    /// The pulse counter at the next poll (steps).
+    pub pulse_after_steps: i64,
+    /// The encoder reading in steps (counts / counts per step, from the origin).
     pub encoder_steps: f64,
     /// The raw encoder reading.
     pub encoder_counts: i64,
-    /// `pulse_steps − encoder_steps` (signed: positive when the motor is behind its pulses).
+    /// How far the encoder is outside the bracket (signed: positive when the motor is short of
+    /// the pulses in the direction of travel, i.e. behind when moving up).
     pub slip_steps: f64,
     /// The threshold.
     pub max_slip_steps: f64,
@@ -49,9 +47,10 @@ pub struct EncoderCheck {
     axis: Axis,
     counts_per_step: f64,
     max_slip_steps: f64,
-    // The encoder count where the pulse counter reads 0 (the two counters are zeroed apart).
-    origin: Option<f64>,
-    last_pulse: Option<Stamped>,
+    // Encoder counts where the pulse counter reads 0.
+    origin_counts: Option<f64>,
+    // The last pulse poll and the encoder reading taken right after it, awaiting the next poll.
+    pending: Option<(i64, i64)>,
     worst_slip_steps: f64,
     checks: u64,
 }
@@ -60,7 +59,7 @@ impl EncoderCheck {
     /// A check of `axis` with `counts_per_step` encoder counts per pulse (> 0) and a gap allowed
     /// of `max_slip_steps` pulses.
     pub fn new(axis: Axis, counts_per_step: f64, max_slip_steps: f64) -> Self {
-        Self { axis, counts_per_step, max_slip_steps, origin: None, last_pulse: None, worst_slip_steps: 0.0, checks: 0 }
+        Self { axis, counts_per_step, max_slip_steps, origin_counts: None, pending: None, worst_slip_steps: 0.0, checks: 0 }
     }
 
     /// Encoder counts per pulse.
@@ -68,9 +67,15 @@ impl EncoderCheck {
         self.counts_per_step
     }
 
-    /// An encoder reading in pulse-counter steps (with the counters' origin of the first check).
-    pub fn encoder_steps(&self, counts: i64) -> f64 {
-        (counts as f64 - self.origin.unwrap_or(0.0)) / self.counts_per_step
+    /// Ties the two counters together: the axis at rest at `pulse_steps`, the encoder at `counts`.
+    pub fn set_origin(&mut self, pulse_steps: i64, counts: i64) {
+        self.origin_counts = Some(counts as f64 - pulse_steps as f64 * self.counts_per_step);
+        self.pending = None;
+    }
+
+    /// An encoder reading in pulse-counter steps (None before the origin is set).
+    pub fn encoder_steps(&self, counts: i64) -> Option<f64> {
+        self.origin_counts.map(|o| (counts as f64 - o) / self.counts_per_step)
     }
 
     /// The largest |slip| seen so far (steps).
@@ -78,47 +83,53 @@ impl EncoderCheck {
         self.worst_slip_steps
     }
 
-    /// How many pairs were compared.
+    /// How many encoder readings were judged.
     pub fn checks(&self) -> u64 {
         self.checks
     }
 
-    /// Records a pulse-counter poll (the speed estimate for the next comparison).
-    pub fn pulse(&mut self, p: Stamped) {
-        self.last_pulse = Some(p);
-    }
-
-    /// Compares an encoder reading with the pulse polls. The first reading fixes the origin
-    /// (the counters are set apart: homing, `P=`, `E=`), so the check measures steps lost from
-    /// then on. Returns the signed slip (steps).
+    /// A pulse poll: judges the encoder reading taken after the previous one against the bracket
+    /// they make. Returns the slip of that reading (None when there was none to judge).
     ///
     /// # Errors
-    /// [`SlipError`] when |slip| exceeds the threshold.
-    pub fn encoder(&mut self, before: Stamped, counts: Stamped) -> Result<f64, SlipError> {
-        let speed_spns = match self.last_pulse {
-            Some(prev) if before.t_mid_ns > prev.t_mid_ns => (before.value - prev.value) as f64 / (before.t_mid_ns - prev.t_mid_ns) as f64,
-            _ => 0.0,
+    /// [`SlipError`] when the encoder was outside the bracket by more than the threshold.
+    pub fn pulse(&mut self, pulse_steps: i64) -> Result<Option<f64>, SlipError> {
+        let Some((before, counts)) = self.pending.take() else {
+            return Ok(None);
         };
-        self.last_pulse = Some(before);
-        let pulse_steps = before.value as f64 + speed_spns * (counts.t_mid_ns - before.t_mid_ns) as f64;
-        if self.origin.is_none() {
-            self.origin = Some(counts.value as f64 - pulse_steps * self.counts_per_step);
-        }
-        let encoder_steps = self.encoder_steps(counts.value);
-        let slip_steps = pulse_steps - encoder_steps;
+        let Some(encoder_steps) = self.encoder_steps(counts) else {
+            return Ok(None);
+        };
+        let (lo, hi) = (before.min(pulse_steps) as f64, before.max(pulse_steps) as f64);
+        let outside = if encoder_steps < lo {
+            lo - encoder_steps
+        } else if encoder_steps > hi {
+            hi - encoder_steps
+        } else {
+            0.0
+        };
+        // Signed in the direction of travel: positive = the motor behind its pulses.
+        let slip_steps = if pulse_steps < before { -outside } else { outside };
         self.checks += 1;
         self.worst_slip_steps = self.worst_slip_steps.max(slip_steps.abs());
         if slip_steps.abs() > self.max_slip_steps {
             return Err(SlipError {
                 axis: self.axis,
-                pulse_steps,
+                pulse_before_steps: before,
+                pulse_after_steps: pulse_steps,
                 encoder_steps,
-                encoder_counts: counts.value,
+                encoder_counts: counts,
                 slip_steps,
                 max_slip_steps: self.max_slip_steps,
             });
         }
-        Ok(slip_steps)
+        Ok(Some(slip_steps))
+    }
+
+    /// An encoder reading taken right after the pulse poll `pulse_before_steps`; judged at the
+    /// next [`EncoderCheck::pulse`].
+    pub fn encoder(&mut self, pulse_before_steps: i64, counts: i64) {
+        self.pending = Some((pulse_before_steps, counts));
     }
 }
 
@@ -126,39 +137,36 @@ impl EncoderCheck {
 mod tests {
     use super::*;
 
-    fn at(value: i64, t_ms: i64) -> Stamped {
-        Stamped { value, t_mid_ns: t_ms * 1_000_000 }
-    }
-
     #[test]
-    fn pulses_carried_to_the_encoder_instant_match_and_a_lost_step_run_fails() {
-        // 2.56 counts per step, 1500 pps: 1.5 steps per ms.
+    fn readings_inside_the_pulse_bracket_pass_and_lost_steps_fail_at_the_next_poll() {
+        // 2.56 counts per step; the encoder zeroed where the pulse counter read 100.
         let mut c = EncoderCheck::new(Axis::X, 2.56, 10.0);
-        c.pulse(at(0, 0));
-        // PX at 10 ms = 15; EX 12 ms later, the motor at 15 + 18 = 33 steps = 84.48 counts.
-        assert!(c.encoder(at(15, 10), at(84, 22)).unwrap().abs() < 0.5);
-        assert!(c.encoder(at(45, 30), at(161, 42)).unwrap().abs() < 0.5);
-        // Without carrying the pulses to the encoder's instant the gap would be 18 steps: still fine.
-        assert!(c.worst_slip_steps() < 0.5);
-        // The motor stays at 63 steps while the pulses go on.
-        assert!(c.encoder(at(75, 50), at(161, 62)).is_err());
-        let e = c.encoder(at(120, 80), at(161, 92)).unwrap_err();
-        assert_eq!(e.axis, Axis::X);
-        assert!((e.slip_steps - (138.0 - c.encoder_steps(161))).abs() < 1e-6, "{e}");
-        assert!((c.encoder_steps(161) - 161.48 / 2.56).abs() < 1e-9, "origin from the first reading");
+        assert_eq!(c.pulse(0).unwrap(), None, "nothing to judge yet");
+        c.set_origin(100, 0);
+        assert_eq!(c.encoder_steps(256), Some(200.0));
+        // PX 100, EX at 115 steps (the motor moved on during the round trip), next PX 130.
+        c.encoder(100, (15.0_f64 * 2.56) as i64);
+        assert_eq!(c.pulse(130).unwrap(), Some(0.0));
+        // The motor stays at 130 while the pulses go on: 130 → 160 → 190.
+        c.encoder(130, 77);
+        assert!(c.pulse(160).unwrap().unwrap().abs() < 0.5);
+        c.encoder(160, 77);
+        let e = c.pulse(190).unwrap_err();
+        assert_eq!((e.axis, e.pulse_before_steps, e.pulse_after_steps), (Axis::X, 160, 190));
+        assert!((e.slip_steps - (160.0 - 100.0 - 77.0 / 2.56)).abs() < 1e-9, "{e}");
         assert!(e.to_string().starts_with("axis X: the encoder reads"), "{e}");
-        assert_eq!(c.checks(), 4);
+        assert_eq!(c.checks(), 3);
     }
 
     #[test]
-    fn the_first_reading_fixes_the_origin() {
-        // Encoder zeroed at a pulse position of 1000 (homed apart).
+    fn moving_down_a_motor_behind_is_a_positive_slip_too() {
         let mut c = EncoderCheck::new(Axis::Y, 4.0, 2.0);
-        assert!(c.encoder(at(1000, 0), at(0, 1)).unwrap().abs() < 1e-9);
-        assert!((c.encoder_steps(400) - 1100.0).abs() < 1e-9);
-        // 10 steps per ms, read 1 ms after PX: 1110 steps = 440 counts.
-        assert!(c.encoder(at(1100, 10), at(440, 11)).unwrap().abs() < 1e-9);
-        // Stopped at 1110 (the next PX says so), the encoder 5 steps short.
-        assert!(c.encoder(at(1110, 20), at(420, 21)).is_err(), "5 steps behind");
+        c.set_origin(0, 0);
+        c.encoder(-100, -400);
+        assert_eq!(c.pulse(-110).unwrap(), Some(0.0));
+        c.encoder(-110, -380);
+        let e = c.pulse(-120).unwrap_err();
+        assert!((e.slip_steps - 15.0).abs() < 1e-9, "{e}");
+        assert!((c.worst_slip_steps() - 15.0).abs() < 1e-9);
     }
 }
