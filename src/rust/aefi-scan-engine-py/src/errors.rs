@@ -416,6 +416,18 @@ mod tests {
             (ScanFault::AxisRefused { axis: Axis::Y, refusal: AxisRefusal::Latched(latch) }, Exc::Controller),
             (ScanFault::AxisRefused { axis: Axis::X, refusal: AxisRefusal::Moving }, Exc::Controller),
             (ScanFault::AxisLatched { axis: Axis::X, latch }, Exc::Controller),
+            (
+                ScanFault::EncoderSlip(aefi_scan_engine::engine::encoder::SlipError {
+                    axis: Axis::X,
+                    pulse_before_steps: 10,
+                    pulse_after_steps: 40,
+                    encoder_steps: 5.0,
+                    encoder_counts: 13,
+                    slip_steps: 35.0,
+                    max_slip_steps: 16.0,
+                }),
+                Exc::Controller,
+            ),
             (stage(StageErrorKind::Timeout), Exc::LinkTimeout),
             (stage(StageErrorKind::Link), Exc::Link),
             (stage(StageErrorKind::Busy), Exc::PortBusy),
