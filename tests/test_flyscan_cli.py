@@ -11,7 +11,8 @@ import pytest
 
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
-              "status", "physical_min_s", "efficiency", "overhead_per_line_ms"}
+              "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
+              "stall_detection"}
 SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
          "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
 
@@ -61,6 +62,7 @@ def test_small_raster_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_saves_a_partial_file_and_exits_130(tmp_path):
     proc = flyscan(tmp_path, "--port", "sim://cli-abort?baud=9600&timing=wire", "--lines", "20", "--no-progress")
+    assert "output:" in proc.stdout.readline()  # the output checked and sized before anything moves
     started = proc.stdout.readline()
     assert "flying" in started, proc.stderr.read() if proc.poll() is not None else started
     time.sleep(3.0)

@@ -261,3 +261,31 @@ def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
                 with process:  # closes the pipe
                     process.terminate()
                     process.wait(10)
+
+
+def test_closing_the_viewer_mid_scan_stops_the_motors(url):
+    """What closing the viewer (or the dashboard) does mid-scan: `close()` aborts, waits for the end."""
+    import time
+
+    from qtpy import QtWidgets
+
+    plugin = detector_2d(url, lines=40)
+    rows = []
+    closed = []
+
+    def close_after_the_first_row(dte):
+        rows.append(dte)
+        if len(rows) == 1 and not closed:
+            closed.append(time.monotonic_ns())
+            plugin.close()
+
+    plugin.dte_signal_temp.connect(close_after_the_first_row)
+    plugin.grab_data()
+    deadline = time.monotonic() + 30
+    while not closed and time.monotonic() < deadline:
+        QtWidgets.QApplication.processEvents()
+        time.sleep(0.01)
+    assert closed and plugin.controller is None
+    t = _engine.now_ns()
+    still = _engine.sim_truth(url, "X", np.array([t, t + 100_000_000], dtype=np.int64))
+    assert still[0] == still[1]  # the fast axis is not flying on after the viewer is gone

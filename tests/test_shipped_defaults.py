@@ -50,14 +50,31 @@ def flown_rows(image):
     return int(np.isfinite(image).all(axis=1).sum())
 
 
-def expected_map(fast_mm, slow_mm, channel=Z_IN_PHASE):
-    """The known field averaged over each map cell along the fast axis, as the gridding averages the samples
-    that fall in a cell (1 mm cells: a point value would miss the curvature of the 5 mm features)."""
+def field_over_cells(fast_mm, slow_mm, channel=Z_IN_PHASE):
+    """The known field across each map cell along the fast axis (cells × 21 points over the pitch)."""
     pitch_mm = fast_mm[1] - fast_mm[0]
     offsets_mm = np.linspace(-pitch_mm / 2, pitch_mm / 2, 21)
     xx, yy, dd = np.meshgrid(fast_mm, slow_mm, offsets_mm)
     volts = _engine.field_map_volts((xx + dd).ravel(), yy.ravel())[:, channel]
-    return volts.reshape(len(slow_mm), len(fast_mm), len(offsets_mm)).mean(axis=-1)
+    return volts.reshape(len(slow_mm), len(fast_mm), len(offsets_mm))
+
+
+def assert_matches_the_field(measured, fast_mm, slow_mm, channel=Z_IN_PHASE):
+    """Every cell's value lies within the range the field takes over that cell (whatever the spread of its
+    samples: a trigger thread descheduled on a loaded machine samples one side of a cell only), and the map
+    as a whole matches the cell averages (the gridding averages the samples in a 1 mm cell; a point value would
+    miss the curvature of the 5 mm features): RMS within 0.5 % of the field's range. Edge cells (the run-up
+    ends there) and cells a busy machine left empty (NaN, at most 2 %) are left out."""
+    cells = field_over_cells(fast_mm, slow_mm, channel)[:, 1:-1]
+    interior = np.asarray(measured)[:, 1:-1]
+    flown = np.isfinite(interior)
+    assert flown.any(axis=1).all() and flown.mean() >= 0.98, np.argwhere(~flown)
+    tol = 5e-3 * np.abs(cells).max()
+    low, high = cells.min(axis=-1) - tol, cells.max(axis=-1) + tol
+    outside = flown & ((interior < low) | (interior > high))
+    assert not outside.any(), [(i, interior[tuple(i)], low[tuple(i)], high[tuple(i)]) for i in np.argwhere(outside)]
+    error = interior[flown] - cells.mean(axis=-1)[flown]
+    assert np.sqrt(np.mean(error ** 2)) <= tol
 
 
 def test_flyscan_map_live_then_stopped_then_complete(bench):
@@ -103,13 +120,7 @@ def test_flyscan_map_live_then_stopped_then_complete(bench):
     slow_axis, fast_axis = sorted(image.axes, key=lambda a: a.index)
     np.testing.assert_allclose(fast_axis.get_data(), fast_mm)
     np.testing.assert_allclose(slow_axis.get_data(), np.round(slow_mm / STEP_MM) * STEP_MM, atol=STEP_MM)
-    expected = expected_map(fast_mm, np.round(slow_mm / STEP_MM) * STEP_MM)
-    # every row flown; a trigger thread descheduled for tens of ms on a loaded machine can leave a 1 mm
-    # cell without a sample (NaN), everything else must match the field
-    interior, truth = image.data[0][:, 1:-1], expected[:, 1:-1]
-    flown = np.isfinite(interior)
-    assert flown.any(axis=1).all() and flown.mean() >= 0.98, np.argwhere(~flown)
-    np.testing.assert_allclose(interior[flown], truth[flown], atol=5e-3 * np.abs(expected).max())
+    assert_matches_the_field(image.data[0], fast_mm, np.round(slow_mm / STEP_MM) * STEP_MM)
     # one dock per grab
     assert len(module.viewer_docks) == 1
 
@@ -135,11 +146,8 @@ def test_flyscan_line_at_the_current_y(bench):
     fast_mm = np.linspace(SHIPPED["fast_start_mm"], SHIPPED["fast_stop_mm"], SHIPPED["points_per_line"])
     assert line.shape == (SHIPPED["points_per_line"],) and len(line) == 6
     np.testing.assert_allclose(line.axes[0].get_data(), fast_mm)
-    expected = np.array([expected_map(fast_mm, [y_mm], channel)[0] for channel in range(6)])
-    interior, truth = np.array(line.data)[:, 1:-1], expected[:, 1:-1]
-    flown = np.isfinite(interior)
-    assert flown.mean() >= 0.98, np.argwhere(~flown[0])  # see the raster's test for the rare empty cell
-    np.testing.assert_allclose(interior[flown], truth[flown], atol=5e-3 * np.abs(expected).max())
+    for channel in range(6):
+        assert_matches_the_field([line.data[channel]], fast_mm, [y_mm], channel)
     # one dock: the line; its figures are in the data (saved) but not displayed
     assert len(module.viewer_docks) == 1 and dte.get_data_from_name("line figures") is not None
     QApplication.processEvents()

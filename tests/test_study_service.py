@@ -148,3 +148,11 @@ def test_save_failure_propagates():
     port, repo = FakeScanPort(), FakeResultsRepository(fail_on_save=True)
     with pytest.raises(OSError, match="disk full"):
         StudyService(port, repo).run_study(CONFIG)
+
+
+def test_a_stop_before_the_scan_reached_the_port_is_saved_as_aborted_without_lines():
+    svc, port, repo, obs = service(abort_while_preparing=True)
+    outcome = svc.run_study(CONFIG)
+    assert outcome.status is ScanStatus.ABORTED and outcome.results.lines_done == 0
+    assert repo.saved[outcome.location] is outcome.results
+    assert not obs.of_type(FlyScanFailed) and obs.of_type(FlyScanSaved)

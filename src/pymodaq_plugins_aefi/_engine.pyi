@@ -293,6 +293,7 @@ class ScanStatsDict(TypedDict):
     abort_latency_ms: float | None  # abort request → ABORT written on the link
     detector_faults: int
     rejected_samples: int  # board replies that did not parse or missed their deadline (never recorded)
+    link_retries: int  # position/status queries asked again after a timeout or a garbled reply
 
 class TriggerBenchmarkDict(TypedDict):
     rate_hz: float

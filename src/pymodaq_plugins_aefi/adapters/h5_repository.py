@@ -13,7 +13,12 @@ failed, `partial`, `error`) and JSON attributes: `config`, `plan`, `stats`, `pro
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,8 +28,9 @@ from pymodaq_data.h5modules.data_saving import DataLoader, DataToExportSaver
 from pymodaq_data.h5modules.saving import H5SaverLowLevel
 
 from ..domain.config import FlyScanConfig
-from ..domain.fly_scan import LineState, ScanStatus
-from ..domain.gridding import GriddedMap
+from ..domain.events import FlyScanAborted, FlyScanCompleted, FlyScanEvent, FlyScanFailed, FlyScanLineSamples
+from ..domain.fly_scan import FlyScan, LineState, ScanStatus
+from ..domain.gridding import GriddedMap, grid_samples
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
 from ..domain.results import LineSummary, Provenance, ScanResults
@@ -33,6 +39,26 @@ from ..domain.samples import RawSamples
 DETECTOR_TITLE = "AEFI flyscan"
 _INDEX_COLUMNS = ("seq", "t_ns", "line", "flags")
 _POSITION_COLUMNS = ("fast_mm", "slow_mm", "pos_err_mm")
+_RAW_COLUMNS = _INDEX_COLUMNS + _POSITION_COLUMNS
+JOURNAL_GROUP = "Journal"
+#: Bytes one sample takes in a file: seq, t_ns, line, three positions (8 each), flags (4), six channels (8 each).
+SAMPLE_BYTES = 8 * 6 + 4 + 8 * 6
+#: Room kept free on top of what a write needs: HDF5's metadata, and other writers.
+_MARGIN_BYTES = 2_000_000
+
+
+def file_bytes(samples: int, map_cells: int = 0) -> int:
+    """What a results file of `samples` samples and a map of `map_cells` cells takes, with margin."""
+    return int(1.5 * (samples * SAMPLE_BYTES + 7 * map_cells * 8)) + 200_000
+
+
+def _check_room(folder: Path, needed_bytes: int) -> None:
+    """HDF5 cannot be trusted to fail cleanly on a full disk (its cache is left dirty, and the
+    process may crash later): a write goes ahead only when the room is there."""
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes + _MARGIN_BYTES:
+        raise OSError(errno.ENOSPC, f"{free / 1e6:.1f} MB free in {folder}, {needed_bytes / 1e6:.1f} MB needed "
+                                    f"(+{_MARGIN_BYTES / 1e6:.0f} MB kept free)")
 
 
 def _json(value: Any) -> str:
@@ -47,25 +73,58 @@ def _json(value: Any) -> str:
 
 
 class H5ResultsRepository(ResultsRepository):
-    """Saves each scan to `<directory>/<file_name>` (default `<scan_id>.h5`)."""
+    """Saves each scan to `<directory>/<file_name>` (default `<scan_id>.h5`).
+
+    While a scan runs the file is its line journal (H5LineJournal); at the end the PyMoDAQ file is
+    written beside it and replaces it in one rename. If that fails (disk full, folder gone), the
+    results go to `<system temp folder>/aefi-<scan_id>.h5`, `save` returns that path and
+    `last_error` says why; the journal stays where it was, with every line.
+    """
 
     def __init__(self, directory: Path | str, file_name: Optional[str] = None) -> None:
         self.directory = Path(directory)
         self.file_name = file_name
+        self.last_error: Optional[str] = None
+        self.journal: Optional[H5LineJournal] = None  # the last scan's
 
     def path_for(self, results: ScanResults) -> Path:
-        return self.directory / (self.file_name or f"{results.scan_id}.h5")
+        return self._path(results.scan_id)
+
+    def _path(self, scan_id: str) -> Path:
+        return self.directory / (self.file_name or f"{scan_id}.h5")
+
+    def open_journal(self, scan: FlyScan) -> H5LineJournal:
+        path = self._path(scan.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.journal = H5LineJournal(path, scan.id, scan.config)
+        return self.journal
 
     def save(self, results: ScanResults) -> str:
         path = self.path_for(results)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{path.stem}.part{path.suffix}")  # pymodaq_data wants the .h5 ending
+        self.last_error = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _check_room(path.parent, file_bytes(results.samples, results.map.counts.size))
+            self._write(results, part)
+            os.replace(part, path)
+            return str(path)
+        except Exception as err:  # whatever the cause, the samples must land somewhere
+            self.last_error = f"could not write {path}: {type(err).__name__}: {err}"
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+        fallback = Path(tempfile.gettempdir()) / f"aefi-{results.scan_id}.h5"
+        _check_room(fallback.parent, file_bytes(results.samples, results.map.counts.size))
+        self._write(results, fallback)
+        return str(fallback)
+
+    def _write(self, results: ScanResults, path: Path) -> None:
         h5 = H5SaverLowLevel.from_file(path, save_type="custom", new_file=True, metadata=self._root_metadata(results))
         try:
             group = h5.add_det_group(h5.raw_group, title=DETECTOR_TITLE, metadata=self._group_metadata(results))
             DataToExportSaver(h5).add_data(group, self._to_dte(results))
         finally:
             h5.close_file()
-        return str(path)
 
     def load(self, location: str) -> ScanResults:
         return load_results(location)
@@ -82,6 +141,8 @@ class H5ResultsRepository(ResultsRepository):
             "status": results.status.value,
             "partial": bool(results.partial),
             "error": results.error or "",
+            # The Arcus' encoder is not read: a stalled motor goes unseen (pulses still counted).
+            "stall_detection": "unavailable",
             "config": _json(results.config.to_dict()),
             "plan": _json(dict(provenance.plan)),
             "stats": _json(dict(results.stats)),
@@ -92,7 +153,7 @@ class H5ResultsRepository(ResultsRepository):
             "lines": _json([
                 {"index": line.index, "slow_mm": line.slow_mm, "fast_from_mm": line.fast_from_mm,
                  "fast_to_mm": line.fast_to_mm, "state": line.state.value, "t_start_ns": line.t_start_ns,
-                 "t_end_ns": line.t_end_ns, "samples": line.samples}
+                 "t_end_ns": line.t_end_ns, "samples": line.samples, "partial": line.partial}
                 for line in results.lines
             ]),
         }
@@ -100,15 +161,22 @@ class H5ResultsRepository(ResultsRepository):
     @staticmethod
     def _to_dte(results: ScanResults) -> DataToExport:
         config, grid = results.config, results.map
-        map_axes = [
-            Axis(f"{config.slow_axis} (slow)", units="mm", data=grid.slow_axis_mm.copy(), index=0),
-            Axis(f"{config.fast_axis} (fast)", units="mm", data=grid.fast_axis_mm.copy(), index=1),
-        ]
+        if grid.shape[0] == 1:
+            # PyMoDAQ reads a one-row 2D map back as 1D (and a one-value axis has no spacing): a
+            # single-line scan's map is saved as the line it is, the slow position in the config.
+            map_dim, rows = DataDim.Data1D, (lambda image: image[0].copy())
+            map_axes = [Axis(f"{config.fast_axis} (fast)", units="mm", data=grid.fast_axis_mm.copy(), index=0)]
+        else:
+            map_dim, rows = DataDim.Data2D, (lambda image: image.copy())
+            map_axes = [
+                Axis(f"{config.slow_axis} (slow)", units="mm", data=grid.slow_axis_mm.copy(), index=0),
+                Axis(f"{config.fast_axis} (fast)", units="mm", data=grid.fast_axis_mm.copy(), index=1),
+            ]
         data = [
-            DataWithAxes("map", source=DataSource.raw, dim=DataDim.Data2D, units="V", labels=list(CHANNEL_NAMES),
-                         data=[grid.volts[c].copy() for c in range(len(CHANNEL_NAMES))], axes=map_axes),
-            DataWithAxes("counts", source=DataSource.raw, dim=DataDim.Data2D, labels=["samples per cell"],
-                         data=[grid.counts.astype(np.float64)], axes=[a.copy() for a in map_axes]),
+            DataWithAxes("map", source=DataSource.raw, dim=map_dim, units="V", labels=list(CHANNEL_NAMES),
+                         data=[rows(grid.volts[c]) for c in range(len(CHANNEL_NAMES))], axes=map_axes),
+            DataWithAxes("counts", source=DataSource.raw, dim=map_dim, labels=["samples per cell"],
+                         data=[rows(grid.counts.astype(np.float64))], axes=[a.copy() for a in map_axes]),
         ]
         raw = results.raw
         if len(raw) >= 2:  # PyMoDAQ squeezes a one-point signal to 0D; a line has far more samples
@@ -142,21 +210,31 @@ def _load_channel(loader: DataLoader, group_path: str, dim: str, channel: str) -
 
 
 def load_results(location: str | Path) -> ScanResults:
-    """Read a file written by H5ResultsRepository back into ScanResults."""
+    """Read a file written by H5ResultsRepository (or the journal a scan left) back into ScanResults."""
+    if _is_journal(location):
+        return load_journal(location)
     with DataLoader(Path(location)) as loader:
         group = _find_detector_group(loader)
         attrs = group.attrs.to_dict()
         path = group.path
         map_dwa = _load_channel(loader, path, "Data2D", "CH00")
         counts_dwa = _load_channel(loader, path, "Data2D", "CH01")
-        volts_dwa = _load_channel(loader, path, "Data1D", "CH00")
-        pos_dwa = _load_channel(loader, path, "Data1D", "CH01")
-        index_dwa = _load_channel(loader, path, "Data1D", "CH02")
+        first_raw = 0
+        if map_dwa is None:  # a single-line scan: its map is 1D, before the raw stream
+            map_dwa = _load_channel(loader, path, "Data1D", "CH00")
+            counts_dwa = _load_channel(loader, path, "Data1D", "CH01")
+            first_raw = 2
+        volts_dwa, pos_dwa, index_dwa = (_load_channel(loader, path, "Data1D", f"CH{first_raw + k:02d}")
+                                         for k in range(3))
     if map_dwa is None or counts_dwa is None:
         raise ValueError(f"{location}: the map is missing")
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
-    fast_axis = np.asarray(map_dwa.get_axis_from_index(1)[0].get_data(), dtype=np.float64)
-    slow_axis = np.asarray(map_dwa.get_axis_from_index(0)[0].get_data(), dtype=np.float64)
+    if map_dwa.dim is DataDim.Data2D:
+        fast_axis = np.asarray(map_dwa.get_axis_from_index(1)[0].get_data(), dtype=np.float64)
+        slow_axis = np.asarray(map_dwa.get_axis_from_index(0)[0].get_data(), dtype=np.float64)
+    else:
+        fast_axis = np.asarray(map_dwa.get_axis_from_index(0)[0].get_data(), dtype=np.float64)
+        slow_axis = np.asarray(config.slow_axis_mm, dtype=np.float64)
     volts = np.stack([np.asarray(a, dtype=np.float64) for a in map_dwa.data])
     volts = volts.reshape(len(CHANNEL_NAMES), slow_axis.size, fast_axis.size)
     counts = np.asarray(counts_dwa.data[0]).reshape(slow_axis.size, fast_axis.size).astype(np.int64)
@@ -187,3 +265,111 @@ def load_results(location: str | Path) -> ScanResults:
         provenance=provenance,
         error=attrs["error"] or None,
     )
+
+
+class H5LineJournal:
+    """A ScanObserver appending each line's samples to an HDF5 file as the line completes, flushed
+    each time: a crash or `kill -9` mid-scan leaves a readable file holding every finished line.
+
+    Layout: root attributes `scan_id`, `status` ("running" until the scan ends), `config`, `lines`
+    (JSON, one entry per line written, `partial` for an interrupted one); group `/Journal` with one
+    growing dataset per raw column and `channels_volts` (N, 6). `load_results` reads it when the
+    final PyMoDAQ file was never written. A write error is kept in `error` and stops the journal,
+    never the scan.
+    """
+
+    def __init__(self, path: Path, scan_id: str, config: FlyScanConfig) -> None:
+        import h5py  # type: ignore[import-untyped]
+
+        self.path = Path(path)
+        self.error: Optional[str] = None
+        self._lines: list[dict[str, Any]] = []
+        # No HDF5 file lock, as the readers: the journal of a running scan can be read at any time.
+        self._file: Any = h5py.File(self.path, "w", locking=False)
+        self._file.attrs.update({"scan_id": scan_id, "status": "running", "partial": True,
+                                 "config": _json(config.to_dict()), "lines": "[]", JOURNAL_GROUP: 1})
+        group = self._file.create_group(JOURNAL_GROUP)
+        for name in _RAW_COLUMNS:
+            dtype = np.asarray(getattr(RawSamples.empty(), name)).dtype
+            group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
+        group.create_dataset("channels_volts", shape=(0, len(CHANNEL_NAMES)), maxshape=(None, len(CHANNEL_NAMES)),
+                             dtype=np.float64, chunks=(4096, len(CHANNEL_NAMES)))
+        self._file.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def on_event(self, event: FlyScanEvent) -> None:
+        if self._file is None:
+            return
+        try:
+            if isinstance(event, FlyScanLineSamples):
+                self._append(event)
+            elif isinstance(event, (FlyScanCompleted, FlyScanAborted, FlyScanFailed)):
+                status = {FlyScanCompleted: "completed", FlyScanAborted: "aborted", FlyScanFailed: "failed"}
+                self._file.attrs["status"] = status[type(event)]
+                self._file.attrs["partial"] = not isinstance(event, FlyScanCompleted)
+                self.close()
+        except Exception as err:  # a full disk or a vanished folder: keep the scan going, say it later
+            self.error = f"{self.path}: the line journal stopped: {err}"
+            self.close()
+
+    def _append(self, event: FlyScanLineSamples) -> None:
+        samples, group = event.samples, self._file[JOURNAL_GROUP]
+        n, start = len(samples), group["seq"].shape[0]
+        _check_room(self.path.parent, file_bytes(n))
+        for name in _RAW_COLUMNS:
+            group[name].resize((start + n,))
+            group[name][start:] = getattr(samples, name)
+        group["channels_volts"].resize((start + n, len(CHANNEL_NAMES)))
+        group["channels_volts"][start:] = samples.channels_volts
+        self._lines.append({"index": event.line, "samples": n, "partial": bool(event.partial)})
+        self._file.attrs["lines"] = _json(self._lines)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except Exception as err:
+                self.error = self.error or f"{self.path}: {type(err).__name__}: {err}"
+
+
+def load_journal(location: str | Path) -> ScanResults:
+    """Read the line-by-line journal a scan left (its final file never written) into ScanResults.
+
+    Without HDF5's file lock: the journal of a scan still running can be read (up to its last flush).
+    """
+    import h5py
+
+    with h5py.File(location, "r", locking=False) as file:
+        attrs = dict(file.attrs)
+        group = file[JOURNAL_GROUP]
+        columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS}
+        columns["channels_volts"] = group["channels_volts"][()]
+    raw = RawSamples.from_columns(columns)
+    config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
+    written = {entry["index"]: entry for entry in json.loads(attrs["lines"])}
+    status_text = str(attrs["status"])
+    interrupted = status_text == "running"  # the process ended before the scan did
+    status = ScanStatus.FAILED if interrupted else ScanStatus(status_text)
+    lines = []
+    for line in FlyScan(config).lines:
+        entry = written.get(line.index)
+        samples = raw.for_line(line.index)
+        state = LineState.PENDING if entry is None else LineState.FAILED if entry["partial"] else LineState.ACQUIRED
+        t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (None, None)
+        lines.append(LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, state, t_start, t_end,
+                                 len(samples)))
+    grid = grid_samples(raw.fast_mm, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
+    error = "the process ended mid-scan; the file holds the lines written before" if interrupted else None
+    return ScanResults(str(attrs["scan_id"]), config, status, raw, grid, tuple(lines), {}, Provenance(), error)
+
+
+def _is_journal(location: str | Path) -> bool:
+    import h5py
+
+    with h5py.File(location, "r", locking=False) as file:
+        return JOURNAL_GROUP in file and JOURNAL_GROUP in file.attrs

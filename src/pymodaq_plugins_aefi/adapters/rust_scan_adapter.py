@@ -162,10 +162,10 @@ class RustScanAdapter(ScanPort):
             if not self._abort_requested:
                 executor.prepare(plan, arcus, board)
             if self._abort_requested:
-                # asked before the engine had the scan: it stops where it is, then the links go back
-                executor.abort()
-                executor.complete().wait()
-                raise ScanAborted(f"scan {scan.id} aborted while preparing")
+                # asked before the engine had the scan: nothing moved, and the engine has nothing to
+                # complete; the links go back and the port has no scan
+                self._executor = None
+                raise ScanAborted(f"scan {scan.id} aborted before it moved")
         except _engine.PlanError as err:
             leases.close()
             field = getattr(err, "field", "") or ""

@@ -82,14 +82,35 @@ class StudyService:
             if self._current is not None:
                 raise ScanBusyError(f"study {self._current.id} is running; abort it or wait for it to end")
             self._current = scan
+        journal = self._open_journal(scan)
         try:
             results = self._execute(scan)
+            self._close_journal(journal)
             location = self._repository.save(results)
             self.observers.on_event(FlyScanSaved(scan.id, location, results.status.value, results.partial))
             return StudyOutcome(results, location)
         finally:
+            self._close_journal(journal)
             with self._lock:
                 self._current = None
+
+    def _open_journal(self, scan: FlyScan) -> Optional[ScanObserver]:
+        try:
+            journal = self._repository.open_journal(scan)
+        except Exception as err:  # the final save still tries, with its own fallback
+            _log.warning("study %s: no line journal (%s); the results are written at the end only", scan.id, err)
+            return None
+        if journal is not None:
+            self.observers.add(journal)
+        return journal
+
+    def _close_journal(self, journal: Optional[ScanObserver]) -> None:
+        if journal is None or journal not in self.observers:
+            return
+        self.observers.remove(journal)
+        close = getattr(journal, "close", None)
+        if callable(close):
+            close()
 
     def abort(self) -> None:
         """Stop the running study (motors stopped by the port); its partial results are still saved."""

@@ -2,15 +2,20 @@
 
 Writes into --out (default ./aefi-out/): scan.h5 (PyMoDAQ format), map.png (the map in mm with a
 colour bar; with the ground truth and the difference on the simulator) and stats.json (timing and
-accuracy figures; keys fixed by the issue). Ctrl-C stops the motors, saves the lines acquired so
-far with status "aborted" and exits with 130.
+accuracy figures; keys fixed by the issue). Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the motors,
+save every sample acquired so far (the interrupted line flagged partial) with status "aborted" and
+exit with 128 + the signal's number (130, 143, 129). scan.h5 is written line by line while the scan
+runs; the folder's free space and writability are checked before anything moves.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +31,9 @@ from ..domain.results import ScanResults
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals exit with 128 + their number
+#: Signals that stop a scan cleanly: Ctrl-C, a service manager or `timeout`, a closing terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
 #: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
@@ -70,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="default: virtual_probe on the simulator, board when --board is given, else none")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
+    p.add_argument("--clear-errors", action="store_true",
+                   help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
+                        "without it, an axis with a latched error refuses the scan before any motion")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--gui", action="store_true",
                    help="show the scan live in a window (PyMoDAQ widgets: map, current line, progress, timing)")
@@ -159,6 +169,9 @@ def build_stats(results: ScanResults, url: str, simulated: bool, truth: Optional
         "trigger_lateness_us": {k: lateness.get(k) for k in ("p50", "p99", "max")},
         "missed_triggers": engine.get("missed_triggers"),
         "dropped_records": engine.get("dropped_records"),
+        "link_retries": engine.get("link_retries", 0),
+        "rejected_samples": engine.get("rejected_samples", 0),
+        "stall_detection": "unavailable",  # no encoder is read: a stalled motor is not seen
         "position_error_steps": position_error,
         "map_rms_error_rel": map_error,
         "step_scan_estimate_s": step_scan_estimate_s(results.config),
@@ -221,7 +234,7 @@ def _ms(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
-def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
+def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Optional[str] = None) -> str:
     lateness = stats["trigger_lateness_us"]
     lines = [
         f"{results.scan_id}: {stats['status']}{' (partial)' if results.partial else ''} — "
@@ -233,17 +246,109 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path) -> str:
         f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
         f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
         f"trigger lateness p50/p99/max {lateness['p50']}/{lateness['p99']}/{lateness['max']} µs; "
-        f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}",
+        f"missed {stats['missed_triggers']}, dropped {stats['dropped_records']}; "
+        f"link retries {stats['link_retries']}, rejected board replies {stats['rejected_samples']}; "
+        f"stall detection {stats['stall_detection']}",
     ]
     if stats["position_error_steps"] is not None:
         pe = stats["position_error_steps"]
         rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
+    partial_lines = [line for line in results.lines if line.partial]
+    if partial_lines:
+        lines.append("  kept the interrupted line (flagged partial): " + ", ".join(
+            f"line {line.index} with {line.samples} samples" for line in partial_lines))
     if results.error and results.status is not ScanStatus.COMPLETED:
         lines.append(f"  {results.error}")
-    lines.append(f"  wrote {out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")
+    lines.append(f"  wrote {location or out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")
     return "\n".join(lines)
+
+
+class OutputError(Exception):
+    """--out cannot take the scan's files (named, with the reason)."""
+
+
+def estimated_output_bytes(config: FlyScanConfig) -> int:
+    """Size of scan.h5 for `config`, with margin: the line journal and the final file both hold every
+    sample (the journal is replaced at the end, but both exist for a moment), plus the map."""
+    from ..adapters.h5_repository import file_bytes
+
+    line_s = config.fast_span_mm / config.speed_mm_s + 1.0  # run-up and run-down on top of the line itself
+    samples = int(config.lines * line_s * config.sample_rate_hz)
+    return 2 * file_bytes(samples, config.point_count) + 2_000_000
+
+
+def check_output(out: Path, needed_bytes: int) -> int:
+    """Make sure --out is a writable folder with room for `needed_bytes`; returns the free bytes."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is an existing file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"--out {out}: cannot create the folder: {err.strerror or err}") from err
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".aefi-write-test-"):
+            pass
+    except OSError as err:
+        raise OutputError(f"--out {out} is not writable: {err.strerror or err}") from err
+    free = shutil.disk_usage(out).free
+    if free < needed_bytes:
+        raise OutputError(f"--out {out}: {free / 1e6:.1f} MB free, the scan needs about {needed_bytes / 1e6:.1f} MB")
+    return free
+
+
+def _run_in_worker(service: Any, config: FlyScanConfig) -> Any:
+    """`service.run_study(config)` on a worker thread, the main thread waiting on an Event: a wait that
+    a signal interrupts at once, so that the handler (the abort) runs within a millisecond instead of
+    after the scan loop's next step."""
+    ending: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            ending["outcome"] = service.run_study(config)
+        except BaseException as error:  # handed to the main thread, which raises it
+            ending["error"] = error
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="aefi-study")
+    worker.start()
+    while not done.wait(1.0):
+        pass
+    worker.join()
+    if "error" in ending:
+        raise ending["error"]
+    return ending["outcome"]
+
+
+def clear_errors(url: str, axes: Sequence[str]) -> Optional[str]:
+    """Clear the latched errors of `axes` on the controller at `url`; returns what went wrong, if anything."""
+    from ..adapters.arcus_stage import default_opener
+
+    try:
+        link = default_opener(url)
+    except Exception as err:  # the engine's LinkError family and a bad URL (ValueError)
+        return f"{url}: {err}"
+    try:
+        for axis in dict.fromkeys(axes):
+            link.clear(axis)
+            print(f"cleared the latched errors of axis {axis}", flush=True)
+    except Exception as err:
+        return f"{url}: {err}"
+    finally:
+        link.close()
+    return None
+
+
+def _write_text(path: Path, text: str) -> Optional[str]:
+    try:
+        path.write_text(text)
+    except OSError as err:
+        path.unlink(missing_ok=True)
+        return f"could not write {path}: {err.strerror or err}"
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -257,7 +362,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    needed = estimated_output_bytes(config)
+    try:
+        free = check_output(out, needed)
+    except OutputError as err:
+        print(f"aefi-flyscan: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"output: {out / 'scan.h5'}, about {needed / 1e6:.1f} MB ({free / 1e9:.1f} GB free)", flush=True)
+    if args.clear_errors:
+        problem = clear_errors(args.port, (config.fast_axis, config.slow_axis))
+        if problem:
+            print(f"aefi-flyscan: --clear-errors: {problem}", file=sys.stderr)
+            return EXIT_FAILED
     bar = ProgressBar(enabled=not args.no_progress)
     app = build_flyscan(args.port, args.board, out_dir=out, file_name="scan.h5", observers=[bar])
     window = None
@@ -265,38 +381,71 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .flyscan_gui import FlyscanWindow
 
         window = FlyscanWindow(app.service, args.channel)
-    interrupted = []
+    interrupted: list[int] = []
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         # Only a flag and a non-blocking engine call: the scan loop notices, the engine stops the motors.
         interrupted.append(signum)
         app.service.abort()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
-        outcome = window.run(config) if window is not None else app.service.run_study(config)
+        outcome = window.run(config) if window is not None else _run_in_worker(app.service, config)
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FlyScanError as err:
+        if "bad link URL" in str(err):  # the engine's URL parser refused --port or --board
+            _parser().print_usage(sys.stderr)
+            print(f"aefi-flyscan: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"aefi-flyscan: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as err:  # even the fallback file in the temp folder could not be written
+        print(f"aefi-flyscan: could not save the results: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as err:  # a defect: said in one line, the motors already stopped by the service
+        print(f"aefi-flyscan: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
-        signal.signal(signal.SIGINT, previous)
         bar.close()
-    results = outcome.results
+    try:
+        return _report(args, app, outcome, out, simulated, window, interrupted)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulated: bool, window: Any,
+            interrupted: list[int]) -> int:
+    """stats.json, map.png and the summary; a file that cannot be written is named, never fatal."""
+    results, config = outcome.results, outcome.results.config
+    problems: list[Optional[str]] = []
+    journal = getattr(app.repository, "journal", None)
+    if journal is not None and journal.error:
+        problems.append(journal.error)
+    save_error = getattr(app.repository, "last_error", None)
+    if save_error:
+        problems.append(f"{save_error}; the results were saved to {outcome.location} instead")
     truth = truth_map(results) if simulated and config.detector == "virtual_probe" else None
     stats = build_stats(results, args.port, simulated and config.detector == "virtual_probe", truth)
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    save_map_png(results, truth, args.channel, out / "map.png")
-    print(summary(results, stats, out))
+    problems.append(_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n"))
+    try:
+        save_map_png(results, truth, args.channel, out / "map.png")
+    except (OSError, ValueError) as err:
+        (out / "map.png").unlink(missing_ok=True)
+        problems.append(f"could not write {out / 'map.png'}: {err}")
+    print(summary(results, stats, out, outcome.location))
+    for problem in filter(None, problems):
+        print(f"aefi-flyscan: {problem}", file=sys.stderr)
     if window is not None:
         if args.screenshot is None:
             window.wait_closed()
         window.close(args.screenshot)
-    if results.status is ScanStatus.COMPLETED:
-        return 0
-    return EXIT_INTERRUPTED if interrupted else EXIT_FAILED
+    if interrupted:
+        return 128 + interrupted[0]
+    # A complete scan whose files are not all in --out (saved to the fallback) is not a success.
+    return 0 if results.status is ScanStatus.COMPLETED and not any(problems) else EXIT_FAILED
 
 
 if __name__ == "__main__":

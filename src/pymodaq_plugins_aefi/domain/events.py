@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from .config import FlyScanConfig
+from .samples import RawSamples
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,18 @@ class FlyScanLineAcquired(FlyScanEvent):
     samples: int
     t_start_ns: int
     t_end_ns: int
+
+
+@dataclass(frozen=True)
+class FlyScanLineSamples(FlyScanEvent):
+    """Every sample of one line, once it is in: `partial` for the line a scan's end interrupted.
+
+    What a journal appends to disk line by line, so that a crash loses at most the line in flight.
+    """
+
+    line: int
+    samples: RawSamples = field(repr=False, compare=False)
+    partial: bool = False
 
 
 @dataclass(frozen=True)

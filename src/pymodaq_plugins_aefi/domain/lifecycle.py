@@ -12,7 +12,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
-from .errors import ScanAborted
+from .errors import InvalidTransition, ScanAborted
 from .fly_scan import FlyScan, ScanStatus
 from .recorder import FlyScanRecorder
 from .results import ScanResults
@@ -27,10 +27,15 @@ def run_scan(port: ScanPort, scan: FlyScan, observer: ScanObserver) -> ScanResul
     recorder = FlyScanRecorder(scan, observer, port.placement)
     try:
         port.prepare(scan)
-    except ScanAborted:
+    except ScanAborted as err:
         # Stopped on its way to the start: an aborted scan without lines, still reported and saved.
         recorder.begin(time.monotonic_ns())
-        return _finish(recorder, port.complete().outcome())
+        try:
+            outcome = port.complete().outcome()
+        except InvalidTransition:
+            # stopped before the port had the scan at all: nothing moved, nothing to collect
+            outcome = _not_flown(str(err))
+        return _finish(recorder, outcome)
     try:
         recorder.begin(time.monotonic_ns())
         with contextlib.suppress(ScanAborted):  # aborted while ready: the completion reports it
@@ -76,6 +81,12 @@ def _close_lines(scan: FlyScan, recorder: FlyScanRecorder, closed: int, lines_do
         t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (0, 0)
         recorder.line_finished(index, t_start, t_end)
     return max(closed, min(lines_done, len(scan.lines)))
+
+
+def _not_flown(reason: str) -> ScanOutcome:
+    from .ports import ScanOutcome
+
+    return ScanOutcome(status=ScanStatus.ABORTED, stats={"status": "aborted", "lines": 0, "samples": 0}, error=reason)
 
 
 def _finish(recorder: FlyScanRecorder, outcome: ScanOutcome) -> ScanResults:

@@ -152,6 +152,11 @@ class ResultsRepository(abc.ABC):
     def load(self, location: str) -> ScanResults:
         """Read back results saved by `save`."""
 
+    def open_journal(self, scan: FlyScan) -> Optional[ScanObserver]:
+        """An observer that writes `scan`'s lines as they complete (FlyScanLineSamples), so that a
+        crash loses at most the line in flight; None when this repository keeps nothing until `save`."""
+        return None
+
 
 class ObserverGroup:
     """Fans events out to several observers; one failing observer does not stop the others or the scan."""
@@ -169,6 +174,9 @@ class ObserverGroup:
 
     def __len__(self) -> int:
         return len(self._observers)
+
+    def __contains__(self, observer: object) -> bool:
+        return any(o is observer for o in self._observers)
 
     def on_event(self, event: FlyScanEvent) -> None:
         for observer in list(self._observers):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from .correlation import FlyScanCorrelationService, Placement
-from .events import FlyScanEvent, FlyScanProgress
+from .events import FlyScanEvent, FlyScanLineSamples, FlyScanProgress
 from .fly_scan import FlyScan, LineState, ScanStatus
 from .results import Provenance, ScanResults, assemble_results
 from .samples import RawSamples
@@ -61,6 +61,7 @@ class FlyScanRecorder:
         self.line_started(index)
         line_samples = self.line_samples(index)
         self._emit(self.scan.line_acquired(index, t_start_ns, t_end_ns, len(line_samples)))
+        self._emit(FlyScanLineSamples(self.scan.id, index, line_samples))
         profile = self.correlation.correlate(self.scan.line(index), line_samples)
         self._placed[index] = profile.fast_mm
         self._emit(self.scan.line_correlated(index, profile.fast_axis_mm, profile.profile_volts, profile.counts))
@@ -81,6 +82,22 @@ class FlyScanRecorder:
             )
         )
 
+    def _keep_interrupted_lines(self) -> None:
+        raw = self.raw()
+        if not len(raw):
+            return
+        for line in self.scan.lines:
+            if line.done:
+                continue
+            samples = raw.for_line(line.index)
+            if not len(samples):
+                continue
+            if self.scan.status is ScanStatus.RUNNING:
+                self.line_started(line.index)
+            line.t_start_ns, line.t_end_ns = int(samples.t_ns.min()), int(samples.t_ns.max())
+            line.samples = len(samples)
+            self._emit(FlyScanLineSamples(self.scan.id, line.index, samples, partial=True))
+
     def line_samples(self, index: int) -> RawSamples:
         """The samples of line `index` received so far, in acquisition order."""
         return RawSamples.concat(chunk.for_line(index) for chunk in self._chunks)
@@ -98,7 +115,13 @@ class FlyScanRecorder:
         error: Optional[str] = None,
         error_type: Optional[str] = None,
     ) -> ScanResults:
-        """End the scan with `status`, publish the closing event and build the results."""
+        """End the scan with `status`, publish the closing event and build the results.
+
+        The line an abort or a fault interrupted keeps its samples: it ends FAILED with its sample
+        count and times (the partial line), and its samples stay in the raw stream and the map.
+        """
+        if status is not ScanStatus.COMPLETED:
+            self._keep_interrupted_lines()
         if status is ScanStatus.COMPLETED:
             event: FlyScanEvent = self.scan.complete(time.monotonic() - self._t0_s)
         elif status is ScanStatus.ABORTED:

@@ -30,6 +30,11 @@ class LineSummary:
     t_end_ns: Optional[int]
     samples: int
 
+    @property
+    def partial(self) -> bool:
+        """The line a scan's end interrupted: some of its samples acquired, the line not finished."""
+        return self.state is LineState.FAILED and self.samples > 0
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -90,25 +95,23 @@ def assemble_results(
     error: Optional[str] = None,
     placed_fast_mm: Optional[np.ndarray] = None,
 ) -> ScanResults:
-    """Results of `scan` from its raw stream: only samples of acquired lines enter the map.
+    """Results of `scan` from its raw stream: every sample acquired, the interrupted line's included
+    (its LineSummary is `partial`), in the raw stream and on the map.
 
     `placed_fast_mm` replaces the raw fast positions for gridding when a correlation other than
     the engine's model placed the samples.
     """
-    done = np.array([line.index for line in scan.lines if line.done], dtype=np.int64)
-    keep = np.isin(raw.line, done)
     fast = raw.fast_mm if placed_fast_mm is None else np.asarray(placed_fast_mm, dtype=np.float64)
     if fast.size != len(raw):
         raise ValueError(f"placed_fast_mm has {fast.size} rows, raw stream {len(raw)}")
     config = scan.config
-    gridded = grid_samples(fast[keep], raw.slow_mm[keep], raw.channels_volts[keep], config.fast_axis_mm,
-                           config.slow_axis_mm)
+    gridded = grid_samples(fast, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
     lines = tuple(
         LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, line.state, line.t_start_ns,
                     line.t_end_ns, line.samples)
         for line in scan.lines
     )
     return ScanResults(
-        scan.id, config, scan.status, raw.select(keep), gridded, lines, dict(stats or {}), provenance or Provenance(),
+        scan.id, config, scan.status, raw, gridded, lines, dict(stats or {}), provenance or Provenance(),
         error,
     )

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..domain.errors import InvalidTransition, ScanExecutionError
+from ..domain.errors import InvalidTransition, ScanAborted, ScanExecutionError
 from ..domain.events import FlyScanEvent
 from ..domain.fly_scan import FlyScan, FlyScanLine, ScanStatus
 from ..domain.measurement import N_CHANNELS
@@ -37,7 +37,8 @@ class FakeScanPort(ScanPort):
 
     `after_line(index)` runs after each line (tests call abort from there); `abort_after_lines` /
     `fail_after_lines` end the scan after that many lines (a failure in the middle of the next
-    line); `fail_with_nothing` makes `prepare` fail before any data.
+    line); `fail_with_nothing` makes `prepare` fail before any data; `abort_while_preparing` makes
+    `prepare` end as a Stop pressed on the way to the start does.
     """
 
     def __init__(
@@ -47,12 +48,14 @@ class FakeScanPort(ScanPort):
         abort_after_lines: Optional[int] = None,
         fail_after_lines: Optional[int] = None,
         fail_with_nothing: bool = False,
+        abort_while_preparing: bool = False,
     ) -> None:
         self.field = field
         self.after_line = after_line
         self.abort_after_lines = abort_after_lines
         self.fail_after_lines = fail_after_lines
         self.fail_with_nothing = fail_with_nothing
+        self.abort_while_preparing = abort_while_preparing
         self.executed: list[FlyScan] = []
         self.abort_calls = 0
         self._abort = threading.Event()
@@ -68,6 +71,8 @@ class FakeScanPort(ScanPort):
     def prepare(self, scan: FlyScan) -> None:
         if self.fail_with_nothing:
             raise ScanExecutionError("stage link lost before the first line")
+        if self.abort_while_preparing:
+            raise ScanAborted(f"scan {scan.id} aborted while preparing")
         self.executed.append(scan)
         self._abort.clear()
         self._scan, self._state, self._next_line, self._pending, self._error = scan, "ready", 0, [], None

@@ -187,6 +187,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict
     d.set_item("abort_latency_ms", s.abort_latency_ms)?;
     d.set_item("detector_faults", s.detector_faults)?;
     d.set_item("rejected_samples", s.rejected_samples)?;
+    d.set_item("link_retries", s.link_retries)?;
     Ok(d)
 }
 

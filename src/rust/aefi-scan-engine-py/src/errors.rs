@@ -221,7 +221,7 @@ pub fn scan_state_error(message: impl Into<String>) -> PyErr {
 pub fn transport_class(e: &TransportError) -> Exc {
     match e {
         TransportError::PortBusy { .. } => Exc::PortBusy,
-        TransportError::PortNotFound { .. } => Exc::PortNotFound,
+        TransportError::PortNotFound { .. } | TransportError::Refused { .. } => Exc::PortNotFound,
         TransportError::Timeout { .. } => Exc::LinkTimeout,
         TransportError::UsbUnavailable { .. } => Exc::UsbUnavailable,
         TransportError::BadUrl { .. } => Exc::InvalidArgument,
@@ -309,7 +309,7 @@ pub fn scan_fault_error(f: &ScanFault) -> PyErr {
     let message = f.to_string();
     match f {
         ScanFault::Plan(p) => plan_error(&p.field, message),
-        ScanFault::AxisRefused { axis, refusal: AxisRefusal::Latched(latch) } | ScanFault::AxisLatched { axis, latch } => {
+        ScanFault::AxisRefused { axis, refusal: AxisRefusal::Latched(latch) } | ScanFault::AxisLatched { axis, latch, .. } => {
             controller_error(message, latch.code(), Some(*axis))
         }
         ScanFault::AxisRefused { axis, refusal: AxisRefusal::Moving } => controller_error(message, "PULSING", Some(*axis)),
@@ -415,7 +415,7 @@ mod tests {
             (ScanFault::Plan(PlanError::new("lines", "m")), Exc::Plan),
             (ScanFault::AxisRefused { axis: Axis::Y, refusal: AxisRefusal::Latched(latch) }, Exc::Controller),
             (ScanFault::AxisRefused { axis: Axis::X, refusal: AxisRefusal::Moving }, Exc::Controller),
-            (ScanFault::AxisLatched { axis: Axis::X, latch }, Exc::Controller),
+            (ScanFault::AxisLatched { axis: Axis::X, latch, at_steps: 0, step_um: 21.8 }, Exc::Controller),
             (
                 ScanFault::EncoderSlip(aefi_scan_engine::engine::encoder::SlipError {
                     axis: Axis::X,

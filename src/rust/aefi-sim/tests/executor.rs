@@ -219,8 +219,12 @@ fn a_limit_mid_line_fails_with_the_latch() {
     ex.kickoff().unwrap();
     let stats = ex.complete().unwrap().stats();
     assert_eq!(stats.status, ScanState::Failed, "{stats:?}");
-    let Some(ScanFault::AxisLatched { axis, latch }) = stats.error else { panic!("{:?}", stats.error) };
+    let error = stats.error.clone();
+    let Some(ScanFault::AxisLatched { axis, latch, at_steps, .. }) = stats.error else { panic!("{:?}", stats.error) };
     assert_eq!((axis, latch.plus_limit), (Axis::X, true));
+    assert!((1195..=1200).contains(&at_steps), "{at_steps}");
+    let text = error.unwrap().to_string();
+    assert!(text.contains("+ limit") && text.contains(" mm (") && text.contains("--clear-errors"), "{text}");
 }
 
 #[test]

@@ -129,7 +129,9 @@ fn invalid(parameter: &str, message: String) -> ArcusError {
 impl ArcusController {
     /// Wraps an open link.
     pub fn new(link: Box<dyn ByteLink>, framing: Framing, timeout: Duration, url: &str) -> ArcusController {
-        ArcusController { link, framing, timeout_ns: timeout.as_nanos().min(i64::MAX as u128) as i64, url: url.to_string(), dirty: false }
+        // `dirty`: whatever an earlier client of the port left unread (a reply it never took) is
+        // discarded before the first command, so that it is never taken for this one's reply.
+        ArcusController { link, framing, timeout_ns: timeout.as_nanos().min(i64::MAX as u128) as i64, url: url.to_string(), dirty: true }
     }
 
     /// Opens the link `url` names through `opener` (the core's [`HardwareOpener`] opens real
@@ -169,6 +171,11 @@ impl ArcusController {
     /// Reply timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_nanos(self.timeout_ns.max(0) as u64)
+    }
+
+    /// Sets the reply timeout (a retrying caller shortens it for its idempotent queries).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout_ns = timeout.as_nanos().min(i64::MAX as u128) as i64;
     }
 
     fn exchange_text(&mut self, text: &str) -> Result<Timed<Reply>, ArcusError> {

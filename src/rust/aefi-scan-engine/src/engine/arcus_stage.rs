@@ -13,6 +13,7 @@ use crate::arcus::framing::wire_time_ns;
 use crate::arcus::protocol::{AxisStatus, Command, Reply, SpeedParam};
 use crate::transport::{LinkUrl, SimTiming, TransportError};
 use std::ops::DerefMut;
+use std::time::Duration;
 
 /// The engine's axis as the driver's.
 pub fn arcus_axis(a: Axis) -> crate::arcus::protocol::Axis {
@@ -70,13 +71,32 @@ fn axis_motion(s: AxisStatus) -> AxisMotion {
     }
 }
 
+/// Attempts of an idempotent query (position, status) before the link counts as lost.
+const QUERY_ATTEMPTS: u32 = 3;
+/// Floor of an idempotent query's reply timeout: a USB-serial adapter's latency timer (16 ms by
+/// default) and the scheduler's jitter come on top of the wire model.
+const QUERY_TIMEOUT_FLOOR_NS: i64 = 30_000_000;
+
+/// Whether a failed exchange may be asked again: no reply in time, or a reply that does not parse
+/// (line noise). A controller's `?…` refusal is an answer, never retried.
+fn retryable(e: &ArcusError) -> bool {
+    matches!(e, ArcusError::Protocol { .. } | ArcusError::Transport { source: TransportError::Timeout { .. }, .. })
+}
+
 /// The Arcus behind `C` (an owned driver or a lent one) as a [`Stage`].
+///
+/// Idempotent queries (positions, status) that time out or come back garbled are asked again
+/// (the driver discards the stale input first), each within a reply timeout of four modelled round
+/// trips (at least 30 ms, at most the driver's), [`QUERY_ATTEMPTS`] times in all; then the error
+/// goes on as a lost link. Motion commands are never sent twice.
 #[derive(Debug)]
 pub struct ArcusStage<C> {
     ctrl: C,
     timing: LinkTiming,
     wire_limit_hz: f64,
     absolute_mode_sent: bool,
+    query_timeout: Duration,
+    retries: u64,
 }
 
 impl<C: DerefMut<Target = ArcusController>> ArcusStage<C> {
@@ -84,7 +104,40 @@ impl<C: DerefMut<Target = ArcusController>> ArcusStage<C> {
     pub fn new(ctrl: C) -> Self {
         let timing = link_timing(&ctrl);
         let wire_limit_hz = ctrl.wire_limit_hz().filter(|_| timing.byte_time_ns > 0.0).unwrap_or(f64::INFINITY);
-        Self { ctrl, timing, wire_limit_hz, absolute_mode_sent: false }
+        // The longest idempotent query: MST, 4 axes' status words.
+        let model_ns = ctrl.round_trip_model_ns(3, 24).unwrap_or(0);
+        let query_timeout = Duration::from_nanos((4 * model_ns).max(QUERY_TIMEOUT_FLOOR_NS) as u64).min(ctrl.timeout());
+        Self { ctrl, timing, wire_limit_hz, absolute_mode_sent: false, query_timeout, retries: 0 }
+    }
+
+    fn with_timeout<T>(
+        &mut self,
+        timeout: Duration,
+        f: impl FnOnce(&mut ArcusController) -> Result<T, ArcusError>,
+    ) -> Result<T, StageError> {
+        let normal = self.ctrl.timeout();
+        self.ctrl.set_timeout(timeout);
+        let result = f(&mut self.ctrl);
+        self.ctrl.set_timeout(normal);
+        result.map_err(stage_error)
+    }
+
+    /// Runs the idempotent query `f`, again on a timeout or a garbled reply, within the query timeout.
+    fn query<T>(&mut self, mut f: impl FnMut(&mut ArcusController) -> Result<T, ArcusError>) -> Result<T, StageError> {
+        let normal = self.ctrl.timeout();
+        self.ctrl.set_timeout(self.query_timeout);
+        let mut attempt = 1;
+        let result = loop {
+            match f(&mut self.ctrl) {
+                Err(e) if retryable(&e) && attempt < QUERY_ATTEMPTS => {
+                    attempt += 1;
+                    self.retries += 1;
+                }
+                other => break other,
+            }
+        };
+        self.ctrl.set_timeout(normal);
+        result.map_err(stage_error)
     }
 
     fn int(&mut self, cmd: &Command) -> Result<i64, StageError> {
@@ -143,7 +196,7 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
 
     fn poll(&mut self, axis: Axis) -> Result<Poll, StageError> {
         let a = arcus_axis(axis);
-        let r = self.ctrl.position_timed(a).map_err(stage_error)?;
+        let r = self.query(|c| c.position_timed(a))?;
         let mut p = self.stamp(&Command::GetPosition(a), r.t_send_ns, r.t_recv_ns, r.value.to_string().len());
         p.steps = r.value;
         Ok(p)
@@ -158,20 +211,29 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
     }
 
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
-        Ok(axis_motion(self.ctrl.axis_status(arcus_axis(axis)).map_err(stage_error)?))
+        let a = arcus_axis(axis);
+        Ok(axis_motion(self.query(|c| c.axis_status(a))?))
     }
 
     fn motions(&mut self, axes: &[Axis]) -> Result<Vec<AxisMotion>, StageError> {
         // MST reports every axis: one transaction for all of them.
-        let st = self.ctrl.status().map_err(stage_error)?;
+        let st = self.query(|c| c.status())?;
         Ok(axes.iter().map(|&a| axis_motion(st.axis(arcus_axis(a)))).collect())
     }
 
+    fn link_retries(&self) -> u64 {
+        self.retries
+    }
+
     fn stop_all(&mut self) -> Result<i64, StageError> {
-        Ok(self.ctrl.stop(None).map_err(stage_error)?.t_send_ns)
+        // The frame is on the wire at once; its reply is awaited no longer than a query's, so that
+        // a lost link does not hold the scan's end for the driver's whole timeout.
+        let short = self.query_timeout;
+        Ok(self.with_timeout(short, |c| c.stop(None))?.t_send_ns)
     }
 
     fn abort_all(&mut self) -> Result<i64, StageError> {
-        Ok(self.ctrl.abort(None).map_err(stage_error)?.t_send_ns)
+        let short = self.query_timeout;
+        Ok(self.with_timeout(short, |c| c.abort(None))?.t_send_ns)
     }
 }

@@ -37,7 +37,7 @@ use super::model::{LinkTiming, Poll, Trapezoid};
 use super::physics::{self, StartPositions};
 use super::plan::{validate, Axis, AxisSpeeds, FlyPlan, LineSpec, PlanError, TriggerMode, ValidatedPlan};
 use super::record::{drain_columns, ring, Columns, Record};
-use super::stage::{AxisMotion, Stage, StageError, StageErrorKind};
+use super::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use super::stats::{Live, Progress, ScanState, ScanStats, ThreadDone};
 use super::trigger::{run_trigger_loop, Msg, TriggerConfig, TriggerOutcome};
 use crate::clock::{Clock, MonotonicClock};
@@ -99,6 +99,7 @@ struct MotionOutcome {
     polls: u64,
     poll_wire_ns: f64,
     physical_min_s: Option<f64>,
+    link_retries: u64,
 }
 
 /// A move under way, awaited by [`Motion::arrive`].
@@ -140,6 +141,10 @@ struct Motion<'a, S: Stage> {
     polls: u64,
     /// Wire time of the flight polls made (bytes × byte time + turnaround), for the wire limit.
     poll_wire_ns: f64,
+    /// The step size, for positions in messages (µm).
+    step_um: f64,
+    /// The last target commanded to each axis, for the message of a link lost mid-move.
+    targets: Vec<(Axis, i64)>,
 }
 
 impl<S: Stage> Motion<'_, S> {
@@ -194,6 +199,36 @@ impl<S: Stage> Motion<'_, S> {
     fn sleep_ms(&mut self, ms: f64) -> Result<(), Interrupt> {
         let end = self.now() + (ms * 1e6) as i64;
         self.sleep_until(end)
+    }
+
+    fn commanded(&mut self, axis: Axis, target: i64) {
+        self.targets.retain(|(a, _)| *a != axis);
+        self.targets.push((axis, target));
+    }
+
+    /// Where the axes may still be going when the link is lost: the controller finishes a move
+    /// it has started whether anyone listens or not.
+    fn still_moving_hint(&self) -> String {
+        let mm = |steps: i64| steps as f64 * self.step_um * 1e-3;
+        let seen = |axis: Axis| if axis == self.fast { Some(self.fast_at) } else { self.slow_at };
+        let axes: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|(axis, target)| seen(*axis) != Some(*target))
+            .map(|(axis, target)| {
+                let last = seen(*axis).map_or(String::new(), |s| format!(" (last seen at {:.3} mm)", mm(s)));
+                format!("axis {} to {:.3} mm{last}", axis.letter(), mm(*target))
+            })
+            .collect();
+        if axes.is_empty() {
+            String::from("no move was under way")
+        } else {
+            format!("the controller may still be moving {} (it ends a started move on its own)", axes.join(", "))
+        }
+    }
+
+    fn latched(&self, axis: Axis, latch: Latch, at_steps: i64) -> Interrupt {
+        ScanFault::AxisLatched { axis, latch, at_steps, step_um: self.step_um }.into()
     }
 
     fn poll(&mut self, axis: Axis) -> Result<Poll, Interrupt> {
@@ -259,6 +294,7 @@ impl<S: Stage> Motion<'_, S> {
         loop {
             match self.stage.move_to(axis, target) {
                 Ok(cmd) => {
+                    self.commanded(axis, target);
                     self.move_out_ns = (f64::from(cmd.bytes_out) * self.timing.byte_time_ns) as i64;
                     return Ok(cmd);
                 }
@@ -331,7 +367,7 @@ impl<S: Stage> Motion<'_, S> {
                             }
                             return Err(stopped_short(m.axis, p.steps, m.target));
                         }
-                        AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: m.axis, latch }.into()),
+                        AxisMotion::Fault(latch) => return Err(self.latched(m.axis, latch, p.steps)),
                     }
                 }
                 k += 1;
@@ -474,7 +510,7 @@ impl<S: Stage> Motion<'_, S> {
                         return Err(stopped_short(m.axis, p.steps, m.target));
                     }
                 }
-                AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: m.axis, latch }.into()),
+                AxisMotion::Fault(latch) => return Err(self.latched(m.axis, latch, p.steps)),
             }
         }
         Ok(())
@@ -549,7 +585,10 @@ impl<S: Stage> Motion<'_, S> {
                     step = None;
                     let from = self.slow_at.unwrap_or(line.slow_steps);
                     match self.stage.move_to(axis, to) {
-                        Ok(cmd) => self.booked(axis, from, to, &cmd, &vp.fly_speeds),
+                        Ok(cmd) => {
+                            self.commanded(axis, to);
+                            self.booked(axis, from, to, &cmd, &vp.fly_speeds);
+                        }
                         Err(e) if is_pulsing(&e) => deferred = Some((axis, to)),
                         Err(e) => return Err(e.into()),
                     }
@@ -560,12 +599,19 @@ impl<S: Stage> Motion<'_, S> {
             }
             still = if p.steps == last { still + 1 } else { 0 };
             last = p.steps;
+            // A limit stops the axis mid-line: two polls without a step where it should be moving
+            // ask the controller at once, instead of waiting for the line's planned end.
+            if still == 2 && (p.t_recv_ns as f64) <= expected_end {
+                if let AxisMotion::Fault(latch) = self.stage.motion(fast)? {
+                    return Err(self.latched(fast, latch, p.steps));
+                }
+            }
             if still >= 3 && (p.t_recv_ns as f64) > expected_end {
                 match self.stage.motion(fast)? {
                     AxisMotion::Moving => still = 0,
                     AxisMotion::Idle if self.poll(fast)?.steps == target => return Ok(deferred),
                     AxisMotion::Idle => return Err(stopped_short(fast, p.steps, target)),
-                    AxisMotion::Fault(latch) => return Err(ScanFault::AxisLatched { axis: fast, latch }.into()),
+                    AxisMotion::Fault(latch) => return Err(self.latched(fast, latch, p.steps)),
                 }
             }
         }
@@ -614,6 +660,8 @@ fn motion_thread<S: Stage>(
         flying_ns: 0,
         polls: 0,
         poll_wire_ns: 0.0,
+        step_um: vp.plan.step_um,
+        targets: Vec::with_capacity(2),
     };
     let mut previous_hs = None;
     let result = (|| {
@@ -630,13 +678,21 @@ fn motion_thread<S: Stage>(
         Ok(()) => (ScanState::Completed, None),
         Err(Interrupt::Abort) => (ScanState::Aborted, None),
         Err(Interrupt::Fault(fault)) => {
+            let fault = match fault {
+                ScanFault::Stage(e) if matches!(e.kind, StageErrorKind::Timeout | StageErrorKind::Link) => {
+                    let message = format!("{}; {}", e.message, m.still_moving_hint());
+                    ScanFault::Stage(StageError { message, ..e })
+                }
+                other => other,
+            };
             live.set_state(ScanState::Stopping);
             // Best effort: the link may be the thing that failed.
             let _ = m.stage.stop_all();
             (ScanState::Failed, Some(fault))
         }
     };
-    if let Some(prev) = previous_hs {
+    let link_lost = matches!(&error, Some(ScanFault::Stage(e)) if matches!(e.kind, StageErrorKind::Timeout | StageErrorKind::Link));
+    if let (Some(prev), false) = (previous_hs, link_lost) {
         restore_high_speed(m.stage, live.clock().as_ref(), fast, prev);
     }
     let physical_min_s = match (vp.plan.slow_axis, m.slow_speeds) {
@@ -646,7 +702,17 @@ fn motion_thread<S: Stage>(
     let abort_latency_ms = m.abort_sent_ns.map(|t| (t - live.abort_requested_ns.load(Ordering::Acquire)) as f64 * 1e-6);
     let _ = m.send(Msg::Finish);
     live.set_final(state);
-    MotionOutcome { state, error, abort_latency_ms, flying_ns: m.flying_ns, polls: m.polls, poll_wire_ns: m.poll_wire_ns, physical_min_s }
+    let link_retries = m.stage.link_retries();
+    MotionOutcome {
+        state,
+        error,
+        abort_latency_ms,
+        flying_ns: m.flying_ns,
+        polls: m.polls,
+        poll_wire_ns: m.poll_wire_ns,
+        physical_min_s,
+        link_retries,
+    }
     // `stage` drops here: a lent link goes home on every path.
 }
 
@@ -957,6 +1023,7 @@ impl Scan {
             flying_ns: 0,
             start_error: None,
         });
+        let link_retries = mo.as_ref().map_or(0, |m| m.link_retries);
         let (flying_ns, polls, abort_latency_ms, poll_wire_ns, physical_min_s) =
             mo.map(|m| (m.flying_ns, m.polls, m.abort_latency_ms, m.poll_wire_ns, m.physical_min_s)).unwrap_or((0, 0, None, 0.0, None));
         // The wire limit of the polls actually made (their frame sizes), else the link's figure.
@@ -999,6 +1066,7 @@ impl Scan {
             abort_latency_ms,
             detector_faults: ro.detector_faults,
             rejected_samples: ro.rejected_samples,
+            link_retries,
         }
     }
 }

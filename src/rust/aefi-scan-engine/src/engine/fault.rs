@@ -9,6 +9,9 @@ use super::encoder::SlipError;
 use super::plan::{Axis, PlanError};
 use super::stage::{Latch, StageError};
 
+/// How a latched error is cleared, for the messages that name one.
+pub const CLEAR_HINT: &str = "clear it (the move plugin's Clear error, `aefi-flyscan --clear-errors`, or CLR)";
+
 /// Why `prepare` refused an axis before any motion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AxisRefusal {
@@ -21,7 +24,7 @@ pub enum AxisRefusal {
 impl std::fmt::Display for AxisRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AxisRefusal::Latched(latch) => write!(f, "{latch}; clear it (Clear error, or CLR) and prepare again"),
+            AxisRefusal::Latched(latch) => write!(f, "{latch}; {CLEAR_HINT} and prepare again"),
             AxisRefusal::Moving => write!(f, "is moving; stop it and prepare again"),
         }
     }
@@ -42,12 +45,17 @@ pub enum ScanFault {
         refusal: AxisRefusal,
     },
     /// An axis latched an error (limit switch, alarm) during the scan; the motors were stopped.
-    #[error("axis {}: {latch} during the scan", axis.letter())]
+    #[error("axis {}: {latch} at {:.3} mm ({at_steps} steps) during the scan; the motors were stopped; {CLEAR_HINT}",
+            axis.letter(), *at_steps as f64 * step_um * 1e-3)]
     AxisLatched {
         /// The axis.
         axis: Axis,
         /// What it latched.
         latch: Latch,
+        /// Where the axis was last seen (steps).
+        at_steps: i64,
+        /// The step size, for the position in mm (µm).
+        step_um: f64,
     },
     /// The encoder of an axis fell behind (or ahead of) its pulse counter: steps were lost; the
     /// motors were stopped.

@@ -27,6 +27,8 @@ pub mod physics;
 pub mod plan;
 pub mod record;
 pub mod rt;
+#[cfg(windows)]
+mod rt_windows;
 pub mod stage;
 pub mod stats;
 pub mod trigger;

@@ -16,7 +16,9 @@ pub const DEFAULT_SPIN_NS: i64 = 200_000;
 /// What the real-time set-up obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RtReport {
-    /// SCHED_FIFO was granted.
+    /// A real-time priority was granted: SCHED_FIFO on Linux, THREAD_PRIORITY_TIME_CRITICAL on
+    /// Windows (with the 1 ms timer period, MMCSS "Pro Audio" and power throttling off, as `detail`
+    /// says).
     pub fifo: bool,
     /// The CPU the thread was pinned to, if pinning worked.
     pub pinned_cpu: Option<usize>,
@@ -65,10 +67,17 @@ pub fn make_realtime(priority: i32) -> RtReport {
             }
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
     {
         let _ = priority;
-        notes.push("real-time scheduling is only attempted on Linux".to_string());
+        let (granted, windows_notes) = super::rt_windows::make_realtime();
+        report.fifo = granted;
+        notes.extend(windows_notes);
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        let _ = priority;
+        notes.push("real-time scheduling is attempted on Linux and Windows only".to_string());
     }
     report.detail = notes.join("; ");
     report
@@ -83,7 +92,9 @@ pub fn sleep_until(t_ns: i64) {
         // SAFETY: `ts` is a valid timespec; the remainder pointer may be null with TIMER_ABSTIME.
         while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) } == libc::EINTR {}
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    super::rt_windows::sleep_until(t_ns);
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let now = crate::clock::mono_ns();
         if t_ns > now {

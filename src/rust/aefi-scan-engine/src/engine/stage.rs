@@ -147,6 +147,11 @@ pub trait Stage: Send {
     /// Link or protocol failures.
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError>;
 
+    /// Idempotent queries asked again after a timeout or a garbled reply, so far.
+    fn link_retries(&self) -> u64 {
+        0
+    }
+
     /// Motion states of several axes, in the order given (a controller that reports every axis
     /// in one status query answers in one transaction).
     ///
@@ -196,6 +201,9 @@ impl<T: Stage + ?Sized> Stage for Box<T> {
     }
     fn motions(&mut self, axes: &[Axis]) -> Result<Vec<AxisMotion>, StageError> {
         (**self).motions(axes)
+    }
+    fn link_retries(&self) -> u64 {
+        (**self).link_retries()
     }
     fn stop_all(&mut self) -> Result<i64, StageError> {
         (**self).stop_all()

@@ -382,4 +382,6 @@ pub struct ScanStats {
     pub detector_faults: u64,
     /// Detector samples rejected as invalid (a board reply that did not parse); never recorded.
     pub rejected_samples: u64,
+    /// Position or status queries asked again after a timeout or a garbled reply.
+    pub link_retries: u64,
 }

@@ -29,6 +29,12 @@ pub enum TransportError {
         /// Ports that exist on this machine.
         available: Vec<String>,
     },
+    /// Nothing accepts connections at a TCP address (connection refused).
+    #[error("connection refused by {port}: nothing listens there (is the simulator or the TCP bridge running?)")]
+    Refused {
+        /// HOST:PORT.
+        port: String,
+    },
     /// Another owner holds the port (exclusive open refused).
     #[error("port {port} is busy: {detail}")]
     PortBusy {

@@ -19,7 +19,7 @@ impl TcpLink {
     /// Connects to `addr` (`HOST:PORT`) within `timeout`.
     ///
     /// # Errors
-    /// [`TransportError::PortNotFound`] if nothing listens there, I/O errors otherwise.
+    /// [`TransportError::Refused`] if nothing listens there, I/O errors otherwise.
     pub fn connect(addr: &str, baud: Option<u32>, timeout: Duration) -> Result<TcpLink, TransportError> {
         let addrs: Vec<_> = addr.to_socket_addrs().map_err(|e| TransportError::io(addr, e))?.collect();
         let mut last = None;
@@ -33,9 +33,7 @@ impl TcpLink {
             }
         }
         match last {
-            Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Err(TransportError::PortNotFound { port: addr.to_string(), available: vec![] })
-            }
+            Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(TransportError::Refused { port: addr.to_string() }),
             Some(e) => Err(TransportError::io(addr, e)),
             None => Err(TransportError::PortNotFound { port: addr.to_string(), available: vec![] }),
         }
@@ -111,11 +109,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refused_connection_is_port_not_found() {
+    fn refused_connection_says_so() {
         // Bind then drop to get a port nobody listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let e = TcpLink::connect(&format!("127.0.0.1:{port}"), None, Duration::from_millis(200)).unwrap_err();
-        assert!(matches!(e, TransportError::PortNotFound { .. }), "{e}");
+        assert!(matches!(e, TransportError::Refused { .. }), "{e}");
+        assert!(e.to_string().starts_with(&format!("connection refused by 127.0.0.1:{port}")), "{e}");
     }
 
     #[test]

@@ -213,6 +213,26 @@ impl TruthLog {
     /// # Errors
     /// Malformed JSON.
     pub fn from_json(text: &str) -> Result<TruthLog, serde_json::Error> {
-        serde_json::from_str(text)
+        let log: TruthLog = serde_json::from_str(text)?;
+        log.check().map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        Ok(log)
+    }
+
+    /// A log read from outside is checked before use: a negative duration, a piece that does not
+    /// follow the one before or a value that is not finite would make the position queries panic.
+    fn check(&self) -> Result<(), String> {
+        for (k, axis) in self.axes.iter().enumerate() {
+            let mut t_prev = i64::MIN;
+            for p in &axis.pieces {
+                if p.dur_ns < 0 || p.t0_ns < t_prev || p.t0_ns.checked_add(p.dur_ns).is_none() {
+                    return Err(format!("axis {k}: a piece at {} ns lasts {} ns or starts before the one before", p.t0_ns, p.dur_ns));
+                }
+                if !(p.x0.is_finite() && p.v0.is_finite() && p.a.is_finite()) {
+                    return Err(format!("axis {k}: a piece at {} ns has a value that is not finite", p.t0_ns));
+                }
+                t_prev = p.t0_ns;
+            }
+        }
+        Ok(())
     }
 }
