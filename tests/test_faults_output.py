@@ -180,8 +180,9 @@ def test_limit_mid_line_is_seen_at_once_and_named(tmp_path):
     t_limit = int(t[np.argmax(truth >= limit_steps)])
     assert truth.max() == limit_steps
     poll_s = 1.0 / results.stats["poll_rate_hz"]
-    print(f"limit at {limit_steps * step_mm:.3f} mm: scan failed {(ended_ns[0] - t_limit) * 1e-6:.0f} ms after the axis "
-          f"reached it (poll period {poll_s * 1e3:.1f} ms); {results.samples} of {results.stats['samples']} samples saved")
+    react_ms = (ended_ns[0] - t_limit) * 1e-6
+    print(f"limit at {limit_steps * step_mm:.3f} mm: scan failed {react_ms:.0f} ms after the axis reached it "
+          f"(poll period {poll_s * 1e3:.1f} ms); {results.samples} of {results.stats['samples']} samples saved")
     # the fault is seen after two polls without motion and a status query: well within a line's time
     assert (ended_ns[0] - t_limit) * 1e-9 < 10 * poll_s + 0.2, (ended_ns[0] - t_limit) * 1e-9
     assert load_results(outcome.location).samples == results.samples
