@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="home switch position of an axis in pulses, e.g. X=0; repeatable")
     parser.add_argument("--encoder-ratio", type=float, default=1.0,
                         help="encoder counts per pulse (default 1; 0 = encoder not wired, counters stay 0)")
+    parser.add_argument("--encoder", action="append", default=[], type=_axis_value("--encoder"), metavar="X=COUNTS",
+                        help="encoder counts per pulse of one axis, overriding --encoder-ratio (0 = not wired); "
+                             "repeatable")
+    parser.add_argument("--encoder-ppr", action="append", default=[], type=_axis_value("--encoder-ppr"),
+                        metavar="X=LINES:PULSES",
+                        help="a quadrature encoder on one axis' motor shaft, decoded 4x: e.g. X=2048:3200 (AMT112Q, "
+                             "3200 pulses per turn) gives 4*2048/3200 = 2.56 counts per pulse; repeatable")
     parser.add_argument("--truth-log", metavar="FILE",
                         help="keep FILE updated with the JSON motion log (true position of every axis vs time)")
     faults = parser.add_argument_group("fault injection")
@@ -76,6 +83,7 @@ def simulator_options(args: argparse.Namespace) -> list[tuple[str, str]]:
     options = [("baud", str(args.baud)), ("device", str(args.device)), ("turnaround_us", str(args.turnaround_us)),
                ("encoder_ratio", str(args.encoder_ratio))]
     options += [("limit", v) for v in args.limit] + [("home", v) for v in args.home]
+    options += [("encoder", v) for v in args.encoder] + [("encoder_ppr", v) for v in args.encoder_ppr]
     if args.drop_every:
         options.append(("drop_every", str(args.drop_every)))
     if args.garble_every:

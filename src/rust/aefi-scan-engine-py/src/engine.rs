@@ -117,6 +117,8 @@ pub fn parse_plan(d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, bool)> {
             "realtime" => p.realtime = v.extract::<bool>().map_err(|_| bad(key, "expected a bool".into()))?,
             "step_um" => p.step_um = get_float(key, &v)?,
             "probe_noise_volts" => p.probe_noise_volts = get_float(key, &v)?,
+            "encoder_counts_per_step" => p.encoder_counts_per_step = get_float(key, &v)?,
+            "encoder_max_slip_steps" => p.encoder_max_slip_steps = get_float(key, &v)?,
             "seed" => p.seed = if v.is_none() { None } else { Some(get_count(key, &v, "is not a seed (0..=2**64-1)")?) },
             other => return Err(bad(other, "unknown plan key (see docs/architecture.md, \"Flyscan plan\")".into())),
         }

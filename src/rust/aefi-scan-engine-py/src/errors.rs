@@ -285,7 +285,7 @@ pub fn lease_error(e: LeaseError, url: &str) -> PyErr {
 pub fn scan_fault_class(f: &ScanFault) -> Exc {
     match f {
         ScanFault::Plan(_) => Exc::Plan,
-        ScanFault::AxisRefused { .. } | ScanFault::AxisLatched { .. } => Exc::Controller,
+        ScanFault::AxisRefused { .. } | ScanFault::AxisLatched { .. } | ScanFault::EncoderSlip(_) => Exc::Controller,
         ScanFault::Stage(e) => match e.kind {
             StageErrorKind::Timeout => Exc::LinkTimeout,
             StageErrorKind::Link => Exc::Link,
@@ -313,6 +313,7 @@ pub fn scan_fault_error(f: &ScanFault) -> PyErr {
             controller_error(message, latch.code(), Some(*axis))
         }
         ScanFault::AxisRefused { axis, refusal: AxisRefusal::Moving } => controller_error(message, "PULSING", Some(*axis)),
+        ScanFault::EncoderSlip(e) => controller_error(message, "SLIP", Some(e.axis)),
         ScanFault::Stage(e) if e.kind == StageErrorKind::Controller => controller_error(message, e.code.as_deref().unwrap_or(""), None),
         _ => scan_fault_class(f).err(message),
     }
@@ -415,6 +416,18 @@ mod tests {
             (ScanFault::AxisRefused { axis: Axis::Y, refusal: AxisRefusal::Latched(latch) }, Exc::Controller),
             (ScanFault::AxisRefused { axis: Axis::X, refusal: AxisRefusal::Moving }, Exc::Controller),
             (ScanFault::AxisLatched { axis: Axis::X, latch, at_steps: 0, step_um: 21.8 }, Exc::Controller),
+            (
+                ScanFault::EncoderSlip(aefi_scan_engine::engine::encoder::SlipError {
+                    axis: Axis::X,
+                    pulse_before_steps: 10,
+                    pulse_after_steps: 40,
+                    encoder_steps: 5.0,
+                    encoder_counts: 13,
+                    slip_steps: 35.0,
+                    max_slip_steps: 16.0,
+                }),
+                Exc::Controller,
+            ),
             (stage(StageErrorKind::Timeout), Exc::LinkTimeout),
             (stage(StageErrorKind::Link), Exc::Link),
             (stage(StageErrorKind::Busy), Exc::PortBusy),

@@ -61,7 +61,8 @@ pub const UNVERIFIED_CHOICES: &[(&str, &str)] = &[
     ("SSPD ramp", "the axis ACC rate, up or down; SSPD when idle: OK, ignored"),
     ("TOC bit 11", "set on all axes when the host was silent for TOC ms; cleared by CLR or TOC=; motion goes on"),
     ("DN=/DB=", "read back the new value at once; the address and baud change only after STORE and a power cycle, which the simulator never has"),
-    ("encoder", "follows the true motor position at --encoder-ratio counts per pulse (default 1; 0 = not wired, stays 0)"),
+    ("encoder", "on the motor shaft: follows the true motor position (so a stall is seen as slip: the pulse counter runs on, the encoder does not) at --encoder-ratio counts per pulse (default 1; 0 = not wired, stays 0), per axis with --encoder X=2.56 or --encoder-ppr X=2048:3200 (4x quadrature: 4*2048/3200 = 2.56)"),
+    ("encoder count", "4x quadrature: the last whole count passed (floor of ratio * motor position, minus the E= offset), in the direction of the pulse counter"),
     ("SYN condition", "1 = encoder equals P (Table 6.8), 2 = below, 3 = above; compared with the simulated encoder"),
     ("LT trigger", "a rising edge of the simulated DI (X=DI4, Y=DI6, Z=DI5, U=DI8) set through the bench API"),
     ("digital/analog inputs", "DI reads 0 unless set through the bench API; AI1..8 read 0 mV"),
@@ -242,6 +243,13 @@ fn whole_pulses(x: f64, v: f64) -> i64 {
     r as i64
 }
 
+/// The count a 4× quadrature decoder shows at `x` counts of travel: it changes on each edge, so
+/// it is the last whole count passed (an encoder never reads a count it has not reached).
+fn quadrature_count(x: f64) -> i64 {
+    // A hair of tolerance so that exact multiples (a move ending on a count) read that count.
+    (x + 1e-6).floor() as i64
+}
+
 fn unknown(cmd: &Command) -> Reply {
     Reply::Error(ControllerError::UnknownCommand(cmd.encode()))
 }
@@ -384,7 +392,7 @@ impl ArcusSim {
 
     fn encoder(&self, axis: Axis, t: i64) -> i64 {
         let tr = &self.axes[axis.index()].truth;
-        (self.cfg.encoder_ratio * tr.physical(t) - tr.encoder_offset(t)).round() as i64
+        quadrature_count(self.cfg.encoder_counts_per_step(axis) * tr.physical(t) - tr.encoder_offset(t))
     }
 
     fn pulse_rate(&self, axis: Axis, t: i64) -> i64 {

@@ -283,6 +283,14 @@ impl ArcusController {
         self.expect_int(&Command::GetPosition(axis))
     }
 
+    /// Encoder counter of `axis` (`E[axis]`, 4× quadrature counts), with the stamps of its query.
+    ///
+    /// # Errors
+    /// Link failures, a reply that is not one integer.
+    pub fn encoder_timed(&mut self, axis: Axis) -> Result<Timed<i64>, ArcusError> {
+        self.expect_int(&Command::GetEncoder(axis))
+    }
+
     /// Pulse position of `axis`.
     ///
     /// # Errors

@@ -202,6 +202,14 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
         Ok(p)
     }
 
+    fn poll_encoder(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        let a = arcus_axis(axis);
+        let r = self.ctrl.encoder_timed(a).map_err(stage_error)?;
+        let mut p = self.stamp(&Command::GetEncoder(a), r.t_send_ns, r.t_recv_ns, r.value.to_string().len());
+        p.steps = r.value;
+        Ok(p)
+    }
+
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
         let a = arcus_axis(axis);
         Ok(axis_motion(self.query(|c| c.axis_status(a))?))

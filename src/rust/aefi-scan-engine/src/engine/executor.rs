@@ -31,6 +31,7 @@
 //! Records already in the ring stay readable after any ending. Dropping a [`Scan`] or an
 //! [`Executor`] aborts and joins, so a scan never outlives its owner.
 use super::detector::Detector;
+use super::encoder::EncoderCheck;
 use super::fault::{AxisRefusal, ScanFault};
 use super::model::{LinkTiming, Poll, Trapezoid};
 use super::physics::{self, StartPositions};
@@ -125,6 +126,8 @@ struct Motion<'a, S: Stage> {
     fast_at: i64,
     slow_at: Option<i64>,
     slow_speeds: Option<AxisSpeeds>,
+    /// The fast axis' encoder checked against its pulse counter at every poll (plan with an encoder).
+    encoder: Option<EncoderCheck>,
     pending: Vec<Pending>,
     /// A slow step still to be seen arrived, during the next line's run-up.
     arriving: Option<Pending>,
@@ -235,11 +238,38 @@ impl<S: Stage> Motion<'_, S> {
         if axis == self.fast {
             self.fast_at = p.steps;
             self.live.set_fast(p.steps as f64);
+            self.check_encoder(&p)?;
         } else if Some(axis) == self.slow {
             self.slow_at = Some(p.steps);
             self.live.set_slow(p.steps as f64);
         }
         Ok(p)
+    }
+
+    /// With an encoder on the fast axis, judges the last encoder reading against this pulse poll
+    /// and reads the encoder again; stops the scan, failed, when they disagree (lost steps).
+    fn check_encoder(&mut self, pulse: &Poll) -> Result<(), Interrupt> {
+        let Some(check) = self.encoder.as_mut() else {
+            return Ok(());
+        };
+        check.pulse(pulse.steps).map_err(|s| Interrupt::Fault(ScanFault::EncoderSlip(s)))?;
+        let counts = self.stage.poll_encoder(self.fast)?.steps;
+        if let Some(check) = self.encoder.as_mut() {
+            check.encoder(pulse.steps, counts);
+        }
+        Ok(())
+    }
+
+    /// Ties the fast axis' encoder to its pulse counter while the axis rests (before any motion).
+    fn encoder_origin(&mut self) -> Result<(), Interrupt> {
+        if self.encoder.is_some() {
+            let steps = self.stage.poll(self.fast)?.steps;
+            let counts = self.stage.poll_encoder(self.fast)?.steps;
+            if let Some(check) = self.encoder.as_mut() {
+                check.set_origin(steps, counts);
+            }
+        }
+        Ok(())
     }
 
     /// If the instant `t_ns` falls inside the next poll's round trip, waits so that the poll
@@ -619,6 +649,8 @@ fn motion_thread<S: Stage>(
         fast_at: start.fast_steps,
         slow_at: start.slow_steps,
         slow_speeds: None,
+        encoder: (vp.plan.encoder_counts_per_step > 0.0)
+            .then(|| EncoderCheck::new(fast, vp.plan.encoder_counts_per_step, vp.plan.encoder_max_slip_steps)),
         pending: Vec::with_capacity(4),
         arriving: None,
         move_out_ns: 0,
@@ -636,6 +668,7 @@ fn motion_thread<S: Stage>(
         // The fly speed is the fast axis' high speed for the whole scan; set before any motion
         // (whether a controller takes a parameter while another axis pulses is not known).
         previous_hs = Some(m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps)?);
+        m.encoder_origin()?;
         m.start_slow_to_first_line(&vp)?;
         m.go_to_start(&vp)?;
         m.wait_kickoff()?;

@@ -5,6 +5,7 @@
 //! the engine's terms; the bindings map each variant to their own exception classes (the Python
 //! tree lives in the PyO3 crate's `errors.rs`, nowhere else).
 use super::detector::DetectorError;
+use super::encoder::SlipError;
 use super::plan::{Axis, PlanError};
 use super::stage::{Latch, StageError};
 
@@ -56,6 +57,10 @@ pub enum ScanFault {
         /// The step size, for the position in mm (µm).
         step_um: f64,
     },
+    /// The encoder of an axis fell behind (or ahead of) its pulse counter: steps were lost; the
+    /// motors were stopped.
+    #[error(transparent)]
+    EncoderSlip(#[from] SlipError),
     /// The motion controller failed: its link, a reply, a refusal, an axis that stopped short.
     #[error(transparent)]
     Stage(#[from] StageError),

@@ -6,6 +6,7 @@
 //! - [`record`]: the fixed-size record and the `rtrb` ring (drops counted, never silent).
 //! - [`board_detector`]: the AEFI acquisition board polled back to back as the detector.
 //! - [`detector`]: the detector trait; virtual probe, external stream, none.
+//! - [`encoder`]: the encoder compared with the pulse counter at every poll (lost steps).
 //! - [`stage`]: what the executor needs from the motion controller.
 //! - [`trigger`]: the real-time trigger loop.
 //! - [`executor`]: a scan in four verbs (prepare, kickoff, complete, collect) and abort; a motion
@@ -17,6 +18,7 @@
 pub mod arcus_stage;
 pub mod board_detector;
 pub mod detector;
+pub mod encoder;
 pub mod executor;
 pub mod fault;
 pub mod model;

@@ -168,6 +168,11 @@ pub struct FlyPlan {
     /// Seed of the simulated noise (virtual probe, simulated board): the same seed gives the
     /// same noise sequence. None: a fresh seed per scan.
     pub seed: Option<u64>,
+    /// Encoder counts per pulse of the fast axis (0: no encoder). With an encoder, every poll of
+    /// the fast axis reads `E` beside `P` and checks that no step was lost ([`super::encoder`]).
+    pub encoder_counts_per_step: f64,
+    /// Gap between the pulse counter and the encoder (pulses) beyond which the scan stops, failed.
+    pub encoder_max_slip_steps: f64,
 }
 
 impl FlyPlan {
@@ -201,6 +206,8 @@ impl Default for FlyPlan {
             step_um: BENCH_STEP_UM,
             probe_noise_volts: 0.0,
             seed: None,
+            encoder_counts_per_step: 0.0,
+            encoder_max_slip_steps: super::encoder::DEFAULT_MAX_SLIP_STEPS,
         }
     }
 }
@@ -414,6 +421,8 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     finite_in("settle_ms", plan.settle_ms, 0.0, 60_000.0, "ms")?;
     finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
     finite_in("probe_noise_volts", plan.probe_noise_volts, 0.0, 10.0, "V")?;
+    finite_in("encoder_counts_per_step", plan.encoder_counts_per_step, 0.0, 1000.0, "counts per pulse")?;
+    finite_in("encoder_max_slip_steps", plan.encoder_max_slip_steps, 0.5, 1e9, "steps")?;
     if plan.ring_capacity < 1024 || plan.ring_capacity > MAX_RING_CAPACITY {
         return Err(PlanError::new("ring_capacity", format!("{} is outside 1024..={MAX_RING_CAPACITY} records", plan.ring_capacity)));
     }

@@ -132,6 +132,15 @@ pub trait Stage: Send {
     /// Link or protocol failures.
     fn poll(&mut self, axis: Axis) -> Result<Poll, StageError>;
 
+    /// One stamped encoder query (`steps` holds the raw counts). A stage without encoders
+    /// refuses it.
+    ///
+    /// # Errors
+    /// Link or protocol failures; `Protocol` when the stage has no encoder reading.
+    fn poll_encoder(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        Err(StageError::new(StageErrorKind::Protocol, format!("axis {}: this stage has no encoder reading", axis.letter())))
+    }
+
     /// Motion state of `axis`.
     ///
     /// # Errors
@@ -183,6 +192,9 @@ impl<T: Stage + ?Sized> Stage for Box<T> {
     }
     fn poll(&mut self, axis: Axis) -> Result<Poll, StageError> {
         (**self).poll(axis)
+    }
+    fn poll_encoder(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        (**self).poll_encoder(axis)
     }
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
         (**self).motion(axis)

@@ -127,7 +127,7 @@ impl ArcusSim {
             GetPositions => Reply::List(Axis::ALL.iter().map(|a| self.pulse_position(*a, t)).collect()),
             GetEncoder(a) => Reply::Int(self.encoder(*a, t)),
             SetEncoder(a, n) => {
-                let ratio = self.cfg.encoder_ratio;
+                let ratio = self.cfg.encoder_counts_per_step(*a);
                 let tr = &mut self.axes[a.index()].truth;
                 let off = ratio * tr.physical(t) - *n as f64;
                 tr.set_encoder_offset(t, off);
@@ -306,7 +306,7 @@ impl ArcusSim {
         if !s.on {
             return None;
         }
-        let ratio = self.cfg.encoder_ratio;
+        let ratio = self.cfg.encoder_counts_per_step(axis);
         let holds = |t: i64| {
             let e = self.encoder(axis, t);
             match s.condition {
@@ -321,10 +321,21 @@ impl ArcusSim {
         if ratio == 0.0 {
             return None;
         }
-        // Physical position where the encoder reaches P, then the first crossing after arming.
+        // The count reads P while the motor is in [lo, hi) (quadrature: the last count passed), so
+        // the condition starts holding when the motor first crosses the band's edge that leads
+        // into it: lo or hi for "equal", lo (going down) for "below", hi (going up) for "above".
         let tr = &ax.truth;
-        let x = (s.position as f64 + tr.encoder_offset(s.armed_ns)) / ratio;
-        tr.first_crossing(x, s.armed_ns)
+        let off = tr.encoder_offset(s.armed_ns);
+        let lo = (s.position as f64 + off) / ratio;
+        let hi = (s.position as f64 + 1.0 + off) / ratio;
+        match s.condition {
+            2 => tr.first_crossing(lo, s.armed_ns),
+            3 => tr.first_crossing(hi, s.armed_ns),
+            _ => match (tr.first_crossing(lo, s.armed_ns), tr.first_crossing(hi, s.armed_ns)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
     }
 
     pub(super) fn outputs_at(&self, t: i64) -> u8 {

@@ -44,8 +44,11 @@ pub struct SimConfig {
     pub turnaround_ns: i64,
     /// Switches of X, Y, Z, U.
     pub switches: [AxisSwitches; 4],
-    /// Encoder counts per pulse (0 = no encoder wired: counters stay at 0).
+    /// Encoder counts per pulse of every axis without its own setting (0 = no encoder wired:
+    /// counters stay at 0).
     pub encoder_ratio: f64,
+    /// Per-axis encoder counts per pulse (X, Y, Z, U), overriding `encoder_ratio`.
+    pub axis_encoder_ratio: [Option<f64>; 4],
     /// Faults.
     pub faults: FaultConfig,
 }
@@ -64,6 +67,7 @@ impl Default for SimConfig {
             turnaround_ns: DEFAULT_TURNAROUND_NS,
             switches: [AxisSwitches::default(); 4],
             encoder_ratio: 1.0,
+            axis_encoder_ratio: [None; 4],
             faults: FaultConfig::default(),
         }
     }
@@ -88,11 +92,19 @@ impl SimConfig {
         BAUD_CODES.iter().position(|b| *b == self.baud).map_or(1, |i| i as u8 + 1)
     }
 
+    /// Encoder counts per pulse of `axis` (0 = no encoder wired).
+    pub fn encoder_counts_per_step(&self, axis: Axis) -> f64 {
+        self.axis_encoder_ratio[axis.index()].unwrap_or(self.encoder_ratio)
+    }
+
     /// Applies one `key=value` option.
     ///
     /// Keys: `baud`, `device`, `turnaround_us`, `limit` (`X=-1000:300000`, either side may be
     /// empty), `home` (`X=0`), `encoder_ratio`, `drop_every`, `garble_every`, `delay_ms`,
-    /// `disconnect_after`, `limit_hit` (`X=5000`), `stall` (`X=2.5`, seconds after start).
+    /// `disconnect_after`, `limit_hit` (`X=5000`), `stall` (`X=2.5`, seconds after start),
+    /// `encoder` (`X=2.56`: counts per pulse of one axis, 0 = not wired), `encoder_ppr`
+    /// (`X=2048:3200`: a quadrature encoder of 2048 lines per turn on a motor of 3200 pulses per
+    /// turn, decoded 4×, i.e. 4·2048/3200 = 2.56 counts per pulse).
     ///
     /// # Errors
     /// A message naming the option and the allowed values.
@@ -152,6 +164,29 @@ impl SimConfig {
                 }
                 self.encoder_ratio = r;
             }
+            "encoder" => {
+                let (axis, v) = axis_value(value, "encoder")?;
+                let r = float(&v, "encoder")?;
+                if !(0.0..=1000.0).contains(&r) {
+                    return Err(format!("encoder {axis}: counts per pulse must be in 0..=1000, got {r}"));
+                }
+                self.axis_encoder_ratio[axis.index()] = Some(r);
+            }
+            "encoder_ppr" => {
+                let (axis, v) = axis_value(value, "encoder_ppr")?;
+                let (lines, steps) =
+                    v.split_once(':').ok_or_else(|| format!("encoder_ppr expects AXIS=LINES:PULSES_PER_TURN (got {value:?})"))?;
+                let (lines, steps) = (int(lines, "encoder_ppr")?, int(steps, "encoder_ppr")?);
+                if lines <= 0 || steps <= 0 {
+                    return Err(format!("encoder_ppr {axis}: lines and pulses per turn must be > 0, got {lines}:{steps}"));
+                }
+                // Quadrature decoded 4×: every edge of both channels counts.
+                let r = 4.0 * lines as f64 / steps as f64;
+                if r > 1000.0 {
+                    return Err(format!("encoder_ppr {axis}: {r} counts per pulse is above 1000"));
+                }
+                self.axis_encoder_ratio[axis.index()] = Some(r);
+            }
             "drop_every" => self.faults.drop_every = int(value, "drop_every")?.max(0) as u64,
             "garble_every" => self.faults.garble_every = int(value, "garble_every")?.max(0) as u64,
             "delay_ms" => {
@@ -177,7 +212,7 @@ impl SimConfig {
             other => {
                 return Err(format!(
                     "unknown simulator option {other:?} (allowed: baud, device, turnaround_us, limit, home, \
-                     encoder_ratio, drop_every, garble_every, delay_ms, disconnect_after, limit_hit, stall)"
+                     encoder_ratio, encoder, encoder_ppr, drop_every, garble_every, delay_ms, disconnect_after, limit_hit, stall)"
                 ))
             }
         }
@@ -218,12 +253,19 @@ mod tests {
         assert_eq!(c.baud_code(), 5);
         assert_eq!(c.turnaround_ns, 50_000);
         assert_eq!(c.faults.stalls_after_ns, vec![(Axis::X, 1_500_000_000)]);
+        let e = SimConfig::default().with_options([("encoder_ppr", "X=2048:3200"), ("encoder", "Y=0")]).unwrap();
+        assert_eq!(e.encoder_counts_per_step(Axis::X), 2.56);
+        assert_eq!(e.encoder_counts_per_step(Axis::Y), 0.0);
+        assert_eq!(e.encoder_counts_per_step(Axis::Z), 1.0);
         for (k, v, needle) in [
             ("limit", "X=10:5", "below"),
             ("limit", "X10", "AXIS=VALUE"),
             ("home", "Q=1", "axis must be"),
             ("device", "100", "0..=99"),
             ("colour", "red", "unknown simulator option"),
+            ("encoder_ppr", "X=2048", "LINES:PULSES_PER_TURN"),
+            ("encoder_ppr", "X=0:3200", "> 0"),
+            ("encoder", "X=-1", "0..=1000"),
         ] {
             let e = SimConfig::default().apply_option(k, v).unwrap_err();
             assert!(e.contains(needle), "{k}={v}: {e}");

@@ -168,7 +168,7 @@ impl ArcusSim {
                 if (here - h_cmd).abs() < 0.5 {
                     self.axes[a.index()].truth.set_offset(t, h_cmd);
                     if mode == 4 {
-                        let ratio = self.cfg.encoder_ratio;
+                        let ratio = self.cfg.encoder_counts_per_step(a);
                         let phys = self.axes[a.index()].truth.physical(t);
                         self.axes[a.index()].truth.set_encoder_offset(t, ratio * phys);
                     }
@@ -199,7 +199,7 @@ impl ArcusSim {
                 if zero.0 <= self.axes[a.index()].motion_end_ns {
                     self.axes[a.index()].truth.set_offset(zero.0, zero.1);
                     if mode == 4 {
-                        let ratio = self.cfg.encoder_ratio;
+                        let ratio = self.cfg.encoder_counts_per_step(a);
                         self.axes[a.index()].truth.set_encoder_offset(zero.0, ratio * (h as f64));
                     }
                 }

@@ -301,6 +301,42 @@ fn encoder_sync_output_and_latch() {
 }
 
 #[test]
+fn quadrature_encoder_per_axis_slips_on_a_stall_and_drives_syn() {
+    // AMT112Q on X: 2048 lines, 3200 pulses per turn, 4x decoding = 2.56 counts per pulse; Y unwired.
+    let mut b = Bench::opts(&[("encoder_ppr", "X=2048:3200"), ("encoder", "Y=0")]);
+    b.bench_speeds();
+    b.at(0.0, "X1000");
+    b.at(0.0, "Y1000");
+    assert_eq!(b.int(10_000.0, "EX"), 2560);
+    assert_eq!(b.at(10_000.0, "PE"), "2560:0:0:0", "Y moved but has no encoder");
+    // Slip: a stall stops the motor (and the encoder on its shaft) while the pulses run on.
+    let mut b = Bench::opts(&[("encoder_ppr", "X=2048:3200")]);
+    b.bench_speeds();
+    b.at(0.0, "X3000");
+    b.sim.inject(Fault::Stall { axis: Axis::X }, T0 + 1_000 * MS);
+    let stuck = b.sim.true_position_steps(Axis::X, T0 + 1_000 * MS);
+    assert_eq!(b.int(10_000.0, "PX"), 3000);
+    assert_eq!(b.int(10_000.0, "EX"), (2.56 * stuck + 1e-6).floor() as i64);
+    assert!(b.int(10_000.0, "EX") < 3840, "the encoder lags the 7680 counts of the pulses by half");
+    // SYN "equal" approached from above fires when the count enters P, i.e. at the band's top edge.
+    let mut b = Bench::opts(&[("encoder_ppr", "X=2048:3200")]);
+    b.bench_speeds();
+    b.at(0.0, "X2000");
+    assert_eq!(b.int(10_000.0, "EX"), 5120);
+    for c in ["SYNXP=2560", "SYNXC=1", "SYNXT=2", "SYNXO", "X0"] {
+        assert_eq!(b.at(10_000.0, c), "OK");
+    }
+    let te = b.sim.sync_event_ns(Axis::X).unwrap();
+    assert!((2.56 * b.sim.true_position_steps(Axis::X, te) - 2561.0).abs() < 1e-6);
+    let ms = (te - T0) as f64 / 1e6;
+    assert_eq!(b.int(ms - 0.5, "SYNXS"), 1);
+    assert_eq!(b.int(ms + 0.01, "EX"), 2560);
+    assert_eq!(b.int(ms + 0.5, "SYNXS"), 2);
+    assert_eq!(b.int(ms + 1.0, "DO") & 1, 1, "DO1 is on for the 2 ms pulse");
+    assert_eq!(b.int(ms + 3.0, "DO") & 1, 0);
+}
+
+#[test]
 fn reply_faults() {
     let mut b = Bench::new();
     let f = Framing::Rs485 { device: 0 };
@@ -345,7 +381,7 @@ fn injected_limit_and_stall_mid_move() {
     let stuck = b.sim.true_position_steps(Axis::X, T0 + 30_500 * MS);
     assert_eq!(b.int(60_000.0, "PX"), 4000);
     assert!((b.sim.true_position_steps(Axis::X, T0 + 60 * S) - stuck).abs() < 1e-9);
-    assert_eq!(b.int(60_000.0, "EX"), stuck.round() as i64);
+    assert_eq!(b.int(60_000.0, "EX"), (stuck + 1e-6).floor() as i64);
     b.sim.inject(Fault::Unstall { axis: Axis::X }, T0 + 60 * S);
     b.at(60_000.0, "X4100");
     assert!((b.sim.true_position_steps(Axis::X, T0 + 90 * S) - (stuck + 100.0)).abs() < 1e-6);
