@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup demo test lint-python lint-rust test-rust test-python bench wheel screenshots clean
+.PHONY: setup demo test lint-python lint-rust test-rust test-python test-wine bench wheel screenshots clean
 
 setup:
 	@bash .ci/setup.sh
@@ -32,9 +32,15 @@ test-rust:
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --all-targets --quiet
 	PYO3_PYTHON=$(abspath $(PY)) cargo test --workspace --doc --quiet
 
-# pytest exits 5 when it collected nothing: any non-zero status fails `make test`.
+# pytest exits 5 when it collected nothing: any non-zero status fails `make test`. The fake
+# PerformaxCom library (performax:// tests) is built first and handed to pytest by path.
 test-python:
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	fake=$$(bash .ci/build-performax-fake.sh) && AEFI_FAKE_PERFORMAX_DLL=$$fake QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# The Windows build of the core and of the DLL transport (fake PerformaxCom as a real .dll), run
+# under Wine (apt-get install wine64 gcc-mingw-w64-x86-64); the wheels workflow runs it on Windows.
+test-wine:
+	@bash .ci/wine-test.sh
 
 bench: setup
 	$(VENV)/bin/aefi-bench $(ARGS)
@@ -48,8 +54,12 @@ screenshots: setup
 	$(XVFB) $(VENV)/bin/aefi-flyscan --gui --no-progress --out $(abspath target/shots) --screenshot docs/img/flyscan_gui.png
 	cp target/shots/map.png docs/img/flyscan_map.png
 
-wheel:
-	$(VENV)/bin/maturin build --release -o dist
+# The Linux wheel PyPI accepts and Ubuntu 20.04 / RHEL 8 install: abi3, linked by zig against glibc
+# 2.17 (manylinux2014), in its own cargo target folder; `auditwheel show` reports its tag.
+wheel: setup
+	@$(PY) -c "import ziglang" 2>/dev/null || $(VENV)/bin/pip install -q ziglang
+	PATH=$(abspath $(VENV)/bin):$$PATH $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --target-dir target/wheel -o dist
+	$(VENV)/bin/auditwheel show dist/pymodaq_plugins_aefi-*manylinux2014_x86_64*.whl
 
 clean:
 	rm -rf target dist $(VENV) src/pymodaq_plugins_aefi/*.so

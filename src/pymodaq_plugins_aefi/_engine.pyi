@@ -136,7 +136,8 @@ class SpeedsDict(TypedDict):
 
 class ArcusController:
     """One Arcus link: sim://NAME[?baud=&timing=wire|none&device=&...], serial://PATH[?baud=&device=],
-    tcp://HOST:PORT[?device=&baud=], usb://4ex00. Opening a serial port is exclusive (PortBusyError
+    tcp://HOST:PORT[?device=&baud=], usb://4ex00, performax://DEVICE[?dll=PATH] (PerformaxCom.dll;
+    DEVICE an index or a serial string like 4ex00). Opening a serial port is exclusive (PortBusyError
     for a second opener, PortNotFoundError listing the ports that exist). Positions are pulses.
     While a scan has borrowed the link every method raises PortBusyError naming the borrower.
     A `?...` reply raises ControllerError(.code); bad arguments raise InvalidArgumentError (a
@@ -152,6 +153,11 @@ class ArcusController:
     def borrower(self) -> str | None: ...
     def query(self, cmd: str) -> str:
         """Raw command text without framing (e.g. "PX"); returns the reply text."""
+    def query_timed(self, cmd: str) -> tuple[str, int, int]:
+        """As query: (reply, t_send_ns, t_recv_ns), stamped on the engine clock (now_ns)."""
+    def round_trip_model_ns(self, cmd: str, reply: str) -> int | None:
+        """The link model's round trip of cmd answered by reply: wire bytes at the baud (RS-485) or two
+        USB frames, plus a simulator's turnaround (0 on hardware). None: unknown baud (TCP)."""
     def position(self, axis: AxisName) -> int: ...
     def positions(self) -> dict[str, int]:
         """{"X": .., "Y": .., "Z": .., "U": ..} from one PP exchange."""
@@ -180,6 +186,32 @@ class ArcusController:
     def close(self) -> None: ...
     def __enter__(self) -> ArcusController: ...
     def __exit__(self, *exc: Any) -> bool: ...
+
+# ---- What is connected, and the link timing models ----------------------------------------------
+class UsbDeviceDict(TypedDict):
+    url: str  # usb://4ex00, or the bus position when the serial string could not be read
+    serial: str
+    bus: int
+    address: int
+    problem: str | None  # why it cannot be opened and what to do (udev rule, Windows driver); None: opened
+
+class PerformaxDeviceDict(TypedDict):
+    index: int
+    serial: str  # 4ex00
+    description: str  # Performax USB
+    url: str  # performax://4ex00
+
+def serial_ports() -> list[str]:
+    """Serial ports the OS lists (/dev/ttyUSB0, COM10)."""
+def usb_devices() -> list[UsbDeviceDict]:
+    """Performax controllers libusb sees (UsbUnavailableError when libusb cannot start)."""
+def performax_devices(dll: str | None = None) -> list[PerformaxDeviceDict]:
+    """Controllers PerformaxCom.dll sees; dll = the file or its folder (None: AEFI_PERFORMAX_DLL_DIR, then the OS
+    search). UsbUnavailableError when the DLL is missing, 32-bit or fails."""
+def usb_round_trip_model_ns(turnaround_ns: int = 0) -> int:
+    """USB link model of one command: two 1 ms frames plus the turnaround."""
+def board_round_trip_model_ns(n_avg: int, data_bytes: int = 70, baud: int = 1_500_000) -> int:
+    """Board timing model: round trip of m<n_avg>* (legacy two-rate fit)."""
 
 # ---- Arcus simulator ----------------------------------------------------------------------------
 def sim_truth(url: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:

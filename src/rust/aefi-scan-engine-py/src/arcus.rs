@@ -46,7 +46,7 @@ const STATUS_KEYS: [(&str, AxisStatus); 11] = [
     ("toc_timeout", AxisStatus::TOC_TIMEOUT),
 ];
 
-/// One Arcus PMX-4EX-SA link (`sim://`, `serial://`, `tcp://`, `usb://`).
+/// One Arcus PMX-4EX-SA link (`sim://`, `serial://`, `tcp://`, `usb://`, `performax://`).
 #[pyclass(name = "ArcusController", module = "pymodaq_plugins_aefi._engine", frozen)]
 pub struct PyArcusController {
     link: Lendable<ArcusController>,
@@ -75,6 +75,19 @@ lendable_pymethods!(PyArcusController, "ArcusController", {
     /// Sends raw command text (e.g. "PX", "MST"); returns the reply text. `?…` raises ControllerError.
     fn query(&self, py: Python<'_>, cmd: String) -> PyResult<String> {
         self.run(py, move |c| c.query(&cmd))
+    }
+
+    /// As `query`, with the exchange's stamps: `(reply, t_send_ns, t_recv_ns)` on the engine clock.
+    fn query_timed(&self, py: Python<'_>, cmd: String) -> PyResult<(String, i64, i64)> {
+        let t = self.run(py, move |c| c.query_timed(&cmd))?;
+        Ok((t.value, t.t_send_ns, t.t_recv_ns))
+    }
+
+    /// The link model's round trip (ns) of `cmd` answered by `reply`: wire bytes at the baud
+    /// (RS-485) or two USB frames, plus a simulator's turnaround. None: unknown baud (TCP).
+    fn round_trip_model_ns(&self, py: Python<'_>, cmd: &str, reply: &str) -> PyResult<Option<i64>> {
+        let (c_len, r_len) = (cmd.len(), reply.len());
+        self.run(py, move |c| Ok(c.round_trip_model_ns(c_len, r_len)))
     }
 
     /// Pulse position of one axis.

@@ -12,6 +12,7 @@ mod errors;
 mod facts;
 mod field;
 mod lendable;
+mod links;
 mod sim;
 
 /// The engine's clock (ns): every engine stamp is on it. CLOCK_MONOTONIC on Linux and macOS (the
@@ -31,6 +32,7 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     field::register(m)?;
     board::register(m)?;
     arcus::register(m)?;
+    links::register(m)?;
     sim::register(m)?;
     engine::register(m)?;
     Ok(())

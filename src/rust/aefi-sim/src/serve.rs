@@ -133,24 +133,28 @@ impl Session {
 }
 
 /// Writes the motion log to a file when it changed (atomically: temp file, then rename).
-struct TruthLogWriter {
+#[derive(Debug)]
+pub struct TruthLogWriter {
     path: PathBuf,
     version: Option<u64>,
 }
 
 impl TruthLogWriter {
-    fn new(path: PathBuf) -> TruthLogWriter {
+    /// A writer to `path` (nothing written yet).
+    pub fn new(path: PathBuf) -> TruthLogWriter {
         TruthLogWriter { path, version: None }
     }
 
-    fn maybe_write(&mut self, sim: &Mutex<ArcusSim>) {
+    /// Writes the log if the motion changed since the last write.
+    pub fn maybe_write(&mut self, sim: &Mutex<ArcusSim>) {
         let v = lock_sim(sim).log_version();
         if self.version != Some(v) {
             self.write(sim);
         }
     }
 
-    fn write(&mut self, sim: &Mutex<ArcusSim>) {
+    /// Writes the log now.
+    pub fn write(&mut self, sim: &Mutex<ArcusSim>) {
         let (v, json) = {
             let s = lock_sim(sim);
             (s.log_version(), s.truth_log().to_json())

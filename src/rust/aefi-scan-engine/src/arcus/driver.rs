@@ -219,10 +219,18 @@ impl ArcusController {
     /// # Errors
     /// As [`ArcusController::transact_timed`]; an empty or non-ASCII command is refused.
     pub fn query(&mut self, text: &str) -> Result<String, ArcusError> {
+        Ok(self.query_timed(text)?.value)
+    }
+
+    /// As [`ArcusController::query`], with the exchange's stamps.
+    ///
+    /// # Errors
+    /// As [`ArcusController::query`].
+    pub fn query_timed(&mut self, text: &str) -> Result<Timed<String>, ArcusError> {
         if text.is_empty() || !text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
             return Err(invalid("cmd", format!("a command is printable ASCII without spaces or CR, e.g. \"PX\" (got {text:?})")));
         }
-        Ok(self.exchange_text(text)?.value.encode())
+        Ok(self.exchange_text(text)?.map(|r| r.encode()))
     }
 
     fn unexpected(&self, cmd: &Command, reply: &Reply) -> ArcusError {
@@ -502,6 +510,21 @@ impl ArcusController {
                 });
             }
             self.link.sleep_until_ns((now + 5_000_000).min(deadline_ns));
+        }
+    }
+
+    /// The link model's round trip of a command of `command_len` characters answered by
+    /// `reply_len` characters (ns): the bytes on the wire at the link's baud (RS-485), or two USB
+    /// frames (USB); plus the device turnaround the link knows (a simulator's; 0 on hardware,
+    /// where it is unknown). None when the link has no known baud (TCP without `?baud=`).
+    pub fn round_trip_model_ns(&self, command_len: usize, reply_len: usize) -> Option<i64> {
+        let turnaround = self.link.device_turnaround_ns() as i64;
+        match self.framing {
+            Framing::Usb => Some(super::framing::usb_round_trip_ns(turnaround)),
+            Framing::Rs485 { .. } => {
+                let bytes = self.framing.command_wire_bytes(command_len) + self.framing.reply_wire_bytes(reply_len);
+                Some(wire_time_ns(bytes, self.link.baud()?) + turnaround)
+            }
         }
     }
 

@@ -101,6 +101,21 @@ impl Framing {
     }
 }
 
+/// A USB full-speed frame (ns). The USB link's timing model counts one frame for the command
+/// packet to reach the controller and one for the reply packet to come back, plus the controller's
+/// turnaround [I: the manual only says a USB transaction takes single-digit ms, M 5.1.2]; the fake
+/// PerformaxCom library answers on this model and `aefi-doctor` compares measured round trips with it.
+pub const USB_FRAME_NS: i64 = 1_000_000;
+
+/// The USB link's model of one command's round trip (ns): two frames plus `turnaround_ns`.
+///
+/// ```
+/// assert_eq!(aefi_scan_engine::arcus::framing::usb_round_trip_ns(200_000), 2_200_000);
+/// ```
+pub fn usb_round_trip_ns(turnaround_ns: i64) -> i64 {
+    2 * USB_FRAME_NS + turnaround_ns.max(0)
+}
+
 /// Time to send `bytes` at `baud` (8N1), in ns.
 pub fn wire_time_ns(bytes: usize, baud: u32) -> i64 {
     if baud == 0 {

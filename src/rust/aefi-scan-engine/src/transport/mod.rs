@@ -1,6 +1,6 @@
 //! Byte links to an instrument: one trait ([`ByteLink`]) with deadlines, and its implementations
-//! (serial opened exclusively, TCP, USB through libusb; the in-process simulator link lives in
-//! `sim::bench`). [`url`] parses the link URLs of docs/architecture.md.
+//! (serial opened exclusively, TCP, USB through libusb, USB through the vendor's PerformaxCom.dll;
+//! the in-process simulator link lives in the simulator crate). [`url`] parses the link URLs of docs/architecture.md.
 //!
 //! Invariants: every read has a deadline in `mono_ns` and a missed deadline is an error
 //! ([`TransportError::Timeout`]), never a hang; errors name the port.
@@ -9,13 +9,14 @@ use std::fmt;
 use crate::clock::mono_ns;
 
 pub mod opener;
+pub mod performax;
 pub mod serial;
 pub mod tcp;
 pub mod url;
 pub mod usb;
 
 pub use opener::{HardwareOpener, LinkOpener};
-pub use url::{LinkUrl, SimTiming};
+pub use url::{LinkUrl, PerformaxDevice, SimTiming};
 
 /// A failure of a link.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,8 @@ pub enum TransportError {
         /// What happened.
         detail: String,
     },
-    /// libusb cannot be used here, or the USB device is absent.
+    /// USB cannot be used here: libusb cannot start or reach the device, or PerformaxCom.dll
+    /// cannot be loaded (missing, 32-bit, failing).
     #[error("USB unavailable: {detail}")]
     UsbUnavailable {
         /// What libusb said.

@@ -1,5 +1,5 @@
 //! From a link URL to an open link. The core opens real ports (`serial://`, `tcp://`,
-//! `usb://`); an in-process simulated bench (`sim://`) is opened by the simulator crate's
+//! `usb://`, `performax://`); an in-process simulated bench (`sim://`) is opened by the simulator crate's
 //! opener, which the Python binding assembles. So the core carries no simulator code and a
 //! hardware-only build refuses `sim://` with a clear message.
 use super::serial::SerialLink;
@@ -24,7 +24,7 @@ pub trait LinkOpener: Send + Sync {
     fn open_board(&self, url: &str, timeout: Duration) -> Result<Box<dyn ByteLink>, TransportError>;
 }
 
-/// Real ports only: `serial://`, `tcp://`, `usb://`.
+/// Real ports only: `serial://`, `tcp://`, `usb://`, `performax://`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HardwareOpener;
 
@@ -44,6 +44,9 @@ impl LinkOpener for HardwareOpener {
                 (Box::new(TcpLink::connect(&addr, baud, timeout.max(Duration::from_millis(100)))?), Framing::Rs485 { device })
             }
             LinkUrl::Usb { serial } => (Box::new(super::usb::UsbLink::open(&serial, timeout)?), Framing::Usb),
+            LinkUrl::Performax { device, dll } => {
+                (Box::new(super::performax::PerformaxLink::open(&device, dll.as_deref(), timeout)?), Framing::Usb)
+            }
         })
     }
 
@@ -58,7 +61,7 @@ impl LinkOpener for HardwareOpener {
             LinkUrl::Tcp { addr, baud, .. } => {
                 Box::new(TcpLink::connect(&addr, baud, timeout.clamp(Duration::from_millis(100), Duration::from_secs(10)))?)
             }
-            LinkUrl::Usb { .. } => {
+            LinkUrl::Usb { .. } | LinkUrl::Performax { .. } => {
                 return Err(TransportError::BadUrl {
                     url: url.to_string(),
                     reason: "the board is a serial device: use serial://, tcp:// or sim://".into(),
@@ -82,7 +85,9 @@ mod tests {
 
     #[test]
     fn the_board_is_never_opened_over_usb() {
-        let e = HardwareOpener.open_board("usb://4ex00", Duration::from_millis(10)).unwrap_err();
-        assert!(e.to_string().contains("serial device"), "{e}");
+        for url in ["usb://4ex00", "performax://0"] {
+            let e = HardwareOpener.open_board(url, Duration::from_millis(10)).unwrap_err();
+            assert!(e.to_string().contains("serial device"), "{e}");
+        }
     }
 }

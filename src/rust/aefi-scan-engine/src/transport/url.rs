@@ -7,6 +7,7 @@
 //! | `serial:///dev/ttyUSB0[?baud=9600&device=00]` | RS-485 / USB-serial, exclusive |
 //! | `tcp://HOST:PORT[?device=00&baud=9600]` | RS-485 framing over TCP |
 //! | `usb://4ex00` | vendor bulk protocol over libusb |
+//! | `performax://DEVICE[?dll=PATH]` | the vendor's PerformaxCom.dll (DEVICE: index `0` or serial `4ex00`) |
 //!
 //! Unknown query keys are refused, except on `sim://` where they are simulator options (limits,
 //! home switches…) handed to the simulator, which validates them.
@@ -63,6 +64,50 @@ pub enum LinkUrl {
         /// USB serial-number string to match (case-insensitive); empty = first device.
         serial: String,
     },
+    /// `performax://DEVICE[?dll=PATH]`: the vendor's `PerformaxCom.dll`.
+    Performax {
+        /// Which device of the DLL's list.
+        device: PerformaxDevice,
+        /// The DLL file, or the folder holding it (None: the configured folder, then the OS search).
+        dll: Option<String>,
+    },
+}
+
+/// A device of `PerformaxCom.dll`'s list: its index, or its USB serial string (`4ex00`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PerformaxDevice {
+    /// Position in the DLL's device list (0 = the first).
+    Index(u32),
+    /// The USB serial string, i.e. the device name in lower case (matched case-insensitively).
+    Serial(String),
+}
+
+impl std::fmt::Display for PerformaxDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PerformaxDevice::Index(i) => write!(f, "{i}"),
+            PerformaxDevice::Serial(s) => f.write_str(s),
+        }
+    }
+}
+
+/// `%XX` escapes decoded (a DLL path may need `%26` for `&` or `%3F` for `?`); anything else as is.
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn bad(url: &str, reason: impl Into<String>) -> TransportError {
@@ -96,7 +141,8 @@ impl LinkUrl {
     /// assert!(LinkUrl::parse("ftp://x").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<LinkUrl, TransportError> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad(url, "expected SCHEME://…, SCHEME one of sim, serial, tcp, usb"))?;
+        let (scheme, rest) =
+            url.split_once("://").ok_or_else(|| bad(url, "expected SCHEME://…, SCHEME one of sim, serial, tcp, usb, performax"))?;
         let (body, query) = match rest.split_once('?') {
             Some((b, q)) => (b, q),
             None => (rest, ""),
@@ -110,8 +156,10 @@ impl LinkUrl {
         let mut device = 0u8;
         let mut timing = SimTiming::Wire;
         let mut extra = Vec::new();
+        let mut dll = None;
         for (k, v) in pairs {
             match k.as_str() {
+                "dll" if scheme == "performax" => dll = Some(percent_decode(&v)),
                 "baud" => baud = Some(parse_baud(url, &v)?),
                 "device" => device = parse_device(url, &v)?,
                 "timing" if scheme == "sim" => {
@@ -122,6 +170,7 @@ impl LinkUrl {
                     }
                 }
                 _ if scheme == "sim" => extra.push((k, v)),
+                _ if scheme == "performax" => return Err(bad(url, format!("unknown option {k:?} (allowed: dll)"))),
                 _ => return Err(bad(url, format!("unknown option {k:?} (allowed: baud, device)"))),
             }
         }
@@ -151,7 +200,25 @@ impl LinkUrl {
                 }
                 Ok(LinkUrl::Usb { serial: body.to_string() })
             }
-            other => Err(bad(url, format!("unknown scheme {other:?} (allowed: sim, serial, tcp, usb)"))),
+            "performax" => {
+                if baud.is_some() || device != 0 {
+                    return Err(bad(url, "performax:// takes no baud or device option (USB is unaddressed)"));
+                }
+                if dll.as_deref() == Some("") {
+                    return Err(bad(url, "dll= needs the path of PerformaxCom.dll or of its folder"));
+                }
+                let device = if body.is_empty() {
+                    PerformaxDevice::Index(0)
+                } else if body.bytes().all(|b| b.is_ascii_digit()) {
+                    PerformaxDevice::Index(body.parse().map_err(|_| bad(url, "device index out of range"))?)
+                } else if body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    PerformaxDevice::Serial(body.to_ascii_lowercase())
+                } else {
+                    return Err(bad(url, "performax://DEVICE: DEVICE is an index (0, 1, …) or a USB serial string such as 4ex00"));
+                };
+                Ok(LinkUrl::Performax { device, dll })
+            }
+            other => Err(bad(url, format!("unknown scheme {other:?} (allowed: sim, serial, tcp, usb, performax)"))),
         }
     }
 
@@ -159,7 +226,7 @@ impl LinkUrl {
     pub fn device(&self) -> Option<u8> {
         match self {
             LinkUrl::Sim { device, .. } | LinkUrl::Serial { device, .. } | LinkUrl::Tcp { device, .. } => Some(*device),
-            LinkUrl::Usb { .. } => None,
+            LinkUrl::Usb { .. } | LinkUrl::Performax { .. } => None,
         }
     }
 }
@@ -189,6 +256,15 @@ mod tests {
             LinkUrl::Tcp { addr: "127.0.0.1:4000".into(), device: 1, baud: None }
         );
         assert_eq!(LinkUrl::parse("usb://4ex00").unwrap(), LinkUrl::Usb { serial: "4ex00".into() });
+        assert_eq!(LinkUrl::parse("performax://0").unwrap(), LinkUrl::Performax { device: PerformaxDevice::Index(0), dll: None });
+        assert_eq!(
+            LinkUrl::parse("performax://4EX01?dll=C:\\AEFI\\DLL64").unwrap(),
+            LinkUrl::Performax { device: PerformaxDevice::Serial("4ex01".into()), dll: Some("C:\\AEFI\\DLL64".into()) }
+        );
+        assert_eq!(
+            LinkUrl::parse("performax://?dll=/tmp/a%26b/libPerformaxCom.so").unwrap(),
+            LinkUrl::Performax { device: PerformaxDevice::Index(0), dll: Some("/tmp/a&b/libPerformaxCom.so".into()) }
+        );
     }
 
     #[test]
@@ -205,6 +281,10 @@ mod tests {
             ("tcp://host", "needs a port"),
             ("tcp://:80", "host and a port"),
             ("usb://4ex00?device=2", "unaddressed"),
+            ("performax://0?baud=9600", "unaddressed"),
+            ("performax://0?dll=", "dll= needs"),
+            ("performax://0?read_ms=5", "allowed: dll"),
+            ("performax://4ex-00", "index (0, 1, …) or a USB serial"),
             ("sim://b?novalue", "key=value"),
         ] {
             let e = LinkUrl::parse(url).unwrap_err().to_string();
