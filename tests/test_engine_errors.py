@@ -6,7 +6,9 @@ import pytest
 
 from pymodaq_plugins_aefi import _engine
 
-EXCEPTIONS = {name: obj for name, obj in vars(_engine).items() if inspect.isclass(obj) and issubclass(obj, BaseException)}
+EXCEPTIONS = {
+    name: obj for name, obj in vars(_engine).items() if inspect.isclass(obj) and issubclass(obj, BaseException)
+}
 
 
 def test_every_exception_is_an_aefi_error_of_the_module():

@@ -184,7 +184,7 @@ def test_executor_refuses_use_before_prepare_and_a_foreign_controller():
 
 
 def _truth(url, axis):
-    return float(_engine.sim_truth(url, axis, np.array([_engine.mono_ns()], dtype=np.int64))[0])
+    return float(_engine.sim_truth(url, axis, np.array([_engine.now_ns()], dtype=np.int64))[0])
 
 
 def test_the_four_verbs_and_collect_in_pieces():
@@ -235,16 +235,18 @@ def test_abort_during_prepare_stops_the_move_to_the_start():
                 pass  # not prepared yet
             time.sleep(0.005)
         time.sleep(0.1)
-        aborted_at.append(_engine.mono_ns())
+        aborted_at.append(_engine.now_ns())
         ex.abort()
 
     # prepare blocks with the GIL released: this Python thread runs meanwhile and aborts it
     aborter = threading.Thread(target=abort_on_the_way)
     aborter.start()
     with pytest.raises(_engine.ScanAbortedError):
-        ex.prepare(plan(fast_start_steps=40_000, fast_stop_steps=41_000, slow_axis=None, lines=1, speed_pps=900.0), ctrl)
+        far = plan(fast_start_steps=40_000, fast_stop_steps=41_000, slow_axis=None, lines=1, speed_pps=900.0)
+        ex.prepare(far, ctrl)
     aborter.join()
-    at = _engine.sim_truth(url, "X", np.array([aborted_at[0] + 50_000_000, aborted_at[0] + 500_000_000], dtype=np.int64))
+    after = np.array([aborted_at[0] + 50_000_000, aborted_at[0] + 500_000_000], dtype=np.int64)
+    at = _engine.sim_truth(url, "X", after)
     assert 0 < at[0] == at[1] < 40_000, at
     stats = ex.complete().stats()
     assert stats["status"] == "aborted" and stats["lines"] == 0 and stats["samples"] == 0

@@ -7,7 +7,6 @@ from pymodaq_plugins_aefi import bootstrap
 from pymodaq_plugins_aefi.cli import flyscan
 from pymodaq_plugins_aefi.testing.fakes import FakeScanPort
 
-
 STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
               "status", "physical_min_s", "efficiency", "overhead_per_line_ms"}

@@ -45,8 +45,10 @@ class Rig:
             return self.links[-1]
 
         def factory():
-            self.executors.append(FakeScanExecutor(field, plan_error=_engine.PlanError, aborted_error=_engine.ScanAbortedError,
-                                                   state_error=_engine.ScanStateError, **self.options))
+            self.executors.append(FakeScanExecutor(
+                field, plan_error=_engine.PlanError, aborted_error=_engine.ScanAbortedError,
+                state_error=_engine.ScanStateError, **self.options,
+            ))
             return self.executors[-1]
 
         self.adapter = RustScanAdapter(url, executor_factory=factory, arcus_opener=opener)

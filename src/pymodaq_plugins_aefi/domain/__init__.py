@@ -21,8 +21,8 @@ from .events import (
 )
 from .fly_scan import FlyScan, FlyScanLine, LineState, ScanId, ScanStatus
 from .gridding import GriddedMap, cell_index, grid_samples
-from .measurement import CHANNEL_NAMES, N_CHANNELS, AefiVoltageMeasurement
 from .lifecycle import run_scan
+from .measurement import CHANNEL_NAMES, N_CHANNELS, AefiVoltageMeasurement
 from .ports import FlightProgress, ObserverGroup, ResultsRepository, ScanCompletion, ScanObserver, ScanOutcome, ScanPort
 from .recorder import FlyScanRecorder
 from .results import LineSummary, Provenance, ScanResults, assemble_results
@@ -33,9 +33,9 @@ __all__ = [
     "AefiVoltageMeasurement", "CHANNEL_NAMES", "FlyScan", "FlyScanAborted", "FlyScanCompleted", "FlyScanConfig",
     "FlyScanCorrelationService", "FlyScanError", "FlyScanEvent", "FlyScanFailed", "FlyScanLine",
     "FlyScanLineAcquired", "FlyScanLineCorrelated", "FlyScanProgress", "FlyScanRecorder", "FlyScanSaved",
-    "FlyScanStarted", "FlightProgress", "GriddedMap", "InvalidScanConfig", "InvalidTransition", "LineProfile", "LineState",
-    "LineSummary", "N_CHANNELS", "ObserverGroup", "Placement", "Provenance", "RawSamples", "ResultsRepository",
-    "SampleFlag", "ScanAborted", "ScanBusyError", "ScanCompletion", "ScanExecutionError", "ScanId", "ScanObserver",
-    "ScanOutcome", "ScanPort", "ScanResults", "ScanStatus", "StepScale", "assemble_results", "cell_index", "grid_samples",
-    "place_by_line_ends", "run_scan", "step_scan_estimate_s", "trapezoid_move_s",
+    "FlyScanStarted", "FlightProgress", "GriddedMap", "InvalidScanConfig", "InvalidTransition", "LineProfile",
+    "LineState", "LineSummary", "N_CHANNELS", "ObserverGroup", "Placement", "Provenance", "RawSamples",
+    "ResultsRepository", "SampleFlag", "ScanAborted", "ScanBusyError", "ScanCompletion", "ScanExecutionError", "ScanId",
+    "ScanObserver", "ScanOutcome", "ScanPort", "ScanResults", "ScanStatus", "StepScale", "assemble_results",
+    "cell_index", "grid_samples", "place_by_line_ends", "run_scan", "step_scan_estimate_s", "trapezoid_move_s",
 ]

@@ -8,6 +8,7 @@ scan's end awaited before the error goes on: the motors never keep flying.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .ports import ScanCompletion, ScanObserver, ScanOutcome, ScanPort
 
 
-def run_scan(port: "ScanPort", scan: FlyScan, observer: "ScanObserver") -> ScanResults:
+def run_scan(port: ScanPort, scan: FlyScan, observer: ScanObserver) -> ScanResults:
     """Prepare, kick off, follow and collect `scan` on `port`; returns its results."""
     recorder = FlyScanRecorder(scan, observer, port.placement)
     try:
@@ -32,10 +33,8 @@ def run_scan(port: "ScanPort", scan: FlyScan, observer: "ScanObserver") -> ScanR
         return _finish(recorder, port.complete().outcome())
     try:
         recorder.begin(time.monotonic_ns())
-        try:
+        with contextlib.suppress(ScanAborted):  # aborted while ready: the completion reports it
             port.kickoff()
-        except ScanAborted:
-            pass  # aborted while ready: the completion reports it
         status = port.complete()
         closed = _follow(port, status, scan, recorder)
         outcome = status.outcome()
@@ -49,7 +48,7 @@ def run_scan(port: "ScanPort", scan: FlyScan, observer: "ScanObserver") -> ScanR
     return _finish(recorder, outcome)
 
 
-def _follow(port: "ScanPort", status: "ScanCompletion", scan: FlyScan, recorder: FlyScanRecorder) -> int:
+def _follow(port: ScanPort, status: ScanCompletion, scan: FlyScan, recorder: FlyScanRecorder) -> int:
     """Collect and publish until the scan ends; returns the lines closed so far."""
     closed = 0
     tail = _LineTail()
@@ -79,7 +78,7 @@ def _close_lines(scan: FlyScan, recorder: FlyScanRecorder, closed: int, lines_do
     return max(closed, min(lines_done, len(scan.lines)))
 
 
-def _finish(recorder: FlyScanRecorder, outcome: "ScanOutcome") -> ScanResults:
+def _finish(recorder: FlyScanRecorder, outcome: ScanOutcome) -> ScanResults:
     error = outcome.error
     if outcome.status is ScanStatus.ABORTED and error is None:
         error = "abort requested"

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 class FlyScanRecorder:
     def __init__(
-        self, scan: FlyScan, observer: "ScanObserver", placement: Placement = Placement.ENGINE_MODEL
+        self, scan: FlyScan, observer: ScanObserver, placement: Placement = Placement.ENGINE_MODEL
     ) -> None:
         self.scan = scan
         self.observer = observer

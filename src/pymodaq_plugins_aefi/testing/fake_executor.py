@@ -54,7 +54,7 @@ class FakeArcusLink:
 class FakeCompletion:
     """The status `complete()` returns."""
 
-    def __init__(self, executor: "FakeScanExecutor") -> None:
+    def __init__(self, executor: FakeScanExecutor) -> None:
         self._executor = executor
 
     @property
@@ -185,7 +185,9 @@ class FakeScanExecutor:
         with self._lock:
             self._progress.update(values)
 
-    def _end(self, status: str, error: Optional[dict[str, str]], line_times: list[dict[str, int]], samples: int) -> None:
+    def _end(
+        self, status: str, error: Optional[dict[str, str]], line_times: list[dict[str, int]], samples: int
+    ) -> None:
         wall_s = (time.monotonic_ns() - self._t0_ns) * 1e-9
         plan = self.plan
         self._stats = {"status": status, "error": error, "lines": len(line_times), "samples": samples,

@@ -180,7 +180,9 @@ fn verbs_out_of_order_are_refused() {
 fn join_timeout_aborts_on_the_scan_clock() {
     let (clock, ex) = manual();
     let stage = FakeStage::with_clock(ARCUS, 9600, Arc::clone(&clock) as Arc<dyn Clock>);
-    let plan = FlyPlan { fast_start_steps: 0, fast_stop_steps: 50_000, slow_axis: None, lines: 1, ..bench_plan() };
+    // A line of 1.5 hours of scan time: the motion thread runs it far faster than real time, but
+    // not to its end before this thread, however late it is scheduled, sees the deadline pass.
+    let plan = FlyPlan { fast_start_steps: 0, fast_stop_steps: 5_000_000, slow_axis: None, lines: 1, ..bench_plan() };
     ex.prepare(&plan, stage, Box::new(NoDetector)).unwrap();
     ex.kickoff().unwrap();
     let t_kickoff = clock.now_ns();
