@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::transport_error;
+use crate::errors::transport_class;
 
 /// Names of the serial ports the OS lists (`/dev/ttyUSB0`, `COM10`).
 #[pyfunction]
@@ -19,7 +19,7 @@ fn serial_ports(py: Python<'_>) -> Vec<String> {
 /// cannot be opened and what to do; None when it opened).
 #[pyfunction]
 fn usb_devices<'py>(py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let devices = py.detach(usb::list_devices).map_err(|e| transport_error(&e, e.to_string()))?;
+    let devices = py.detach(usb::list_devices).map_err(|e| transport_class(&e).err(e.to_string()))?;
     devices
         .into_iter()
         .map(|d| {
@@ -39,7 +39,7 @@ fn usb_devices<'py>(py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
 #[pyfunction]
 #[pyo3(signature = (dll = None))]
 fn performax_devices<'py>(py: Python<'py>, dll: Option<String>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let devices = py.detach(|| performax::list_devices(dll.as_deref())).map_err(|e| transport_error(&e, e.to_string()))?;
+    let devices = py.detach(|| performax::list_devices(dll.as_deref())).map_err(|e| transport_class(&e).err(e.to_string()))?;
     devices
         .into_iter()
         .map(|d| {
