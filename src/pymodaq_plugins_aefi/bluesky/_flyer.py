@@ -63,6 +63,9 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
         self._config: Optional[FlyScanConfig] = None
         self._ending: Optional[asyncio.Task[ScanResults]] = None
         self._rows_emitted = 0
+        # An abort asked for by the orchestration (pause, unstage, stop_and_keep, abort) ends the
+        # scan as it should: `complete` then succeeds with the partial scan instead of failing.
+        self._stop_requested = False
         self.saved_to: Optional[str] = None
         super().__init__(name=name)
 
@@ -104,6 +107,7 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
             raise ScanBusyError(f"{self.name}: a scan is prepared or flying; complete or abort it first")
         flight = Flight(self._port, FlyScan(value), self._observers)
         self._flight, self._config, self._ending, self._rows_emitted, self.saved_to = flight, value, None, 0, None
+        self._stop_requested = False
         try:
             ready = await asyncio.to_thread(flight.prepare)
         except BaseException:
@@ -139,6 +143,8 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
             await asyncio.shield(self._end(abort=True))
             raise
         results = await self._end()
+        if results.status is ScanStatus.ABORTED and self._stop_requested:
+            return
         if results.status is not ScanStatus.COMPLETED:
             error = ScanAborted if results.status is ScanStatus.ABORTED else ScanExecutionError
             raise error(f"{self.name}: scan {results.scan_id} {results.status.value} after {results.lines_done} "
@@ -198,14 +204,17 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
             await self._end(abort=True)
 
     def pause(self) -> None:
-        # A flyscan cannot stop mid-line and go on later: pausing stops the motors, keeping the data.
-        self._port.abort()
+        # A flyscan cannot stop mid-line and go on later: pausing stops the motors, keeping the data;
+        # RE.abort()/RE.stop() then close the run with the lines acquired (RE.resume() too: the
+        # scan does not fly on).
+        self.abort()
 
     def resume(self) -> None:
-        pass  # the aborted scan reports itself when its completion is awaited
+        pass  # the scan was stopped by pause(): its completion is done, with the lines acquired
 
     def abort(self) -> None:
-        """Stop the scan now (motors stopped); returns at once."""
+        """Stop the scan now (motors stopped), keeping what was acquired; returns at once."""
+        self._stop_requested = True
         self._port.abort()
 
     # ---- internals -------------------------------------------------------------------------------
@@ -213,7 +222,7 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
         """Once per scan: (abort,) wait for the end, build and save the results (complete or partial)."""
         flight = self._require_flight("end")
         if abort:
-            self._port.abort()
+            self.abort()
         if self._ending is None:
             self._ending = asyncio.ensure_future(asyncio.to_thread(self._finish, flight))
         return await self._ending
