@@ -7,12 +7,11 @@ import signal
 import threading
 import time
 
-import numpy as np
-import pytest
-
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
 import bluesky.preprocessors as bpp
+import numpy as np
+import pytest
 from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 from event_model import DocumentNames, schema_validators

@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 from bluesky.protocols import EventPageCollectable, Flyable, Pausable, Preparable, Stageable
@@ -39,8 +39,9 @@ from ..domain.ports import ObserverGroup, ResultsRepository, ScanObserver, ScanP
 from ..domain.results import ScanResults
 from ..domain.samples import RawSamples
 
+_Dtype = Literal["number", "integer"]
 #: Raw stream columns: (key suffix, RawSamples column, dtype, units).
-_RAW_COLUMNS = (
+_RAW_COLUMNS: tuple[tuple[str, str, _Dtype, str], ...] = (
     ("t_ns", "t_ns", "integer", "ns"),
     ("line", "line", "integer", ""),
     ("fast_mm", "fast_mm", "number", "mm"),
@@ -251,7 +252,7 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
         for k, channel in enumerate(CHANNEL_NAMES):
             data[self._key(channel)] = raw.channels_volts[:, k].tolist()
         stamps = epoch_s.tolist()
-        return PartialEventPage(data=data, timestamps={key: stamps for key in data})
+        return PartialEventPage(data=data, time=stamps, timestamps={key: stamps for key in data})
 
     def _map_page(self, results: ScanResults) -> PartialEventPage:
         grid = results.map
@@ -264,4 +265,4 @@ class AefiFlyer(Device, Preparable, Flyable, EventPageCollectable, Stageable, Pa
         for k, channel in enumerate(CHANNEL_NAMES):
             data[self._key(f"map_{channel}")] = grid.volts[k].tolist()
         now_s = time.time()
-        return PartialEventPage(data=data, timestamps={key: [now_s] * rows for key in data})
+        return PartialEventPage(data=data, time=[now_s] * rows, timestamps={key: [now_s] * rows for key in data})

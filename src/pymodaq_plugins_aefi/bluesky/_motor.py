@@ -35,7 +35,7 @@ class ArcusMoveLogic(MovableLogic[float]):
 
     stage: ArcusStage
     axis: str
-    publish_readback: "object"
+    publish_readback: Callable[[float], None]
 
     async def check_move(self, new_position: float) -> None:
         # TravelLimitError before anything is sent, naming the axis and its travel
@@ -51,16 +51,17 @@ class ArcusMoveLogic(MovableLogic[float]):
 
     async def calculate_timeout(self, old_position: float, new_position: float) -> float | None:
         speeds = await asyncio.to_thread(self.stage.speeds, self.axis)
-        # travel at the low speed in the worst case, plus both ramps and a margin
-        return abs(new_position - old_position) / max(speeds.low_mm_s, 1e-3) + (speeds.accel_ms + speeds.decel_ms) / 1e3 + 10.0
+        # the cruise, both ramps (at most their own duration each) and a margin for the link
+        ramps_s = (speeds.accel_ms + speeds.decel_ms) / 1e3
+        return abs(new_position - old_position) / max(speeds.high_mm_s, 1e-3) + ramps_s + 10.0
 
     async def _follow(self, timeout: TimeoutCalculator) -> None:
         async def until_idle() -> None:
             while True:
                 position_mm = await asyncio.to_thread(self.stage.position_mm, self.axis)
-                self.publish_readback(position_mm)  # type: ignore[operator]
+                self.publish_readback(position_mm)
                 if not await asyncio.to_thread(self.stage.is_moving, self.axis):
-                    self.publish_readback(await asyncio.to_thread(self.stage.position_mm, self.axis))  # type: ignore[operator]
+                    self.publish_readback(await asyncio.to_thread(self.stage.position_mm, self.axis))
                     return
                 await asyncio.sleep(POLL_PERIOD_S)
 
