@@ -8,6 +8,7 @@ bench never fight over the link.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
