@@ -3,9 +3,13 @@ the simulated bench (sim://); every document is checked against event-model's sc
 import asyncio
 import itertools
 import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
@@ -271,3 +275,26 @@ def test_ctrl_c_mid_line_stops_the_motors_and_keeps_a_partial_readable_file(RE, 
     assert in_file.sum() == len(saved.raw) > 0
     assert set(raw["line"][~in_file].tolist()) <= {results.lines_done}
     stage.close()
+
+
+def _readme_example() -> str:
+    """The first python code block of README.md's "From Bluesky" section, exactly as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## From Bluesky\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_readme_example_runs_and_prints_the_figures_of_aefi_flyscan(tmp_path):
+    done = subprocess.run([sys.executable, "-c", _readme_example()], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    samples, lines = (int(v) for v in re.search(r"(\d+) samples, (\d+) lines", out).groups())
+    assert lines == 8 and samples > 20_000
+    p50, p99 = (float(v) for v in re.search(r"positions vs truth: p50 ([\d.]+) / p99 ([\d.]+) steps", out).groups())
+    assert p50 <= p99 <= 1.0
+    rms_percent = float(re.search(r"map RMS error ([\d.]+) % of range", out).group(1))
+    assert rms_percent < 100 * MAP_RMS_REL_MAX
+    saved = re.search(r"saved to (\S+)", out).group(1)
+    assert H5ResultsRepository(tmp_path).load(str(tmp_path / saved)).status is ScanStatus.COMPLETED
