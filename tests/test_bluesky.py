@@ -298,3 +298,50 @@ def test_readme_example_runs_and_prints_the_figures_of_aefi_flyscan(tmp_path):
     assert rms_percent < 100 * MAP_RMS_REL_MAX
     saved = re.search(r"saved to (\S+)", out).group(1)
     assert H5ResultsRepository(tmp_path).load(str(tmp_path / saved)).status is ScanStatus.COMPLETED
+
+
+def test_grid_scan_of_both_axes_with_the_board(RE, documents):
+    url = _bench()
+    stage = ArcusStage.open(url)
+    with init_devices():
+        x = ArcusMotor(stage, "X", name="x")
+        y = ArcusMotor(stage, "Y", name="y")
+        board = AefiBoard.open(url, name="board")
+    RE(bp.grid_scan([board], y, 26.0, 38.0, 3, x, 26.0, 50.0, 4, snake_axes=True))
+    events = documents.named("event")
+    assert len(events) == 12
+    xs = np.array([e["data"]["x"] for e in events])
+    ys = np.array([e["data"]["y"] for e in events])
+    step_mm = stage.axis_config("X").scale.step_mm
+    np.testing.assert_allclose(sorted(set(np.round(ys, 1))), [26.0, 32.0, 38.0], atol=step_mm)
+    np.testing.assert_allclose(xs[4:8], np.linspace(50.0, 26.0, 4), atol=step_mm)  # the snake's way back
+    volts = np.array([[e["data"][f"board-{c}"] for c in CHANNEL_NAMES] for e in events])
+    assert relative_rms_error(volts, _truth(xs, ys)) < MAP_RMS_REL_MAX
+    board.close()
+    stage.close()
+
+
+@pytest.mark.slow
+def test_pause_then_stop_keeps_the_partial_scan_and_closes_the_run(RE, documents, tmp_path):
+    url = _bench()
+    stage = ArcusStage.open(url)
+    flyer = AefiFlyer.on_bench(url, out_dir=tmp_path, name="aefi")
+
+    class MidLine:
+        def on_event(self, event):
+            if isinstance(event, FlyScanLineCorrelated) and event.line == 1:
+                threading.Timer(1.0, RE.request_pause, kwargs={"defer": False}).start()
+
+    flyer._observers.add(MidLine())
+    with pytest.raises(RunEngineInterrupted):
+        RE(fly_raster(flyer, FlyScanConfig(**FLY)))
+    RE.stop()
+    assert documents.named("stop")[0]["exit_status"] == "success"
+    assert not stage.is_moving("X") and not stage.is_moving("Y")
+    results = flyer.results
+    assert results.status is ScanStatus.ABORTED and results.lines_done == 2
+    saved = H5ResultsRepository(tmp_path).load(flyer.saved_to)
+    assert saved.partial and saved.lines_done == 2
+    _, _, volts = map_from_documents(documents.items)
+    np.testing.assert_allclose(volts, saved.map.volts, equal_nan=True)
+    stage.close()
