@@ -320,3 +320,35 @@ def test_a_fault_mid_line_fails_the_scan_and_keeps_what_was_acquired(fault, para
     assert not ctrl.is_lent
     if fault == "disconnect":
         _engine.sim_inject_fault(url, "reconnect")
+
+
+def test_dropping_a_running_executor_stops_the_scan_with_the_gil_released():
+    url = "sim://exec-drop-gil?timing=none"
+    ctrl = fast_sim("exec-drop-gil")
+    ex = _engine.RustScanExecutor()
+    ex.start(plan(speed_pps=1000.0, fast_stop_steps=50000, lines=1, slow_axis=None), ctrl)
+    # every reply from now on takes 150 ms: the drop waits for the poll in flight, then for ABORT
+    _engine.sim_inject_fault(url, "delay", delay_ms=150.0, count=100)
+    ticks, stop = [], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.05)
+    t_drop = time.monotonic()
+    del ex
+    gc.collect()
+    t_dropped = time.monotonic()
+    stop.set()
+    ticker.join()
+    assert t_dropped - t_drop > 0.15, "the drop waited for the scan's end"
+    # another Python thread ran while the drop waited: the GIL was released
+    assert sum(1 for t in ticks if t_drop < t < t_dropped) > 10
+    assert not ctrl.is_lent
+    _engine.sim_inject_fault(url, "delay", delay_ms=0.0, count=1)
+    at = _engine.sim_truth(url, "X", np.array([_engine.now_ns(), _engine.now_ns() + 200_000_000], dtype=np.int64))
+    assert at[0] == at[1], "the axis stopped"

@@ -2,9 +2,9 @@
 //!
 //! - [`Executor::prepare`] checks the plan against the controller and every axis it uses (a
 //!   latched limit or alarm, or a moving axis, refuses the scan before any motion, naming the axis
-//!   and the latch), allocates the record ring and the message ring, and starts the two scan
-//!   threads: the trigger thread arms the detector while the motion thread brings the axes to the
-//!   first line's run-up start. It returns when both are ready (state `ready`).
+//!   and the latch), then starts the two scan threads: while the motion thread brings the axes
+//!   to the first line's run-up start, the record ring is allocated and faulted in and the
+//!   trigger thread arms the detector. It returns when both are ready (state `ready`).
 //! - [`Executor::kickoff`] lets the motion thread fly the lines; it returns at once.
 //! - [`Executor::complete`] gives a [`Completion`]: done when the last line is (or the scan
 //!   ended otherwise), with progress on the way and the statistics at the end.
@@ -730,15 +730,21 @@ impl Scan {
         Ok(StartPositions { fast_steps, slow_steps })
     }
 
-    /// Allocates the rings and starts the trigger and motion threads.
+    /// Starts the motion thread (the axes head for the start at once), allocates and faults in
+    /// the record ring meanwhile, then starts the trigger thread (which arms the detector).
     fn spawn<S: Stage + 'static>(&self, stage: S, detector: Box<dyn Detector>, start: StartPositions) -> Result<(), ScanFault> {
         let plan = &self.request;
         let vp = self.plan.get().cloned().ok_or_else(|| ScanFault::engine("the plan was not validated"))?;
         let timing = stage.timing();
+        let (tx, rx) = rtrb::RingBuffer::<Msg>::new(MSG_CAPACITY);
+        let live_m = Arc::clone(&self.live);
+        let motion = std::thread::Builder::new()
+            .name("aefi-motion".into())
+            .spawn(move || motion_thread(stage, vp, start, live_m, tx))
+            .map_err(|e| ScanFault::engine(format!("cannot start the motion thread: {e}")))?;
         let (writer, consumer, counters) = ring(plan.ring_capacity);
         self.live.attach_ring(counters);
         *lock(&self.consumer) = Some(consumer);
-        let (tx, rx) = rtrb::RingBuffer::<Msg>::new(MSG_CAPACITY);
         let cfg = TriggerConfig {
             mode: plan.trigger,
             rate_hz: plan.sample_rate_hz,
@@ -748,18 +754,16 @@ impl Scan {
             lines: plan.lines,
         };
         let live_rt = Arc::clone(&self.live);
-        let trigger = std::thread::Builder::new()
+        let trigger = match std::thread::Builder::new()
             .name("aefi-trigger".into())
             .spawn(move || run_trigger_loop(cfg, detector, rx, writer, live_rt))
-            .map_err(|e| ScanFault::engine(format!("cannot start the trigger thread: {e}")))?;
-        let live_m = Arc::clone(&self.live);
-        let motion = match std::thread::Builder::new().name("aefi-motion".into()).spawn(move || motion_thread(stage, vp, start, live_m, tx))
         {
             Ok(h) => h,
             Err(e) => {
-                // The trigger thread ends when its message producer (dropped with the closure) is gone.
-                let _ = trigger.join();
-                return Err(ScanFault::engine(format!("cannot start the motion thread: {e}")));
+                // The axes may be moving: stop them before giving up.
+                self.live.request_abort();
+                let _ = motion.join();
+                return Err(ScanFault::engine(format!("cannot start the trigger thread: {e}")));
             }
         };
         *lock(&self.threads) = Some(Threads { motion, trigger });
