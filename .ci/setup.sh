@@ -29,10 +29,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install -q -U pip
 fi
 
-# Dependencies (re)installed when pyproject.toml changes; the extension rebuilt every time
-# (cargo makes that a no-op when the Rust sources did not change).
+# Dependencies (re)installed when pyproject.toml changes, and the installed metadata with them when
+# README.md (the long description) does; the extension rebuilt every time (cargo makes that a no-op
+# when the Rust sources did not change).
 stamp="$VENV/.aefi-deps-stamp"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ README.md -nt "$stamp" ]; then
   echo "setup: installing the package and its dependencies into $VENV (first time: ~2 min)"
   # ziglang + auditwheel: the manylinux2014 wheel (make wheel, tests/test_wheel.py)
   "$VENV/bin/pip" install -q -e ".[test,bluesky]" maturin ziglang auditwheel

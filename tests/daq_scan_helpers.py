@@ -47,8 +47,12 @@ def load_modules(dashboard, plugin_infos: Sequence[Sequence[object]]) -> dict:
     return modules
 
 
-def run_linear_scan1d(dashboard, actuator: str, detector: str, positions_mm: np.ndarray) -> str:
-    """Run a DAQ_Scan Scan1D Linear of `actuator` over evenly spaced `positions_mm`; its HDF5 file."""
+def run_linear_scan1d(dashboard, actuator: str, detector: str, positions_mm: np.ndarray,
+                      probe_detectors: bool = False) -> str:
+    """Run a DAQ_Scan Scan1D Linear of `actuator` over evenly spaced `positions_mm`; its HDF5 file.
+
+    `probe_detectors` presses *Probe detectors* first (one grab), which fills DAQ_Scan's live-plot lists.
+    """
     from pymodaq.extensions.scan.daq_scan import DAQScan
     from pymodaq.utils.gui_utils.loader_utils import create_extension
 
@@ -61,6 +65,8 @@ def run_linear_scan1d(dashboard, actuator: str, detector: str, positions_mm: np.
         sub.child("start").setValue(float(positions_mm[0]))
         sub.child("stop").setValue(float(positions_mm[-1]))
         sub.child("step").setValue(float(positions_mm[1] - positions_mm[0]))
+        if probe_detectors:
+            probe(scan)
         done = []
         scan.scan_done_signal.connect(lambda: done.append(True))
         scan.enable_workflow_actions(True)
@@ -70,3 +76,26 @@ def run_linear_scan1d(dashboard, actuator: str, detector: str, positions_mm: np.
     finally:
         scan.quit_fun()
         window.parent.close() if hasattr(window, "parent") else None
+
+
+def load_preset(dashboard) -> dict:
+    """Install the shipped preset and load it as `dashboard -x aefi_flyscan_sim` does; modules by title."""
+    from pymodaq_plugins_aefi.cli.preset import PRESET_NAME, install
+
+    path = install()
+    assert PRESET_NAME in dashboard.experiment_manager.entries
+    dashboard.experiment_manager.entry = PRESET_NAME
+    dashboard.experiment_manager.execute_entry(path)
+
+    def modules():
+        return dashboard.actuators_modules + dashboard.detector_modules
+
+    process_until(lambda: len(modules()) == 4 and all(m.initialized_state for m in modules()), 30,
+                  "the preset's modules to initialize")
+    return {m.title: m for m in modules()}
+
+
+def probe(scan) -> None:
+    """Press DAQ_Scan's *Probe detectors* and wait until its live-plot lists are filled."""
+    scan.modules_manager.settings.child("probe_detectors").activate()
+    process_until(lambda: scan.settings["plot_options", "plot_1d"]["all_items"], 60, "the detectors' probe")

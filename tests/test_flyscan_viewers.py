@@ -35,6 +35,19 @@ def detector_1d(url, **settings):
     return plugin
 
 
+def figure(dte, name):
+    """One of the line's figures (the "line figures" 0D group)."""
+    figures = dte.get_data_from_name("line figures")
+    return float(figures.data[figures.labels.index(name)][0])
+
+
+def statuses(plugin):
+    """The status-bar messages the plugin emits from now on."""
+    seen = []
+    plugin.emit_status = lambda command: seen.append(str(command.attribute))
+    return seen
+
+
 def test_1d_grab_gives_a_line_on_a_regular_mm_grid(url):
     with _engine.ArcusController(url) as controller:
         controller.set_position("Y", round(25.0 / STEP_MM))
@@ -50,8 +63,14 @@ def test_1d_grab_gives_a_line_on_a_regular_mm_grid(url):
     expected = _engine.field_map_volts(np.linspace(10.0, 30.0, 41), np.full(41, y_mm))
     # each cell averages the samples that fell in it; the edge cells are half cells, hence the interior only
     np.testing.assert_allclose(np.array(line.data)[:, 1:-1], expected.T[:, 1:-1], atol=2e-3 * np.abs(expected).max())
-    assert dte.get_data_from_name("samples").data[0][0] > 41
-    assert dte.get_data_from_name("line duration").units == "s"
+    figures = dte.get_data_from_name("line figures")
+    # one view per grab: the figures are saved with the line but get no dock of their own
+    assert figures.dim.name == "Data0D" and figures.do_plot is False
+    assert [dwa.name for dwa in dte if getattr(dwa, "do_plot", True)] == ["AEFI line"]
+    assert figure(dte, "samples") > 41
+    assert 20.0 / 20.0 * 0.9 < figure(dte, "duration (s)") < 20.0 / 20.0 * 1.1  # 20 mm at 20 mm/s
+    assert figure(dte, "mean speed (mm/s)") == pytest.approx(20.0, rel=0.05)
+    assert figure(dte, "grid filled (%)") == 100.0
     assert dte.get_data_from_name("raw samples") is None  # off by default: DAQ_Scan stacks fixed shapes
     plugin.close()
 
@@ -60,19 +79,41 @@ def test_1d_raw_samples_when_asked(url):
     plugin = detector_1d(url, raw=True)
     dte = grab_and_wait(plugin, timeout_ms=20000)
     raw, positions = dte.get_data_from_name("raw samples"), dte.get_data_from_name("raw positions")
-    n = int(dte.get_data_from_name("samples").data[0][0])
+    n = int(figure(dte, "samples"))
     assert raw.shape == (n,) and len(raw) == 6 and positions.units == "mm"
     assert positions.data[0].min() >= 10.0 - 1e-9 and positions.data[0].max() <= 30.0 + 1e-9
     plugin.close()
 
 
-def test_bad_request_is_refused_with_the_parameter_named(url):
+def test_bad_request_is_refused_with_the_parameter_named_and_still_ends_the_grab(url):
     plugin = detector_1d(url)
-    seen = []
-    plugin.emit_status = lambda command: seen.append(str(command.attribute))
+    seen = statuses(plugin)
     plugin.settings.child("speed_mm_s").setValue(5000.0)
-    plugin.grab_data()
+    dte = grab_and_wait(plugin, timeout_ms=5000)
     assert any("speed_mm_s" in s for s in seen), seen
+    line = dte.get_data_from_name("AEFI line")
+    assert line.shape == (41,) and np.isnan(np.array(line.data)).all()
+    plugin.close()
+
+
+def test_a_plan_the_engine_refuses_ends_the_grab_with_nan_and_the_nearest_valid_value(url, caplog):
+    """fast_start_mm = 0 passes the domain's checks; the engine refuses the run-up below the travel."""
+    plugin = detector_1d(url, fast_start_mm=0.0)
+    seen = statuses(plugin)
+    with caplog.at_level("WARNING"):
+        dte = grab_and_wait(plugin, timeout_ms=5000)  # before: nothing was emitted, Snap waited forever
+    line = dte.get_data_from_name("AEFI line")
+    assert line.shape == (41,) and np.isnan(np.array(line.data)).all()
+    np.testing.assert_allclose(line.axes[0].get_data(), np.linspace(0.0, 30.0, 41))
+    assert np.isnan(figure(dte, "samples"))
+    # 20 mm/s is flown at 917 pps; with the configured LS 10 pps and 300 ms ramps the run-up is
+    # (10 + 917)/2 × 0.3 + 917 × 0.02 + 2 = 159.4 → 160 steps = 3.488 mm, offered rounded up
+    message = next(s for s in seen if "grab failed" in s)
+    assert "fast_start_mm: must be ≥ 3.49 mm (160 steps at 21.8 µm/step) with the run-up at 19.99 mm/s (917 pps)" \
+        in message, message
+    assert plugin.settings["progress"] == "failed"
+    assert any("grab failed" in r.getMessage() and "fast_start_mm" in r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING")
     plugin.close()
 
 
@@ -86,7 +127,8 @@ def detector_2d(url, **settings):
 
 
 def test_2d_grab_gives_the_map_with_both_axes_in_mm_and_live_rows(url):
-    plugin = detector_2d(url, map_channels="x_in_phase")
+    plugin = detector_2d(url)
+    assert plugin.settings["map_channels"] == "z_in_phase"  # one channel: a map with a colour scale, not RGB
     live = []
     plugin.dte_signal_temp.connect(live.append)
     dte = grab_and_wait(plugin, timeout_ms=30000)
@@ -97,7 +139,8 @@ def test_2d_grab_gives_the_map_with_both_axes_in_mm_and_live_rows(url):
     np.testing.assert_allclose(slow.get_data(), np.linspace(5.0, 25.0, 6))
     np.testing.assert_allclose(fast.get_data(), np.linspace(10.0, 30.0, 21))
     xx, yy = np.meshgrid(fast.get_data(), slow.get_data())
-    expected = _engine.field_map_volts(xx.ravel(), yy.ravel())[:, 0].reshape(6, 21)
+    assert image.labels == ["z_in_phase"] and len(image) == 1
+    expected = _engine.field_map_volts(xx.ravel(), yy.ravel())[:, 4].reshape(6, 21)
     np.testing.assert_allclose(image.data[0][:, 1:-1], expected[:, 1:-1], atol=5e-3 * np.abs(expected).max())
     assert len(live) == 6  # one live update per line
     assert np.isnan(live[0].get_data_from_name("AEFI map").data[0][1:]).all()
@@ -152,6 +195,40 @@ def test_move_plugin_still_works_after_a_grab_and_lends_the_link_during_it(url):
     move.close()
 
 
+def test_every_axis_shows_where_the_flyscan_left_it_when_the_link_returns(url, qtbot):
+    """Before: the axes kept showing 0 mm after a flyscan until the user turned refresh on."""
+    from pymodaq.control_modules.thread_commands import ControllerStatus
+
+    axes = {}
+    for name in ("X", "Y"):
+        move = DAQ_Move_AEFI()
+        move.settings.child("url").setValue(url)
+        move.settings.child("controller", "axis").setValue(name)
+        if name == "Y":
+            move.settings.child("controller", "controller_status").setValue(ControllerStatus.SLAVE)
+        move.init_info, move.initialized = move.ini_stage(axes["X"][0].controller if name == "Y" else None)
+        assert move.initialized, move.init_info
+        shown = []
+        move.emit_status = lambda command, shown=shown: shown.append(command)
+        axes[name] = (move, shown)
+    stage = axes["X"][0].controller
+    assert axes["Y"][0].controller is stage
+
+    def shown_mm(name):
+        return [c.attribute.value() for c in axes[name][1] if c.command == "get_actuator_value"]
+
+    plugin = detector_2d(url, lines=2)
+    grab_and_wait(plugin, timeout_ms=30000)
+    qtbot.waitUntil(lambda: bool(shown_mm("X") and shown_mm("Y")), timeout=5000)
+    truth = {name: stage.position_mm(name) for name in ("X", "Y")}
+    # serpentine: line 1 flies back and stops at its run-out below fast_start (10 mm); Y is on the last line
+    assert truth["X"] < 10.0 and abs(truth["Y"] - 25.0) <= STEP_MM
+    assert shown_mm("X")[-1] == pytest.approx(truth["X"]) and shown_mm("Y")[-1] == pytest.approx(truth["Y"])
+    plugin.close()
+    for move, _ in axes.values():
+        move.close()
+
+
 def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
     """A real serial link (the simulator on a PTY), opened exclusively by another process mid-session."""
     import subprocess
@@ -174,7 +251,9 @@ def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
         plugin.dte_signal.connect(data.append)
         plugin.grab_data()
         assert any("grab failed" in s and "PortBusyError" in s for s in seen), seen
-        assert data == [] and plugin.settings["progress"] == "failed" and not plugin.controller.running
+        # the grab still ends, with a NaN line, so that Snap or a DAQ_Scan step does not wait for its timeout
+        assert len(data) == 1 and np.isnan(np.array(data[0].get_data_from_name("AEFI line").data)).all()
+        assert plugin.settings["progress"] == "failed" and not plugin.controller.running
         plugin.close()
     finally:
         for process in (holder, sim):

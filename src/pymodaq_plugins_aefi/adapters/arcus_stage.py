@@ -7,9 +7,14 @@ flyscan has the link, reads return the last known positions and motion commands 
 
 Every target and every speed is checked against the axis configuration before anything is sent,
 so a refused request never moves the stage.
+
+Whoever shows the positions (the move plugin of each axis) subscribes with `on_link_restored`: when a
+lease ends, the positions just re-read are handed to every subscriber, so the axes show where the
+flyscan left them without waiting for a refresh.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +35,11 @@ max_accel_ms = _engine.max_accel_ms
 
 #: How long a release waits for an axis that is finishing its last low-speed pulses.
 _SETTLE_BEFORE_LEASE_S = 2.0
+
+_log = logging.getLogger(__name__)
+
+#: A subscriber to the end of leases: gets the positions (mm, every axis) read when the link came back.
+PositionsListener = Callable[[dict[str, float]], None]
 
 
 class StageBusyError(RuntimeError):
@@ -154,6 +164,7 @@ class ArcusStage:
         self._lent = False
         self._positions_steps: dict[str, int] = dict.fromkeys(AXES, 0)
         self._users = 0
+        self._listeners: list[PositionsListener] = []
         self.refresh_positions()
 
     # ---- life cycle ------------------------------------------------------------------------------
@@ -224,11 +235,25 @@ class ArcusStage:
             return controller
 
     def restore_link(self, link: ArcusLink) -> None:
-        """Take the controller back after a lease and re-read where the axes are."""
+        """Take the controller back after a lease, re-read where the axes are and tell the subscribers."""
         with self._lock:
             self._controller = link
             self._lent = False
             self._read_positions(link)
+            positions_mm = self._positions_mm()
+        for listener in list(self._listeners):
+            try:
+                listener(positions_mm)
+            except Exception:  # a display that fails must not keep the link from coming back
+                _log.exception("a positions listener of %s failed", self.url)
+
+    def on_link_restored(self, listener: PositionsListener) -> None:
+        """Call `listener(positions_mm)` (on the borrower's thread) each time a lease ends."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: PositionsListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     @property
     def is_lent(self) -> bool:
@@ -240,7 +265,7 @@ class ArcusStage:
         with self._lock:
             if not self._lent and self._controller is not None:
                 self._read_positions(self._controller)
-            return {axis: self.axis_config(axis).scale.to_mm(steps) for axis, steps in self._positions_steps.items()}
+            return self._positions_mm()
 
     def position_mm(self, axis: str) -> float:
         return self.refresh_positions()[self._check_axis(axis)]
@@ -348,6 +373,9 @@ class ArcusStage:
             raise StageBusyError(f"cannot {action}: the controller at {self.url} is closed")
         return self._controller
 
+    def _positions_mm(self) -> dict[str, float]:
+        return {axis: self.axis_config(axis).scale.to_mm(steps) for axis, steps in self._positions_steps.items()}
+
     def _read_positions(self, controller: ArcusLink) -> None:
         positions = controller.positions()
         self._positions_steps = {axis: int(positions[axis]) for axis in AXES}
@@ -370,3 +398,21 @@ def read_position_steps(url: str, axis: str, opener: Optional[Callable[[str], Ar
         return holder.position_steps(axis)
     with arbiter.lease(f"reading the {axis} position") as controller:
         return int(controller.positions()[ArcusStage._check_axis(axis)])
+
+
+def apply_speed_profile(url: str, high_speed_pps: int, low_speed_pps: int, accel_ms: int, decel_ms: int,
+                        opener: Optional[Callable[[str], ArcusLink]] = None) -> bool:
+    """Set the bench's motion profile on every axis when no stage holds the link; True when set.
+
+    The move plugin applies the profile of the package configuration when it opens the controller;
+    a flyscan viewer used without it does the same here, so the fly speed of the defaults is within
+    the controller's high speed either way. With a stage holding the link, its profile stands.
+    """
+    arbiter = PortArbiter.for_url(url, opener or default_opener)
+    if isinstance(arbiter.holder, ArcusStage):
+        return False
+    with arbiter.lease("applying the speed profile") as controller:
+        for axis in AXES:
+            controller.set_speeds(axis, high_speed_pps=int(high_speed_pps), low_speed_pps=int(low_speed_pps),
+                                  accel_ms=int(accel_ms), decel_ms=int(decel_ms))
+    return True

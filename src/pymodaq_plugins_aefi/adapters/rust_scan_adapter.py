@@ -169,9 +169,11 @@ class RustScanAdapter(ScanPort):
         except _engine.PlanError as err:
             leases.close()
             field = getattr(err, "field", "") or ""
+            # the engine names its own (step) field first; the user set the mm field named here instead
+            message = str(err).removeprefix(f"plan field `{field}`: ")
             raise InvalidScanConfig(
                 PLAN_TO_CONFIG_FIELD.get(field, field or "plan"),
-                f"{err} (engine plan field {field}; 1 step = {scan.config.scale.step_mm:g} mm)",
+                f"{message} (engine plan field {field}; 1 step = {scan.config.scale.step_mm:g} mm)",
             ) from err
         except _engine.ScanAbortedError as err:
             leases.close()

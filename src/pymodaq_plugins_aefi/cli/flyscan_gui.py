@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from qtpy import QtWidgets
 
-from ..adapters.pymodaq_view import PyMoDAQView
+from ..adapters.scan_view import PyMoDAQView
 from ..application.study_service import StudyOutcome, StudyService
 from ..domain.measurement import CHANNEL_NAMES
 

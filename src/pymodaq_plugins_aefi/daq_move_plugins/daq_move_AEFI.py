@@ -2,7 +2,8 @@
 
 A thin shell over `adapters.arcus_stage.ArcusStage`: the master axis opens the controller, the other
 axes (slaves) share it. While a flyscan has borrowed the link, moves are refused with a status
-message saying so and the last known position is shown.
+message saying so and the last known position is shown; when the link comes back every axis
+shows its new position at once.
 """
 import time
 from typing import Optional
@@ -11,7 +12,7 @@ from pymodaq.control_modules.move_utility_classes import DAQ_Move_base, DataActu
 from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.utils.data import DataActuator
 from pymodaq_utils.utils import ThreadCommand
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QTimer, Signal
 
 from pymodaq_plugins_aefi import config
 from pymodaq_plugins_aefi.adapters.arcus_stage import (
@@ -33,6 +34,8 @@ _HOMING_POLL_MS = 50
 class DAQ_Move_AEFI(DAQ_Move_base):
     """Axes of the AEFI bench's Arcus PMX-4EX-SA stage controller (positions in mm)."""
 
+    # the systems the Rust extension is built for (wheels); PyMoDAQ refuses to start the plugin elsewhere
+    supported_platforms = ("win32", "linux", "darwin")
     is_multiaxes = True
     _axis_names = list(AXES)
     _controller_units = "mm"
@@ -67,12 +70,17 @@ class DAQ_Move_AEFI(DAQ_Move_base):
          "tip": "Clear a latched limit or alarm error so the axis accepts moves again"},
     ] + comon_parameters_fun(axis_names=_axis_names, epsilon=_SCALE.step_mm)
 
+    # A lease ends on the flyscan's thread; this signal brings the news to the plugin's own thread.
+    _link_restored = Signal(object)
+
     def ini_attributes(self) -> None:
         self.controller: Optional[ArcusStage] = None
         self._homing_timer = QTimer(self)
         self._homing_timer.setInterval(_HOMING_POLL_MS)
         self._homing_timer.timeout.connect(self._check_homing)
         self._homing_started_s = 0.0
+        self._link_restored.connect(self._show_position_after_lease)
+        self._lease_listener = self._link_restored.emit  # the same object to subscribe and unsubscribe
 
     # ---- life cycle ------------------------------------------------------------------------------
     def ini_stage(self, controller: Optional[ArcusStage] = None) -> tuple[str, bool]:
@@ -81,6 +89,7 @@ class DAQ_Move_AEFI(DAQ_Move_base):
             if stage is None:
                 return f"AEFI {self.axis_name}: a slave axis needs the master's controller", False
             self.controller = stage.acquire()
+            self.controller.on_link_restored(self._lease_listener)
             self._apply_axis_config()
             self._apply_speeds()
             self._show_state(self.controller.state(self.axis_name))
@@ -91,6 +100,7 @@ class DAQ_Move_AEFI(DAQ_Move_base):
     def close(self) -> None:
         self._homing_timer.stop()
         if self.controller is not None:
+            self.controller.remove_listener(self._lease_listener)
             self.controller.release()
             self.controller = None
 
@@ -171,6 +181,10 @@ class DAQ_Move_AEFI(DAQ_Move_base):
         return not self.controller.state(self.axis_name).moving
 
     # ---- helpers ---------------------------------------------------------------------------------
+    def _show_position_after_lease(self, positions_mm: dict) -> None:
+        if self.controller is not None:
+            self.emit_value(self.get_actuator_value())
+
     def _move_to(self, target_mm: float) -> None:
         try:
             self.controller.move_abs(self.axis_name, target_mm)

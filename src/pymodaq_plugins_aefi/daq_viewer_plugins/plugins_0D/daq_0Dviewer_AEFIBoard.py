@@ -33,6 +33,9 @@ def board_link_choices() -> list[str]:
 class DAQ_0DViewer_AEFIBoard(DAQ_Viewer_base):
     """The AEFI acquisition board (MCU + AD9106 DDS + ADS131A04 ADCs): six lock-in voltages."""
 
+    # the systems the Rust extension is built for (wheels); PyMoDAQ refuses to start the plugin elsewhere
+    supported_platforms = ("win32", "linux", "darwin")
+
     params = comon_parameters + [
         {"title": "Connection:", "name": "connection", "type": "list", "limits": board_link_choices(),
          "value": config("board", "url"),

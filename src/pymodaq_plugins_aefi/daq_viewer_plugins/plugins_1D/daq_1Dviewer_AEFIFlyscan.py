@@ -11,14 +11,16 @@ from typing import Optional
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
 from pymodaq_plugins_aefi.adapters.arcus_stage import read_position_steps
-from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (
+from pymodaq_plugins_aefi.adapters.flyscan_viewers import (
     FlyscanViewerMixin,
     LastResultsRepository,
     StudyRunner,
+    failed_line_dte,
     flyscan_params,
     flyscan_request,
     line_dte,
     line_event_dte,
+    line_figures,
     viewer_defaults,
 )
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
@@ -31,6 +33,8 @@ _PROGRESS_PERIOD_S = 0.25
 class DAQ_1DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
     """One flyscan line per grab (AEFI bench: Arcus stage + virtual probe or acquisition board)."""
 
+    # the systems the Rust extension is built for (wheels); PyMoDAQ refuses to start the plugin elsewhere
+    supported_platforms = ("win32", "linux", "darwin")
     live_mode_available = False
     params = comon_parameters + flyscan_params(raster=False, settings=viewer_defaults())
 
@@ -63,9 +67,15 @@ class DAQ_1DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
         elif isinstance(event, FlyScanLineCorrelated):
             self.dte_signal_temp.emit(line_event_dte(event, self.settings["fast_axis"]))
 
+    def _failed_dte(self):
+        return failed_line_dte(self.settings)
+
     def _on_finished(self, outcome) -> None:
         results = outcome.results
-        self.settings.child("progress").setValue(f"{results.status.value}: {results.samples} samples")
+        figures = line_figures(results, 0)
+        self.settings.child("progress").setValue(
+            f"{results.status.value}: {results.samples} samples, {figures['duration (s)']:.2f} s at "
+            f"{figures['mean speed (mm/s)']:.1f} mm/s, grid {figures['grid filled (%)']:.0f} % filled")
         self.dte_signal.emit(line_dte(results, raw=self.settings["raw"]))
         if results.partial:
             self._report(f"line {results.status.value}" + (f": {results.error}" if results.error else ""))

@@ -1,7 +1,8 @@
 """PyMoDAQ 2D viewer: one grab = one whole raster flyscan, rows shown live while it flies.
 
 A thin shell over bootstrap/StudyService like the 1D viewer. Stop aborts the engine (the motors
-are stopped by it) and the rows acquired so far are emitted as the result.
+are stopped by it) and the rows acquired so far are emitted as the result. The map is the chosen
+channel with both axes in mm; in the Dashboard its viewer shows the colour bar, scaled on each row.
 """
 import time
 from pathlib import Path
@@ -9,12 +10,14 @@ from typing import Optional
 
 from pymodaq.control_modules.viewer_utility_classes import DAQ_Viewer_base, comon_parameters, main
 
-from pymodaq_plugins_aefi.adapters.pymodaq_flyscan import (
+from pymodaq_plugins_aefi.adapters.colour_scale import ColourScale
+from pymodaq_plugins_aefi.adapters.flyscan_viewers import (
     MAP_CHANNELS,
     FlyscanViewerMixin,
     LastResultsRepository,
     LiveMap,
     StudyRunner,
+    failed_map_dte,
     flyscan_params,
     flyscan_request,
     map_dte,
@@ -29,6 +32,8 @@ _PROGRESS_PERIOD_S = 0.25
 class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
     """A raster flyscan per grab: Data2D map with both axes in mm (AEFI bench)."""
 
+    # the systems the Rust extension is built for (wheels); PyMoDAQ refuses to start the plugin elsewhere
+    supported_platforms = ("win32", "linux", "darwin")
     live_mode_available = False
     params = comon_parameters + flyscan_params(raster=True, settings=viewer_defaults())
 
@@ -36,6 +41,7 @@ class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
         self.controller: Optional[StudyRunner] = None
         self.live_map = LiveMap()
         self._last_progress_s = 0.0
+        self._colour_scale = ColourScale()
 
     def _ready_message(self, url: str) -> str:
         return f"AEFI raster flyscan on {url}"
@@ -63,11 +69,15 @@ class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
         elif isinstance(event, FlyScanLineCorrelated):
             if self.live_map.add(event):
                 self.dte_signal_temp.emit(self.live_map.dte(self._channels))
+                self._colour_scale.show(self._title)  # the module's viewer: its dock, in the Dashboard
         elif isinstance(event, FlyScanProgress) and time.monotonic() - self._last_progress_s >= _PROGRESS_PERIOD_S:
             self._last_progress_s = time.monotonic()
             self.settings.child("progress").setValue(
                 f"{event.state}: line {event.lines_done}/{event.lines_total}, {event.samples} samples, "
                 f"{event.elapsed_s:.1f} s")
+
+    def _failed_dte(self):
+        return failed_map_dte(self.settings, self._channels)
 
     def _on_finished(self, outcome) -> None:
         results = outcome.results

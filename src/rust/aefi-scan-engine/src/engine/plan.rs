@@ -251,6 +251,56 @@ pub fn slow_positions(start: i64, stop: i64, lines: u32) -> Vec<i64> {
     (0..lines).map(|i| (start as f64 + (stop - start) as f64 * f64::from(i) / n).round() as i64).collect()
 }
 
+/// Which end of a fly line needs room beyond the sampled span.
+#[derive(Debug, Clone, Copy)]
+enum RunSide {
+    /// Before the first sample: the acceleration ramp and margin.
+    Up,
+    /// After the last sample: the deceleration ramp and margin.
+    Out,
+}
+
+impl RunSide {
+    fn name(self) -> &'static str {
+        match self {
+            RunSide::Up => "run-up",
+            RunSide::Out => "run-out",
+        }
+    }
+}
+
+/// The nearest value a refused position may take (steps).
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// The position must be at least this.
+    AtLeast(i64),
+    /// The position must be at most this.
+    AtMost(i64),
+}
+
+impl Bound {
+    /// "≥ 5.65 mm (259 steps at 21.8 µm/step)": the millimetres a user types, rounded towards the valid
+    /// side at 0.01 mm so that the value shown is itself accepted.
+    fn describe(self, step_mm: f64, step_um: f64) -> String {
+        let (sign, steps, mm) = match self {
+            Bound::AtLeast(steps) => ("≥", steps, (steps as f64 * step_mm * 100.0 - 1e-6).ceil() / 100.0),
+            Bound::AtMost(steps) => ("≤", steps, (steps as f64 * step_mm * 100.0 + 1e-6).floor() / 100.0),
+        };
+        format!("{sign} {} mm ({steps} steps at {} µm/step)", mm_text(mm), mm_text(step_um))
+    }
+}
+
+/// A length or speed for a message: at most two decimals, no trailing zeros ("5.65", "32.7", "0").
+fn mm_text(value: f64) -> String {
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
 /// Checks `plan` against the fast axis' controller speeds and lays out its lines.
 ///
 /// # Errors
@@ -337,23 +387,40 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
         });
     }
     let (tmin, tmax) = (plan.travel_min_steps, plan.travel_max_steps);
+    let step_mm = plan.step_um * 1e-3;
     for l in &lines {
-        for (field, p) in [
-            (if l.span_from_steps == plan.fast_start_steps { "fast_start_steps" } else { "fast_stop_steps" }, l.runup_start_steps),
-            (if l.span_to_steps == plan.fast_stop_steps { "fast_stop_steps" } else { "fast_start_steps" }, l.runout_end_steps),
+        let from_field = if l.span_from_steps == plan.fast_start_steps { "fast_start_steps" } else { "fast_stop_steps" };
+        let to_field = if l.span_to_steps == plan.fast_stop_steps { "fast_stop_steps" } else { "fast_start_steps" };
+        for (field, run, span_end, reach) in [
+            (from_field, RunSide::Up, l.span_from_steps, l.runup_start_steps),
+            (to_field, RunSide::Out, l.span_to_steps, l.runout_end_steps),
         ] {
-            if p < tmin || p > tmax {
+            if reach < tmin || reach > tmax {
+                let distance = (reach - span_end).abs();
+                let bound = if reach < tmin { Bound::AtLeast(tmin + distance) } else { Bound::AtMost(tmax - distance) };
                 return Err(PlanError::new(
                     field,
                     format!(
-                        "with the run-up/run-out of {runup}/{runout} steps the fast axis would reach {p}, outside the travel {tmin}..={tmax} steps"
+                        "must be {} with the {} at {} mm/s ({v} pps): its {distance} steps would take the fast axis \
+                         from {span_end} to {reach} steps, outside the travel {tmin}..={tmax} steps",
+                        bound.describe(step_mm, plan.step_um),
+                        run.name(),
+                        mm_text(v * step_mm),
                     ),
                 ));
             }
         }
         if plan.slow_axis.is_some() && (l.slow_steps < tmin || l.slow_steps > tmax) {
             let field = if l.slow_steps == plan.slow_start_steps { "slow_start_steps" } else { "slow_stop_steps" };
-            return Err(PlanError::new(field, format!("{} is outside the travel {tmin}..={tmax} steps", l.slow_steps)));
+            let bound = if l.slow_steps < tmin { Bound::AtLeast(tmin) } else { Bound::AtMost(tmax) };
+            return Err(PlanError::new(
+                field,
+                format!(
+                    "must be {}: {} steps is outside the travel {tmin}..={tmax} steps",
+                    bound.describe(step_mm, plan.step_um),
+                    l.slow_steps
+                ),
+            ));
         }
     }
     Ok(ValidatedPlan { plan: plan.clone(), fly_speeds: fly, runup_steps: runup, runout_steps: runout, lines })
@@ -410,6 +477,56 @@ mod tests {
             assert_eq!(err.field, field, "{err}");
             assert!(!err.message.is_empty());
         }
+    }
+
+    #[test]
+    fn a_run_up_outside_the_travel_names_the_nearest_valid_start() {
+        // the bench's defaults: 21.8 µm/step, 1500 pps (32.7 mm/s), 300 ms ramps, travel from 0
+        let plan = FlyPlan {
+            fast_start_steps: 0,
+            fast_stop_steps: 4587,
+            speed_pps: 1500.0,
+            travel_min_steps: 0,
+            travel_max_steps: 55_046,
+            ..FlyPlan::default()
+        };
+        let err = validate(&plan, &BENCH).unwrap_err();
+        assert_eq!(err.field, "fast_start_steps");
+        // (10 + 1500)/2 × 0.3 s + 1500 × 0.02 s + 2 = 258.5 → 259 steps = 5.6462 mm, shown rounded up
+        assert!(
+            err.message.starts_with("must be ≥ 5.65 mm (259 steps at 21.8 µm/step) with the run-up at 32.7 mm/s (1500 pps)"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("outside the travel 0..=55046 steps"), "{}", err.message);
+        // the value offered is accepted
+        let fixed = FlyPlan { fast_start_steps: (5.65_f64 / 0.0218).round() as i64, ..plan };
+        assert!(validate(&fixed, &BENCH).is_ok());
+    }
+
+    #[test]
+    fn a_run_out_past_the_travel_end_names_the_nearest_valid_stop() {
+        let plan =
+            FlyPlan { fast_start_steps: 1000, fast_stop_steps: 5000, travel_min_steps: 0, travel_max_steps: 5100, ..FlyPlan::default() };
+        let v = validate(&FlyPlan { travel_max_steps: 1 << 30, ..plan.clone() }, &BENCH).unwrap();
+        let err = validate(&plan, &BENCH).unwrap_err();
+        assert_eq!(err.field, "fast_stop_steps");
+        let nearest = 5100 - v.runout_steps;
+        let expected =
+            format!("must be ≤ {} mm ({nearest} steps at 21.8 µm/step)", mm_text((nearest as f64 * 0.0218 * 100.0 + 1e-6).floor() / 100.0));
+        assert!(err.message.starts_with(&expected), "{} / {expected}", err.message);
+        assert!(err.message.contains("with the run-out at"), "{}", err.message);
+        assert!(validate(&FlyPlan { fast_stop_steps: nearest, ..plan }, &BENCH).is_ok());
+    }
+
+    #[test]
+    fn millimetres_are_written_short() {
+        assert_eq!(mm_text(32.7), "32.7");
+        assert_eq!(mm_text(5.65), "5.65");
+        assert_eq!(mm_text(0.0), "0");
+        assert_eq!(mm_text(-0.001), "0");
+        assert_eq!(mm_text(1200.0), "1200");
+        assert_eq!(Bound::AtMost(55_046).describe(0.0218, 21.8), "≤ 1200 mm (55046 steps at 21.8 µm/step)");
     }
 
     #[test]

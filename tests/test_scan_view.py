@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from pymodaq_plugins_aefi.adapters.pymodaq_view import CHANNEL_NAMES, PyMoDAQView
+from pymodaq_plugins_aefi.adapters.scan_view import CHANNEL_NAMES, PyMoDAQView
 from pymodaq_plugins_aefi.application.study_service import StudyService
 from pymodaq_plugins_aefi.domain.ports import ScanObserver
 from pymodaq_plugins_aefi.testing.fakes import FakeResultsRepository, FakeScanPort

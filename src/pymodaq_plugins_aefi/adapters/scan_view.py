@@ -28,7 +28,7 @@ from ..domain.events import (
     FlyScanStarted,
 )
 from ..domain.measurement import CHANNEL_NAMES
-from .pymodaq_flyscan import LiveMap
+from .flyscan_viewers import LiveMap
 
 
 class PyMoDAQView(QtCore.QObject):

@@ -5,6 +5,10 @@ the plugin's Qt thread must stay free to receive Stop) and relays the study's ev
 as Qt signals, delivered in the thread that owns the runner. `FlyscanViewerMixin` is the plugin
 life cycle both viewers share (connect, stop, close, report). The `*_dte` functions turn domain
 results into `DataToExport` with real axes in mm.
+
+Every grab ends with data: a grab refused or failed before any line emits a frame of the usual
+shape filled with NaN (and says why in the status bar and the log), so PyMoDAQ's Snap and a
+DAQ_Scan step never wait for data that will not come.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from pymodaq.control_modules.thread_commands import ThreadStatus
 from pymodaq.utils.data import DataFromPlugins
 from pymodaq_data.data import Axis, DataToExport
+from pymodaq_utils.logger import set_logger
 from pymodaq_utils.utils import ThreadCommand
 from qtpy import QtCore
 
@@ -24,10 +29,16 @@ from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
 from ..domain.results import ScanResults
-from .arcus_stage import read_position_steps
+from .arcus_stage import apply_speed_profile, read_position_steps
 from .links import OTHER_URL
 
 ServiceFactory = Callable[[], StudyService]
+
+#: Name of the raster viewer's data.
+MAP_NAME = "AEFI map"
+
+# PyMoDAQ's logger: its warnings reach ~/.pymodaq/log/pymodaq.log and the log window
+logger = set_logger("pymodaq_plugins_aefi.flyscan", add_to_console=False)
 
 
 class LastResultsRepository(ResultsRepository):
@@ -128,7 +139,7 @@ class LiveMap:
         return np.isfinite(self.volts[0]).astype(int) if self.volts is not None else np.zeros((0, 0), int)
 
     def dte(self, channels: Iterable[int]) -> DataToExport:
-        return DataToExport("AEFI", data=[map_dwa("AEFI map", self, self.fast_axis, self.slow_axis, list(channels))])
+        return DataToExport("AEFI", data=[map_dwa(MAP_NAME, self, self.fast_axis, self.slow_axis, list(channels))])
 
 
 # ---- domain results → PyMoDAQ data ----------------------------------------------------------------
@@ -146,12 +157,30 @@ def line_event_dte(event: FlyScanLineCorrelated, fast_axis: str) -> DataToExport
 
 
 def line_dte(results: ScanResults, raw: bool) -> DataToExport:
-    """The result of a one-line grab: its profile, its statistics and, if asked, its raw samples."""
-    data = [line_profile_dwa("AEFI line", results.map.fast_axis_mm, results.map.row(0), results.config.fast_axis)]
-    data += line_stats_dwas(results, 0)
+    """The result of a one-line grab: its profile, its figures and, if asked, its raw samples."""
+    data = [line_profile_dwa("AEFI line", results.map.fast_axis_mm, results.map.row(0), results.config.fast_axis),
+            line_figures_dwa(line_figures(results, 0))]
     if raw:
         data += raw_dwas(results)
     return DataToExport("AEFI", data=data)
+
+
+def failed_line_dte(settings: Any) -> DataToExport:
+    """What a one-line grab that produced nothing emits: the line and its figures, NaN, on the asked grid."""
+    fast_axis_mm = np.linspace(settings["fast_start_mm"], settings["fast_stop_mm"], settings["points_per_line"])
+    profile = np.full((len(CHANNEL_NAMES), fast_axis_mm.size), np.nan)
+    return DataToExport("AEFI", data=[line_profile_dwa("AEFI line", fast_axis_mm, profile, settings["fast_axis"]),
+                                      line_figures_dwa(dict.fromkeys(LINE_FIGURES, np.nan))])
+
+
+def failed_map_dte(settings: Any, channels: Iterable[int]) -> DataToExport:
+    """What a raster grab that produced nothing emits: the asked map, NaN, with its axes in mm."""
+    nan_map = LiveMap()
+    nan_map.fast_axis_mm = np.linspace(settings["fast_start_mm"], settings["fast_stop_mm"], settings["points_per_line"])
+    nan_map.slow_axis_mm = np.linspace(settings["slow_start_mm"], settings["slow_stop_mm"], settings["lines"])
+    nan_map.fast_axis, nan_map.slow_axis = settings["fast_axis"], settings["slow_axis"]
+    nan_map.volts = np.full((len(CHANNEL_NAMES), nan_map.slow_axis_mm.size, nan_map.fast_axis_mm.size), np.nan)
+    return nan_map.dte(channels)
 
 
 def raw_dwas(results: ScanResults) -> list[DataFromPlugins]:
@@ -168,8 +197,12 @@ def raw_dwas(results: ScanResults) -> list[DataFromPlugins]:
     ]
 
 
-def line_stats_dwas(results: ScanResults, line: int) -> list[DataFromPlugins]:
-    """Per-line figures as 0D data: samples, duration, mean speed over the sampled span, grid fill."""
+#: The figures of a flown line, in the order of the channels of its "line figures" data (units in the labels).
+LINE_FIGURES = ("samples", "duration (s)", "mean speed (mm/s)", "grid filled (%)")
+
+
+def line_figures(results: ScanResults, line: int) -> dict[str, float]:
+    """Samples, duration, mean speed over the sampled span and grid fill of one line (keys: LINE_FIGURES)."""
     summary = next((s for s in results.lines if s.index == line), None)
     samples = summary.samples if summary is not None else 0
     duration_s = ((summary.t_end_ns - summary.t_start_ns) * 1e-9
@@ -177,10 +210,14 @@ def line_stats_dwas(results: ScanResults, line: int) -> list[DataFromPlugins]:
     row_counts = np.asarray(results.map.counts)[line] if len(results.map.counts) > line else np.zeros(0)
     filled = float(np.count_nonzero(row_counts)) / row_counts.size if row_counts.size else 0.0
     speed = results.config.fast_span_mm / duration_s if duration_s > 0 else 0.0
-    figures = [("samples", float(samples), "count"), ("line duration", duration_s, "s"),
-               ("mean speed", speed, "mm/s"), ("grid filled", 100.0 * filled, "percent")]
-    return [DataFromPlugins(name=name, data=[np.array([value])], dim="Data0D", labels=[name], units=units)
-            for name, value, units in figures]
+    return dict(zip(LINE_FIGURES, (float(samples), duration_s, speed, 100.0 * filled), strict=True))
+
+
+def line_figures_dwa(figures: Mapping[str, float]) -> DataFromPlugins:
+    """The line's figures as one 0D group, saved with the line (DAQ_Viewer, DAQ_Scan) but not given a dock:
+    `do_plot=False` keeps the Dashboard at one view per grab."""
+    return DataFromPlugins(name="line figures", data=[np.array([float(figures[name])]) for name in LINE_FIGURES],
+                           dim="Data0D", labels=list(LINE_FIGURES), units="", do_plot=False)
 
 
 def map_dwa(name: str, results_map: Any, fast_axis: str, slow_axis: str, channels: Iterable[int]) -> DataFromPlugins:
@@ -195,7 +232,7 @@ def map_dwa(name: str, results_map: Any, fast_axis: str, slow_axis: str, channel
 
 def map_dte(results: ScanResults, channels: Iterable[int]) -> DataToExport:
     """The result of a raster grab: the map of the chosen channels (NaN where no sample fell)."""
-    return DataToExport("AEFI", data=[map_dwa("AEFI map", results.map, results.config.fast_axis,
+    return DataToExport("AEFI", data=[map_dwa(MAP_NAME, results.map, results.config.fast_axis,
                                               results.config.slow_axis, list(channels))])
 
 
@@ -203,23 +240,30 @@ def map_dte(results: ScanResults, channels: Iterable[int]) -> DataToExport:
 class FlyscanViewerMixin:
     """The life cycle the flyscan viewers share; put it before `DAQ_Viewer_base` in the bases.
 
-    The viewer supplies `_service()` (its StudyService factory), `_on_event`, `_on_finished` and
-    `_ready_message(url)` (the status shown once initialized).
+    The viewer supplies `_service()` (its StudyService factory), `_on_event`, `_on_finished`,
+    `_failed_dte()` (the NaN frame of a grab that produced nothing) and `_ready_message(url)` (the
+    status shown once initialized).
     """
 
     controller: Optional[StudyRunner]
     # Provided by the viewer and DAQ_Viewer_base (after this class in the MRO): declared, never assigned here.
     settings: Any
     emit_status: Callable[[ThreadCommand], None]
+    dte_signal: Any
     _service: ServiceFactory
     _on_event: Callable[[Any], None]
     _on_finished: Callable[[Any], None]
     _ready_message: Callable[[str], str]
+    _failed_dte: Callable[[], DataToExport]
 
     def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
+        from .. import config
+
         try:
             url = self.settings["url"]
             read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
+            apply_speed_profile(url, config("arcus", "high_speed_pps"), config("arcus", "low_speed_pps"),
+                                config("arcus", "accel_ms"), config("arcus", "decel_ms"))
         except Exception as error:
             return f"AEFI flyscan: {error}", False
         self.controller = StudyRunner(self._service)
@@ -244,8 +288,11 @@ class FlyscanViewerMixin:
             self.controller = None
 
     def _on_failed(self, message: str) -> None:
+        """A grab refused or failed before any line: say why, and still end the grab with data."""
         self.settings.child("progress").setValue("failed")
         self._report(f"grab failed: {message}")
+        logger.warning(f"{type(self).__name__}: grab failed: {message}")
+        self.dte_signal.emit(self._failed_dte())
 
     def _report(self, message: str) -> None:
         self.emit_status(ThreadCommand(ThreadStatus.UPDATE_STATUS, f"AEFI flyscan: {message}"))
@@ -304,7 +351,8 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
     if raster:
         params += [
             {"title": "Map channels:", "name": "map_channels", "type": "list", "limits": list(MAP_CHANNELS),
-             "value": "X, Y, Z in-phase"},
+             "value": "z_in_phase", "tip": "The channel shown and saved; three channels are shown as red, green "
+                                           "and blue"},
             {"title": "Save HDF5 in:", "name": "save_dir", "type": "str", "value": settings["save_dir"],
              "tip": "Every raster is also saved there as a PyMoDAQ-format file (empty: not saved)"},
         ]
