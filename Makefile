@@ -16,10 +16,11 @@ demo: setup
 test: setup lint-python lint-rust test-rust test-python test-qt-bindings
 
 # Python gates, configured in pyproject.toml: ruff (lint only, no reformatting), mypy on the core and
-# the adapters, import-linter's layering contracts.
+# the adapters (and on the Bluesky adapter, whose libraries need Python 3.11), import-linter's layering contracts.
 lint-python:
 	$(VENV)/bin/ruff check src tests tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --python-version 3.11 -p pymodaq_plugins_aefi.bluesky  # ophyd-async needs 3.11
 	$(VENV)/bin/lint-imports --no-logo
 
 # Lint gates: formatting, and clippy with every warning an error (unsafe blocks need a SAFETY note).

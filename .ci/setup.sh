@@ -36,7 +36,7 @@ stamp="$VENV/.aefi-deps-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ README.md -nt "$stamp" ]; then
   echo "setup: installing the package and its dependencies into $VENV (first time: ~2 min)"
   # ziglang + auditwheel: the manylinux2014 wheel (make wheel, tests/test_wheel.py)
-  "$VENV/bin/pip" install -q -e ".[test]" maturin ziglang auditwheel
+  "$VENV/bin/pip" install -q -e ".[test,bluesky]" maturin ziglang auditwheel
   touch "$stamp"
 fi
 VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --skip-install -q 2>&1 | grep -v "^📦\|^🔗\|^🐍\|^🛠\|^💻\|^📖\|^🎯" || true

@@ -37,3 +37,14 @@ def test_domain_imports_without_pymodaq(tmp_path):
             "bad = [m for m in sys.modules if m.split('.')[0] in ('pymodaq', 'pymodaq_utils', 'h5py', 'PyQt6')]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def test_the_package_imports_without_bluesky(tmp_path):
+    # The Bluesky adapter is optional (the `bluesky` extra): the package, its composition root, CLI and
+    # PyMoDAQ plugins load without it.
+    code = ("import sys, pymodaq_plugins_aefi, pymodaq_plugins_aefi.bootstrap, pymodaq_plugins_aefi.cli.flyscan\n"
+            "import pymodaq_plugins_aefi.adapters.flyscan_viewers\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('bluesky', 'ophyd_async', 'event_model')\n"
+            "       or m.startswith('pymodaq_plugins_aefi.bluesky')]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

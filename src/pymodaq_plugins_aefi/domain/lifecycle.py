@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from .errors import InvalidTransition, ScanAborted
 from .fly_scan import FlyScan, ScanStatus
@@ -19,60 +19,131 @@ from .results import ScanResults
 from .samples import RawSamples, SampleFlag
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .ports import ScanCompletion, ScanObserver, ScanOutcome, ScanPort
+    from .ports import FlightProgress, ScanCompletion, ScanObserver, ScanOutcome, ScanPort
 
 
 def run_scan(port: ScanPort, scan: FlyScan, observer: ScanObserver) -> ScanResults:
     """Prepare, kick off, follow and collect `scan` on `port`; returns its results."""
-    recorder = FlyScanRecorder(scan, observer, port.placement)
+    flight = Flight(port, scan, observer)
+    if not flight.prepare():
+        return flight.finish()
     try:
-        port.prepare(scan)
-    except ScanAborted as err:
-        # Stopped on its way to the start: an aborted scan without lines, still reported and saved.
-        recorder.begin(time.monotonic_ns())
-        try:
-            outcome = port.complete().outcome()
-        except InvalidTransition:
-            # stopped before the port had the scan at all: nothing moved, nothing to collect
-            outcome = _not_flown(str(err))
-        return _finish(recorder, outcome)
-    try:
-        recorder.begin(time.monotonic_ns())
-        with contextlib.suppress(ScanAborted):  # aborted while ready: the completion reports it
-            port.kickoff()
-        status = port.complete()
-        closed = _follow(port, status, scan, recorder)
-        outcome = status.outcome()
-        # Samples placed after the last collect (the end of the last line) are still to come.
-        recorder.add_samples(port.collect())
-        _close_lines(scan, recorder, closed, int(outcome.stats.get("lines", closed)))
+        flight.kickoff()
+        status = flight.status
+        while True:
+            tick_s = time.monotonic()
+            progress = flight.follow()
+            if progress.finished or status.done:
+                break
+            status.wait(max(0.0, port.progress_period_s - (time.monotonic() - tick_s)))
+        return flight.finish()
     except BaseException:
-        port.abort()
-        port.complete().wait()
+        flight.abort_and_wait()
         raise
-    return _finish(recorder, outcome)
 
 
-def _follow(port: ScanPort, status: ScanCompletion, scan: FlyScan, recorder: FlyScanRecorder) -> int:
-    """Collect and publish until the scan ends; returns the lines closed so far."""
-    closed = 0
-    tail = _LineTail()
-    while True:
-        tick_s = time.monotonic()
+class Flight:
+    """One scan through a port's four verbs, a step at a time: `run_scan` is its loop; a caller
+    that paces the verbs itself (an orchestration framework's flyer) calls the same steps.
+
+    prepare() → kickoff() → follow() at the progress period until the scan ends → finish().
+    Every step keeps the FlyScan aggregate, its events and the samples of closed lines as
+    run_scan does; `new_samples()` hands out the samples collected since its last call.
+    """
+
+    def __init__(self, port: ScanPort, scan: FlyScan, observer: ScanObserver) -> None:
+        self.port = port
+        self.scan = scan
+        self.recorder = FlyScanRecorder(scan, observer, port.placement)
+        self._closed = 0
+        self._tail = _LineTail()
+        self._fresh: list[RawSamples] = []
+        self._results: Optional[ScanResults] = None
+        self._kicked_off = False
+        self._status: Optional[ScanCompletion] = None
+        self._stopped_before_flight: Optional[str] = None
+
+    @property
+    def lines_closed(self) -> int:
+        """Lines acquired and correlated so far (their samples are all in)."""
+        return self._closed
+
+    @property
+    def results(self) -> Optional[ScanResults]:
+        """The results once `finish()` has run."""
+        return self._results
+
+    def prepare(self) -> bool:
+        """Prepare the port; False when an abort stopped the scan on its way to the start."""
+        try:
+            self.port.prepare(self.scan)
+        except ScanAborted as err:
+            self.recorder.begin(time.monotonic_ns())
+            self._stopped_before_flight = str(err)
+            return False
+        return True
+
+    def kickoff(self) -> None:
+        self.recorder.begin(time.monotonic_ns())
+        self._kicked_off = True
+        with contextlib.suppress(ScanAborted):  # aborted while ready: the completion reports it
+            self.port.kickoff()
+
+    @property
+    def status(self) -> ScanCompletion:
+        """The port's completion of this scan (done when it has ended, with progress meanwhile)."""
+        if self._status is None:
+            self._status = self.port.complete()
+        return self._status
+
+    def follow(self) -> FlightProgress:
+        """One tick: progress, then the samples collected, then the lines that have closed."""
         # Progress first, then collect: a line the executor counted done is then either fully
         # collected or still has samples in flight, which _LineTail tells apart.
-        progress = status.progress()
-        chunk = port.collect()
-        recorder.add_samples(chunk)
-        tail.update(chunk)
+        progress = self.status.progress()
+        chunk = self._add(self.port.collect())
+        self._tail.update(chunk)
         current = progress.current_line
-        if progress.state == "flying" and 0 <= current < len(scan.lines):
-            recorder.line_started(current)
-        closed = _close_lines(scan, recorder, closed, min(progress.lines_done, tail.complete_below))
-        recorder.progress(progress.state, current, progress.fast_mm, progress.slow_mm, progress.dropped_records)
-        if progress.finished or status.done:
-            return closed
-        status.wait(max(0.0, port.progress_period_s - (time.monotonic() - tick_s)))
+        if progress.state == "flying" and 0 <= current < len(self.scan.lines):
+            self.recorder.line_started(current)
+        self._closed = _close_lines(self.scan, self.recorder, self._closed,
+                                    min(progress.lines_done, self._tail.complete_below))
+        self.recorder.progress(progress.state, current, progress.fast_mm, progress.slow_mm, progress.dropped_records)
+        return progress
+
+    def new_samples(self) -> RawSamples:
+        """The samples collected since the last call, in acquisition order."""
+        fresh, self._fresh = self._fresh, []
+        return RawSamples.concat(fresh)
+
+    def abort_and_wait(self) -> None:
+        """Stop the scan (motors stopped) and wait for its end; `finish()` then keeps what was acquired."""
+        self.port.abort()
+        self.status.wait()
+
+    def finish(self) -> ScanResults:
+        """Once the scan has ended: the last samples, the last lines closed, the results (once)."""
+        if self._results is None:
+            try:
+                outcome = self.status.outcome()
+            except InvalidTransition:
+                if self._stopped_before_flight is None:
+                    raise
+                # stopped before the port had the scan at all: nothing moved, nothing to collect
+                outcome = _not_flown(self._stopped_before_flight)
+            if self._kicked_off:
+                # Samples placed after the last collect (the end of the last line) are still to come.
+                self._add(self.port.collect())
+                self._closed = _close_lines(self.scan, self.recorder, self._closed,
+                                            int(outcome.stats.get("lines", self._closed)))
+            self._results = _finish(self.recorder, outcome)
+        return self._results
+
+    def _add(self, chunk: RawSamples) -> RawSamples:
+        self.recorder.add_samples(chunk)
+        if len(chunk):
+            self._fresh.append(chunk)
+        return chunk
 
 
 def _close_lines(scan: FlyScan, recorder: FlyScanRecorder, closed: int, lines_done: int) -> int:
