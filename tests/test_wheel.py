@@ -15,13 +15,14 @@ wheel's own Requires-Dist are checked against what that venv can see.
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
+
+from performax_fake import cargo_env
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
@@ -74,18 +75,6 @@ def _run(*args, **kwargs):
     return done
 
 
-def _cargo_env() -> dict:
-    # conftest moved HOME into the sandbox; cargo and rustup still live under the real one
-    env = dict(os.environ)
-    cargo = shutil.which("cargo")
-    if cargo and "CARGO_HOME" not in env:
-        cargo_home = Path(cargo).parent.parent
-        env["CARGO_HOME"] = str(cargo_home)
-        if "RUSTUP_HOME" not in env and (cargo_home.parent / ".rustup").is_dir():
-            env["RUSTUP_HOME"] = str(cargo_home.parent / ".rustup")
-    return env
-
-
 def _zig_ready() -> bool:
     try:
         import ziglang  # noqa: F401  (maturin --zig runs `python -m ziglang`)
@@ -100,7 +89,7 @@ def _zig_ready() -> bool:
 def test_wheel_installs_alone_and_is_discovered(tmp_path):
     bindir = Path(sys.executable).parent
     assert _zig_ready(), "the ziglang package is missing: make setup installs it (pip install ziglang)"
-    env = {**_cargo_env(), "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**cargo_env(), "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     _run(str(bindir / "maturin"), "build", "--release", "--quiet", "--zig", "--compatibility", "manylinux2014",
          "--target-dir", str(ROOT / "target" / "wheel"), "-o", str(tmp_path / "dist"), cwd=ROOT, env=env)
     wheels = list((tmp_path / "dist").glob("pymodaq_plugins_aefi-*.whl"))
