@@ -74,14 +74,17 @@ def test_readme_recipe_steps_y_and_flies_x_lines_into_a_map(dashboard):
     pitch_mm = fast_mm[1] - fast_mm[0]
     offsets_mm = np.linspace(-pitch_mm / 2, pitch_mm / 2, 21)
     xx, yy, dd = np.meshgrid(fast_mm, np.round(y_mm / STEP_MM) * STEP_MM, offsets_mm)
-    expected = _engine.field_map_volts((xx + dd).ravel(), yy.ravel()).T.reshape(6, len(y_mm), len(fast_mm), -1)
-    expected = expected.mean(axis=-1)
+    cells = _engine.field_map_volts((xx + dd).ravel(), yy.ravel()).T.reshape(6, len(y_mm), len(fast_mm), -1)
     # A trigger thread descheduled for tens of ms on a loaded machine can leave a 1 mm cell without a
-    # sample (NaN, counted in "grid filled"); everything else must match the field.
-    interior, truth = maps[..., 1:-1], expected[..., 1:-1]
+    # sample (NaN, counted in "grid filled"), or with samples on one side of it only: every cell must lie
+    # within the range the field takes over it, and the map as a whole match the cell averages.
+    interior, cells = maps[..., 1:-1], cells[..., 1:-1, :]
     flown = np.isfinite(interior)
     assert flown.mean() >= 0.98, np.argwhere(~flown[0])
-    np.testing.assert_allclose(interior[flown], truth[flown], atol=5e-3 * np.abs(expected).max())
+    tol = 5e-3 * np.abs(cells).max()
+    outside = flown & ((interior < cells.min(axis=-1) - tol) | (interior > cells.max(axis=-1) + tol))
+    assert not outside.any(), np.argwhere(outside)
+    assert np.sqrt(np.mean((interior[flown] - cells.mean(axis=-1)[flown]) ** 2)) <= tol
     # the figures of every line were saved with it, though the Dashboard shows the line alone
     assert set(figures) == set(LINE_FIGURES)
     assert all(values.shape == (len(y_mm),) for values in figures.values())

@@ -264,7 +264,8 @@ def small_disk(tmp_path):
 def test_disk_full_mid_scan_saves_to_the_temp_folder_without_a_crash(tmp_path, small_disk):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     cmd = [sys.executable, "-m", "pymodaq_plugins_aefi.cli.flyscan", "--out", str(small_disk / "run"),
-           "--no-progress", "--port", "sim://fault-disk-full?timing=none", "--lines", "4"]
+           "--no-progress", "--port", "sim://fault-disk-full?timing=none", "--lines", "4",
+           "--detector", "virtual_probe"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     _lines_until(proc, "flying")
     time.sleep(4.0)  # a line or so in the journal, then the disk fills up

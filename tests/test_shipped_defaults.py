@@ -107,8 +107,9 @@ def test_flyscan_map_live_then_stopped_then_complete(bench):
     assert live["actions"] == {"AutoLevels": True, "Histogram": True}
     histogram = module.viewers[0].view.histogrammer.get_histogram("red")
     assert histogram.isVisible()
-    rows = flown_rows(partial.data[0])
-    assert 2 <= rows < SHIPPED["lines"] and np.isnan(partial.data[0][rows:]).all()
+    flown = np.isfinite(partial.data[0]).any(axis=1)  # a flown row may miss a cell on a loaded machine
+    rows = int(flown.sum())
+    assert 2 <= rows < SHIPPED["lines"] and flown[:rows].all() and np.isnan(partial.data[0][rows:]).all()
     assert module.settings["detector_settings", "progress"].startswith("aborted")
 
     # a full raster with the shipped defaults
