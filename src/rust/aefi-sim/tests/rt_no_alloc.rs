@@ -15,6 +15,7 @@ use aefi_scan_engine::clock::MonotonicClock;
 use aefi_scan_engine::engine::arcus_stage::ArcusStage;
 use aefi_scan_engine::engine::board_detector::{BoardDetector, BoardSampling};
 use aefi_scan_engine::engine::detector::{Detector, TruthSource};
+use aefi_scan_engine::engine::encoder::EncoderFrame;
 use aefi_scan_engine::engine::model::Trapezoid;
 use aefi_scan_engine::engine::plan::{Axis, Cadence, LineSpec, TriggerMode, BENCH_STEP_UM};
 use aefi_scan_engine::engine::record::{drain_columns, flags, ring};
@@ -48,12 +49,16 @@ fn push(tx: &mut rtrb::Producer<Msg>, m: Msg) {
 }
 
 /// The motion side: flies `LINES` serpentine lines on the bench's Arcus, sending the loop what
-/// the executor's motion thread sends (line start with the commanded profile, each poll, line end).
+/// the executor's motion thread sends (line start with the commanded profile and the encoder
+/// frame, each poll and encoder reading, the compare output seen fired, line end).
 fn fly_lines(url: String, mut tx: rtrb::Producer<Msg>) {
     let mut ctrl = ArcusController::open(&BenchOpener, &url, Duration::from_millis(500)).unwrap();
     ctrl.set_speeds(aefi_scan_engine::arcus::protocol::Axis::X, Some(SPEED_PPS), Some(10), Some(100), Some(100)).unwrap();
     let mut stage = ArcusStage::new(&mut ctrl);
     let s = stage.speeds(Axis::X).unwrap();
+    // The simulator's encoder counts one per pulse by default, from 0 at power-up.
+    let encoder = Some(EncoderFrame { counts_per_step: 1.0, origin_counts: 0.0 });
+    stage.setup_sync(Axis::X, 1, 1).unwrap();
     for index in 0..LINES {
         let (a, b) = if index % 2 == 0 { (1000, 1900) } else { (1900, 1000) };
         let dir = if b > a { 1 } else { -1 };
@@ -68,13 +73,23 @@ fn fly_lines(url: String, mut tx: rtrb::Producer<Msg>) {
         stage.move_to(Axis::X, spec.runup_start_steps).unwrap();
         while stage.poll(Axis::X).unwrap().steps != spec.runup_start_steps {}
         let start = stage.poll(Axis::X).unwrap();
+        stage.arm_sync(Axis::X, spec.span_from_steps).unwrap();
         let cmd = stage.move_to(Axis::X, spec.runout_end_steps).unwrap();
         let profile =
             Trapezoid::new(start.steps as f64, spec.runout_end_steps as f64, s.ls_pps, s.hs_pps, s.acc_ms * 1e-3, s.dec_ms * 1e-3);
-        push(&mut tx, Msg::LineStart { spec, profile, t_cmd_ns: cmd.t_send_ns as f64, sigma_ns: 200_000.0 });
+        push(&mut tx, Msg::LineStart { spec, profile, t_cmd_ns: cmd.t_send_ns as f64, sigma_ns: 200_000.0, encoder });
+        let mut armed = true;
         loop {
             let p = stage.poll(Axis::X).unwrap();
             push(&mut tx, Msg::Poll(p));
+            push(&mut tx, Msg::EncoderPoll(stage.poll_encoder(Axis::X).unwrap()));
+            if armed {
+                let seen = stage.poll_sync(Axis::X).unwrap();
+                if seen.steps == 2 {
+                    armed = false;
+                    push(&mut tx, Msg::Sync { position_counts: spec.span_from_steps, waiting_ns: cmd.t_send_ns, seen });
+                }
+            }
             if p.steps == spec.runout_end_steps {
                 break;
             }
@@ -114,6 +129,9 @@ fn run_loop(url: &str, detector: Box<dyn Detector>) -> (u32, usize, u64) {
     motion.join().unwrap();
     let cols = drain_columns(&mut consumer, None);
     assert!(cols.flags.iter().all(|f| f & flags::DETECTOR_FAULT == 0));
+    // Positioned on the encoder readings, each record carries its encoder count; each line its firing.
+    assert!(cols.encoder_counts.iter().zip(&cols.fast_steps).all(|(c, s)| (c - s).abs() < 1e-9));
+    assert!(outcome.line_times.iter().all(|l| l.sync.is_some_and(|s| s.waiting_ns <= s.t_ns && s.t_ns <= s.seen_ns + 1_000_000)));
     (violations, cols.len(), outcome.lateness.map_or(0, |l| l.count))
 }
 

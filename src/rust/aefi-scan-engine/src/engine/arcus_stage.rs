@@ -10,7 +10,7 @@ use super::plan::{Axis, AxisSpeeds};
 use super::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use crate::arcus::driver::{ArcusController, ArcusError};
 use crate::arcus::framing::wire_time_ns;
-use crate::arcus::protocol::{AxisStatus, Command, Reply, SpeedParam};
+use crate::arcus::protocol::{AxisStatus, Command, Reply, SpeedParam, SyncRegister};
 use crate::transport::{LinkUrl, SimTiming, TransportError};
 use std::ops::DerefMut;
 use std::time::Duration;
@@ -208,6 +208,38 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
         let mut p = self.stamp(&Command::GetEncoder(a), r.t_send_ns, r.t_recv_ns, r.value.to_string().len());
         p.steps = r.value;
         Ok(p)
+    }
+
+    fn setup_sync(&mut self, axis: Axis, condition: i64, width_ms: i64) -> Result<(), StageError> {
+        let a = arcus_axis(axis);
+        self.ctrl.transact(&Command::SetSyncRegister(a, SyncRegister::Condition, condition)).map_err(stage_error)?;
+        self.ctrl.transact(&Command::SetSyncRegister(a, SyncRegister::Width, width_ms)).map_err(stage_error)?;
+        Ok(())
+    }
+
+    fn arm_sync(&mut self, axis: Axis, position_counts: i64) -> Result<(), StageError> {
+        let a = arcus_axis(axis);
+        self.ctrl.transact(&Command::SetSyncRegister(a, SyncRegister::Position, position_counts)).map_err(stage_error)?;
+        // `SYN[axis]O` (re-)arms: the status goes back to 1, waiting.
+        self.ctrl.transact(&Command::SetSync(a, true)).map_err(stage_error)?;
+        Ok(())
+    }
+
+    fn poll_sync(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        let cmd = Command::GetSyncStatus(arcus_axis(axis));
+        let r = self.query(|c| c.transact_timed(&cmd))?;
+        let status = match r.value {
+            Reply::Int(v) => v,
+            other => return Err(StageError::new(StageErrorKind::Protocol, format!("{}: expected 0, 1 or 2, got {other:?}", cmd.encode()))),
+        };
+        let mut p = self.stamp(&cmd, r.t_send_ns, r.t_recv_ns, status.to_string().len());
+        p.steps = status;
+        Ok(p)
+    }
+
+    fn disarm_sync(&mut self, axis: Axis) -> Result<(), StageError> {
+        self.ctrl.transact(&Command::SetSync(arcus_axis(axis), false)).map_err(stage_error)?;
+        Ok(())
     }
 
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {

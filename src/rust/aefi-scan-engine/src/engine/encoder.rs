@@ -10,11 +10,65 @@
 //! lost steps. The verdict on a reading therefore comes with the next pulse poll.
 //!
 //! The counters have their own zeros (homing zeroes the pulse counter, `E=` the encoder), so the
-//! check starts from an origin taken with the axis at rest ([`EncoderCheck::set_origin`]).
+//! check starts from an origin taken with the axis at rest ([`EncoderCheck::set_origin`]). A count
+//! is the last edge passed (4× quadrature), so one reading at rest only says that the encoder's
+//! offset lies within one count; each later rest on another pulse narrows that interval
+//! ([`EncoderCheck::rest`]), and the frame uses its middle.
+//!
+//! The same frame turns readings into positions for the position model ([`EncoderFrame`]) and a
+//! position into the count the compare output (`SYN`) is armed at.
 use super::plan::Axis;
+
+/// How encoder counts map to pulse-counter steps: `counts = counts_per_step · steps + origin`
+/// (continuous counts; a reading `n` means the motor is within `[n, n + 1)`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncoderFrame {
+    /// Encoder counts per pulse.
+    pub counts_per_step: f64,
+    /// Continuous count where the pulse counter reads 0.
+    pub origin_counts: f64,
+}
+
+impl EncoderFrame {
+    /// The position (steps) of a reading: the middle of the count.
+    pub fn steps_of_reading(&self, counts: i64) -> f64 {
+        (counts as f64 + 0.5 - self.origin_counts) / self.counts_per_step
+    }
+
+    /// The continuous count at `steps`.
+    pub fn counts_at(&self, steps: f64) -> f64 {
+        self.counts_per_step * steps + self.origin_counts
+    }
+
+    /// The count the encoder reads at `steps`.
+    pub fn reading_at(&self, steps: f64) -> i64 {
+        self.counts_at(steps).floor() as i64
+    }
+
+    /// Where (steps) the encoder starts reading `counts` when moving in `direction` (+1/-1): at
+    /// the count's lower edge going up, at its upper edge going down.
+    pub fn steps_entering(&self, counts: i64, direction: f64) -> f64 {
+        let edge = if direction >= 0.0 { counts as f64 } else { counts as f64 + 1.0 };
+        (edge - self.origin_counts) / self.counts_per_step
+    }
+
+    /// Variance (steps²) of a reading's quantisation: a count is 1 / counts_per_step steps wide.
+    pub fn quant_var_steps2(&self) -> f64 {
+        1.0 / (12.0 * self.counts_per_step * self.counts_per_step)
+    }
+}
 
 /// Gap allowed between the pulse counter and the encoder (in pulses) when the plan does not say.
 pub const DEFAULT_MAX_SLIP_STEPS: f64 = 16.0;
+
+/// The compare condition the engine arms `SYN` with: 1, "encoder equals P", as the manual's
+/// Table 6.8 has it (its standalone example in §9.1 calls 2 "equal"; notes/arcus-protocol.md §4
+/// flags the conflict, and the simulator follows Table 6.8). Equality fires on a count the motor
+/// passes whichever way it flies.
+pub const SYNC_CONDITION_EQUAL: i64 = 1;
+/// Width of the compare output's pulse (ms, condition 1 only): a clean edge for a DAQ's start
+/// trigger, over long before the next line re-arms.
+pub const SYNC_PULSE_MS: i64 = 1;
 
 /// The encoder and the pulse counter of an axis disagree beyond the threshold.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -47,8 +101,8 @@ pub struct EncoderCheck {
     axis: Axis,
     counts_per_step: f64,
     max_slip_steps: f64,
-    // Encoder counts where the pulse counter reads 0.
-    origin_counts: Option<f64>,
+    // The interval [lo, hi) the continuous count at pulse 0 lies in (from the rests seen).
+    origin_counts: Option<(f64, f64)>,
     // The last pulse poll and the encoder reading taken right after it, awaiting the next poll.
     pending: Option<(i64, i64)>,
     worst_slip_steps: f64,
@@ -69,13 +123,35 @@ impl EncoderCheck {
 
     /// Ties the two counters together: the axis at rest at `pulse_steps`, the encoder at `counts`.
     pub fn set_origin(&mut self, pulse_steps: i64, counts: i64) {
-        self.origin_counts = Some(counts as f64 - pulse_steps as f64 * self.counts_per_step);
+        let lo = counts as f64 - pulse_steps as f64 * self.counts_per_step;
+        self.origin_counts = Some((lo, lo + 1.0));
         self.pending = None;
+    }
+
+    /// The axis at rest again, at `pulse_steps` with the encoder at `counts`: narrows the
+    /// origin. A rest that does not fit the interval (steps lost below the threshold) starts a
+    /// new one.
+    pub fn rest(&mut self, pulse_steps: i64, counts: i64) {
+        let lo = counts as f64 - pulse_steps as f64 * self.counts_per_step;
+        self.origin_counts = Some(match self.origin_counts {
+            Some((a, b)) if lo.max(a) < (lo + 1.0).min(b) => (lo.max(a), (lo + 1.0).min(b)),
+            _ => (lo, lo + 1.0),
+        });
+    }
+
+    /// The frame of the readings (None before the origin is set).
+    pub fn frame(&self) -> Option<EncoderFrame> {
+        self.origin_counts.map(|(lo, hi)| EncoderFrame { counts_per_step: self.counts_per_step, origin_counts: 0.5 * (lo + hi) })
     }
 
     /// An encoder reading in pulse-counter steps (None before the origin is set).
     pub fn encoder_steps(&self, counts: i64) -> Option<f64> {
-        self.origin_counts.map(|o| (counts as f64 - o) / self.counts_per_step)
+        self.frame().map(|f| f.steps_of_reading(counts))
+    }
+
+    /// The last encoder reading, taken right after the pulse poll it is paired with.
+    pub fn last_reading(&self) -> Option<(i64, i64)> {
+        self.pending
     }
 
     /// The largest |slip| seen so far (steps).
@@ -154,8 +230,30 @@ mod tests {
         let e = c.pulse(190).unwrap_err();
         assert_eq!((e.axis, e.pulse_before_steps, e.pulse_after_steps), (Axis::X, 160, 190));
         assert!((e.slip_steps - (160.0 - 100.0 - 77.0 / 2.56)).abs() < 1e-9, "{e}");
+        assert_eq!(c.frame().map(|f| f.reading_at(100.0)), Some(0));
         assert!(e.to_string().starts_with("axis X: the encoder reads"), "{e}");
         assert_eq!(c.checks(), 3);
+    }
+
+    #[test]
+    fn rests_on_other_pulses_narrow_the_origin_to_a_fraction_of_a_count() {
+        // The encoder's true origin: count 0.3 at pulse 0 (2.56 counts per step).
+        let cps = 2.56;
+        let reading = |p: i64| (cps * p as f64 + 0.3).floor() as i64;
+        let mut c = EncoderCheck::new(Axis::X, cps, 16.0);
+        c.set_origin(0, reading(0));
+        assert_eq!(c.frame().unwrap().origin_counts, 0.5);
+        for p in [7, 13, 101, 250, 1003, 4242, 3, 12] {
+            c.rest(p, reading(p));
+        }
+        let f = c.frame().unwrap();
+        assert!((f.origin_counts - 0.3).abs() < 0.05, "{f:?}");
+        // A reading's position is then the middle of its count, and entering a count is exact.
+        assert!((f.steps_of_reading(reading(500)) - 500.0).abs() <= 0.5 / cps + 0.05);
+        assert!((f.steps_entering(f.reading_at(500.0), 1.0) - 500.0).abs() <= 1.0 / cps);
+        // A rest that contradicts the interval (steps lost) starts over from it.
+        c.rest(100, reading(100) - 40);
+        assert!((c.frame().unwrap().origin_counts - (0.5 - 40.0 + reading(100) as f64 - 256.0)).abs() < 1e-9);
     }
 
     #[test]

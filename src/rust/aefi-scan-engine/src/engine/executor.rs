@@ -31,7 +31,7 @@
 //! Records already in the ring stay readable after any ending. Dropping a [`Scan`] or an
 //! [`Executor`] aborts and joins, so a scan never outlives its owner.
 use super::detector::Detector;
-use super::encoder::EncoderCheck;
+use super::encoder::{EncoderCheck, SYNC_CONDITION_EQUAL, SYNC_PULSE_MS};
 use super::fault::{AxisRefusal, ScanFault};
 use super::model::{LinkTiming, Poll, Trapezoid};
 use super::physics::{self, StartPositions};
@@ -102,6 +102,15 @@ struct MotionOutcome {
     link_retries: u64,
 }
 
+/// The fast axis' compare output (`SYN`) armed for a line.
+#[derive(Debug, Clone, Copy)]
+struct SyncArm {
+    /// The encoder count it is armed at.
+    counts: i64,
+    /// Earliest instant it can fire (ns): the arming, then each status sample that read 1.
+    waiting_ns: i64,
+}
+
 /// A move under way, awaited by [`Motion::arrive`].
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -128,6 +137,12 @@ struct Motion<'a, S: Stage> {
     slow_speeds: Option<AxisSpeeds>,
     /// The fast axis' encoder checked against its pulse counter at every poll (plan with an encoder).
     encoder: Option<EncoderCheck>,
+    /// The last encoder reading (stamped, `steps` = counts), for the trigger loop's model.
+    last_encoder: Option<Poll>,
+    /// The stage has a compare output on the fast axis and the plan reads its encoder.
+    sync_enabled: bool,
+    /// The compare output armed for the line to fly, until seen fired.
+    sync: Option<SyncArm>,
     pending: Vec<Pending>,
     /// A slow step still to be seen arrived, during the next line's run-up.
     arriving: Option<Pending>,
@@ -253,9 +268,67 @@ impl<S: Stage> Motion<'_, S> {
             return Ok(());
         };
         check.pulse(pulse.steps).map_err(|s| Interrupt::Fault(ScanFault::EncoderSlip(s)))?;
-        let counts = self.stage.poll_encoder(self.fast)?.steps;
+        let reading = self.stage.poll_encoder(self.fast)?;
         if let Some(check) = self.encoder.as_mut() {
-            check.encoder(pulse.steps, counts);
+            check.encoder(pulse.steps, reading.steps);
+        }
+        self.last_encoder = Some(reading);
+        Ok(())
+    }
+
+    /// The fast axis seen at rest at `steps`: the encoder reading taken right after that poll
+    /// narrows the encoder's origin.
+    fn encoder_rest(&mut self, steps: i64) {
+        if let Some(check) = self.encoder.as_mut() {
+            if let Some((pulse, counts)) = check.last_reading().filter(|(p, _)| *p == steps) {
+                check.rest(pulse, counts);
+            }
+        }
+    }
+
+    /// Sets up the fast axis' compare output (condition, pulse width) when the plan reads the
+    /// encoder; a stage without one flies without it.
+    fn sync_setup(&mut self) -> Result<(), Interrupt> {
+        if self.encoder.is_none() {
+            return Ok(());
+        }
+        match self.stage.setup_sync(self.fast, SYNC_CONDITION_EQUAL, SYNC_PULSE_MS) {
+            Ok(()) => self.sync_enabled = true,
+            Err(e) if e.kind == StageErrorKind::Protocol => self.sync_enabled = false,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Arms the compare output at the encoder count of `line`'s first grid point (the axis at
+    /// rest at the run-up start, short of it).
+    fn arm_sync(&mut self, line: &LineSpec) -> Result<(), Interrupt> {
+        self.sync = None;
+        if !self.sync_enabled {
+            return Ok(());
+        }
+        let Some(frame) = self.encoder.as_ref().and_then(EncoderCheck::frame) else { return Ok(()) };
+        let counts = frame.reading_at(line.span_from_steps as f64);
+        self.check()?;
+        self.stage.arm_sync(self.fast, counts)?;
+        self.sync = Some(SyncArm { counts, waiting_ns: self.now() });
+        Ok(())
+    }
+
+    /// One query of the compare status while the line's output is armed and not seen fired;
+    /// tells the trigger loop when it reads 2.
+    fn poll_sync(&mut self) -> Result<(), Interrupt> {
+        let Some(arm) = self.sync else { return Ok(()) };
+        let p = self.stage.poll_sync(self.fast)?;
+        let (t, hw) = p.sample_instant(&self.timing);
+        match p.steps {
+            2 => {
+                self.sync = None;
+                self.send(Msg::Sync { position_counts: arm.counts, waiting_ns: arm.waiting_ns, seen: p })?;
+            }
+            1 => self.sync = Some(SyncArm { waiting_ns: (t - hw) as i64, ..arm }),
+            // Off: nothing will fire on this line.
+            _ => self.sync = None,
         }
         Ok(())
     }
@@ -350,6 +423,9 @@ impl<S: Stage> Motion<'_, S> {
                 let m = self.pending[k];
                 let p = self.poll(m.axis)?;
                 if p.steps == m.target {
+                    if m.axis == self.fast {
+                        self.encoder_rest(p.steps);
+                    }
                     self.pending.swap_remove(k);
                     continue;
                 }
@@ -407,6 +483,7 @@ impl<S: Stage> Motion<'_, S> {
         if stepped && vp.plan.settle_ms > 0.0 {
             self.sleep_ms(vp.plan.settle_ms)?;
         }
+        self.arm_sync(&first)?;
         // The trigger thread arms the detector meanwhile; a detector that fails to arm requests
         // the abort that `check` turns into the end of the scan.
         while !self.live.armed() {
@@ -459,10 +536,13 @@ impl<S: Stage> Motion<'_, S> {
             if stepped {
                 self.sleep_ms(vp.plan.settle_ms)?;
             }
-            return Ok(());
+            return self.arm_sync(next);
         }
         let step = self.pending.iter().position(|m| Some(m.axis) == slow).map(|k| self.pending.swap_remove(k));
         self.arrive()?;
+        // The fast axis rests at the run-up start: the compare output is armed while the slow
+        // step ends.
+        self.arm_sync(next)?;
         match step {
             Some(m @ Pending { end_ns: Some(end), .. }) => {
                 self.arriving = Some(m);
@@ -526,7 +606,9 @@ impl<S: Stage> Motion<'_, S> {
         let s = vp.fly_speeds;
         let profile =
             Trapezoid::new(self.fast_at as f64, line.runout_end_steps as f64, s.ls_pps, s.hs_pps, s.acc_ms * 1e-3, s.dec_ms * 1e-3);
-        self.send(Msg::LineStart { spec: *line, profile, t_cmd_ns: t_cmd, sigma_ns: sigma })?;
+        let encoder = self.encoder.as_ref().and_then(EncoderCheck::frame);
+        self.last_encoder = None;
+        self.send(Msg::LineStart { spec: *line, profile, t_cmd_ns: t_cmd, sigma_ns: sigma, encoder })?;
         let t_fly = self.now();
         let step = match (self.slow, next) {
             (Some(sa), Some(n)) if n.slow_steps != line.slow_steps => Some((sa, n.slow_steps)),
@@ -580,6 +662,11 @@ impl<S: Stage> Motion<'_, S> {
                 self.live.clock().sleep_until_ns(next);
             }
             self.send(Msg::Poll(p))?;
+            if let Some(e) = self.last_encoder.take() {
+                self.send(Msg::EncoderPoll(e))?;
+            }
+            // Until the compare output is seen fired, each poll asks its status too.
+            self.poll_sync()?;
             if let Some((axis, to)) = step {
                 if line.direction() * (p.steps - line.span_to_steps) as f64 >= 0.0 {
                     step = None;
@@ -651,6 +738,9 @@ fn motion_thread<S: Stage>(
         slow_speeds: None,
         encoder: (vp.plan.encoder_counts_per_step > 0.0)
             .then(|| EncoderCheck::new(fast, vp.plan.encoder_counts_per_step, vp.plan.encoder_max_slip_steps)),
+        last_encoder: None,
+        sync_enabled: false,
+        sync: None,
         pending: Vec::with_capacity(4),
         arriving: None,
         move_out_ns: 0,
@@ -669,6 +759,7 @@ fn motion_thread<S: Stage>(
         // (whether a controller takes a parameter while another axis pulses is not known).
         previous_hs = Some(m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps)?);
         m.encoder_origin()?;
+        m.sync_setup()?;
         m.start_slow_to_first_line(&vp)?;
         m.go_to_start(&vp)?;
         m.wait_kickoff()?;
@@ -694,6 +785,10 @@ fn motion_thread<S: Stage>(
     let link_lost = matches!(&error, Some(ScanFault::Stage(e)) if matches!(e.kind, StageErrorKind::Timeout | StageErrorKind::Link));
     if let (Some(prev), false) = (previous_hs, link_lost) {
         restore_high_speed(m.stage, live.clock().as_ref(), fast, prev);
+    }
+    if m.sync_enabled && !link_lost {
+        // The output goes back to the user (best effort: the scan's ending is already decided).
+        let _ = m.stage.disarm_sync(fast);
     }
     let physical_min_s = match (vp.plan.slow_axis, m.slow_speeds) {
         (Some(_), None) => None,

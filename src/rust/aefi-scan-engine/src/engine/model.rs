@@ -273,12 +273,26 @@ impl PositionModel {
         self.last_poll_ns
     }
 
-    /// Adds a poll.
+    /// Adds a poll of the pulse counter.
     pub fn add_poll(&mut self, poll: &Poll) {
         let (t, hw) = poll.sample_instant(&self.timing);
+        let p = poll.steps as f64 + self.profile.direction() * self.timing.counter_bias_steps;
+        self.add_reading(t, hw, p, QUANT_VAR);
+    }
+
+    /// Adds an encoder reading: `poll` stamps the `E` query, `steps` is the reading in
+    /// pulse-counter steps (bias already removed), `quant_var_steps2` the variance of its
+    /// quantisation (a count is finer than a step: (1 / counts per step)² / 12).
+    pub fn add_encoder(&mut self, poll: &Poll, steps: f64, quant_var_steps2: f64) {
+        let (t, hw) = poll.sample_instant(&self.timing);
+        self.add_reading(t, hw, steps, quant_var_steps2);
+    }
+
+    /// A position `p` (steps) read at `t` (ns) ± `hw` (ns, uniform), quantised with variance
+    /// `quant_var` (steps²).
+    fn add_reading(&mut self, t: f64, hw: f64, p: f64, quant_var: f64) {
         let prof = self.profile;
         let dir = prof.direction();
-        let p = poll.steps as f64 + dir * self.timing.counter_bias_steps;
         let dist = dir * (p - prof.start_steps);
         self.polls += 1;
         self.last_poll_ns = self.last_poll_ns.max(t);
@@ -288,7 +302,7 @@ impl PositionModel {
             && prof.t_cruise_s > 0.0;
         if in_cruise {
             let v = prof.peak_pps;
-            let var = QUANT_VAR + v * v * time_var_s2;
+            let var = quant_var + v * v * time_var_s2;
             if self.sums.n == 0 {
                 self.ref_t_ns = t;
                 self.ref_p = p;
@@ -322,7 +336,7 @@ impl PositionModel {
             // is the local speed, so the time error of a quantised position is larger at low speed.
             let tau = prof.time_at_distance(dist);
             let speed = prof.speed_at(tau).max(1.0);
-            let var_s2 = QUANT_VAR / (speed * speed) + time_var_s2;
+            let var_s2 = quant_var / (speed * speed) + time_var_s2;
             let w = 1.0 / var_s2;
             self.ramp_w += w;
             self.ramp_wt0 += w * (t - tau * 1e9);
@@ -391,6 +405,29 @@ impl PositionModel {
             (prof.target_steps, prof.start_steps)
         };
         Estimate { steps: steps.clamp(lo, hi), err_steps: 3.0 * sigma, outside_cruise: !in_cruise, extrapolated }
+    }
+
+    /// The instant (ns) within `[lo_ns, hi_ns]` at which the estimated position passes `steps`
+    /// (bisection: a move is monotonic); the nearer end when it passes outside the interval.
+    pub fn time_at_steps(&self, steps: f64, lo_ns: i64, hi_ns: i64) -> i64 {
+        let dir = self.profile.direction();
+        let ahead = |t: i64| dir * (self.estimate(t).steps - steps) >= 0.0;
+        let (mut lo, mut hi) = (lo_ns.min(hi_ns), lo_ns.max(hi_ns));
+        if ahead(lo) {
+            return lo;
+        }
+        if !ahead(hi) {
+            return hi;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if ahead(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     /// Estimated start instant of the move (ns) and its 1-sigma uncertainty (ns).
@@ -476,6 +513,32 @@ mod tests {
         errs.sort_by(f64::total_cmp);
         let p99 = errs[errs.len() * 99 / 100];
         assert!(p99 < 0.25, "p99 error {p99} steps");
+    }
+
+    /// Encoder readings (2.56 counts per step, quantised to a count) fit the move as well as the
+    /// pulse counter, and finer: the estimate then tracks the true motion within a fraction of a
+    /// count; the crossing instant of a position comes back from the fit.
+    #[test]
+    fn encoder_readings_fit_the_move_and_give_back_crossing_instants() {
+        let truth = fly_profile();
+        let timing = LinkTiming { byte_time_ns: 0.0, turnaround_ns: 0.0, counter_bias_steps: 0.0 };
+        let cps = 2.56;
+        let mut model = PositionModel::new(truth, timing, 0.0, 5.0e6);
+        let mut t = 1_000_000i64;
+        while (t as f64) < truth.duration_s() * 1e9 {
+            let x = truth.position_at(t as f64 * 1e-9);
+            let counts = (x * cps).floor();
+            let poll = Poll { steps: counts as i64, t_send_ns: t, t_recv_ns: t, bytes_out: 0, bytes_in: 0 };
+            model.add_encoder(&poll, (counts + 0.5) / cps, 1.0 / (12.0 * cps * cps));
+            t += 7_000_000;
+        }
+        let mid = ((truth.t_acc_s + 0.5 * truth.t_cruise_s) * 1e9) as i64;
+        let e = model.estimate(mid);
+        assert!((e.steps - truth.position_at(mid as f64 * 1e-9)).abs() < 0.1, "{e:?}");
+        let x = truth.position_at(mid as f64 * 1e-9);
+        let back = model.time_at_steps(x, mid - 50_000_000, mid + 50_000_000);
+        assert!((back - mid).abs() < 100_000, "{back} vs {mid}");
+        assert_eq!(model.time_at_steps(1e9, mid, mid + 10), mid + 10, "never reached: the later end");
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Default for FlyPlan {
 
 /// Default ring size (records).
 pub const DEFAULT_RING_CAPACITY: usize = 1 << 20;
-/// Largest ring accepted (records; 96 bytes each: 12 GiB would be absurd, 6 GiB is the cap).
+/// Largest ring accepted (records; 104 bytes each: 13 GiB would be absurd, 6.5 GiB is the cap).
 pub const MAX_RING_CAPACITY: usize = 1 << 26;
 /// Highest software trigger rate accepted (Hz).
 pub const MAX_SAMPLE_RATE_HZ: f64 = 200_000.0;

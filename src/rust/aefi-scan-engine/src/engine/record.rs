@@ -30,7 +30,7 @@ pub mod flags {
 /// Channels per record (X/Y/Z × in-phase/quadrature).
 pub const N_CHANNELS: usize = 6;
 
-/// One sample: when, where, what. Plain data, 96 bytes, no pointers.
+/// One sample: when, where, what. Plain data, 104 bytes, no pointers.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Record {
@@ -44,6 +44,9 @@ pub struct Record {
     pub slow_steps: f64,
     /// Error bound of the position estimate (steps).
     pub pos_err_steps: f64,
+    /// The fast axis' encoder at the sample instant (counts, fitted to the encoder readings);
+    /// NaN when the plan reads no encoder.
+    pub encoder_counts: f64,
     /// The six channels (V).
     pub channels: [f64; N_CHANNELS],
     /// Line index.
@@ -147,6 +150,8 @@ pub struct Columns {
     pub slow_steps: Vec<f64>,
     /// `pos_err_steps` column.
     pub pos_err_steps: Vec<f64>,
+    /// `encoder_counts` column (NaN without an encoder).
+    pub encoder_counts: Vec<f64>,
     /// `flags` column.
     pub flags: Vec<u32>,
     /// `channels`, row-major (N × 6).
@@ -172,6 +177,7 @@ impl Columns {
             fast_steps: Vec::with_capacity(n),
             slow_steps: Vec::with_capacity(n),
             pos_err_steps: Vec::with_capacity(n),
+            encoder_counts: Vec::with_capacity(n),
             flags: Vec::with_capacity(n),
             channels: Vec::with_capacity(n * N_CHANNELS),
         }
@@ -187,6 +193,7 @@ impl Columns {
             self.fast_steps.extend(block.iter().map(|r| r.fast_steps));
             self.slow_steps.extend(block.iter().map(|r| r.slow_steps));
             self.pos_err_steps.extend(block.iter().map(|r| r.pos_err_steps));
+            self.encoder_counts.extend(block.iter().map(|r| r.encoder_counts));
             self.flags.extend(block.iter().map(|r| r.flags));
             for r in block {
                 self.channels.extend_from_slice(&r.channels);
@@ -218,7 +225,7 @@ mod tests {
     #[test]
     fn the_whole_ring_is_faulted_in_and_stays_empty() {
         let (w, mut c, counters) = ring(1000);
-        assert_eq!(w.prefaulted_bytes(), 1000 * 96);
+        assert_eq!(w.prefaulted_bytes(), 1000 * 104);
         assert_eq!(c.slots(), 0);
         assert!(c.pop().is_err());
         assert_eq!(counters.pushed.load(Ordering::Relaxed), 0);
@@ -226,7 +233,7 @@ mod tests {
 
     #[test]
     fn record_layout_is_fixed() {
-        assert_eq!(std::mem::size_of::<Record>(), 96);
+        assert_eq!(std::mem::size_of::<Record>(), 104);
     }
 
     #[test]

@@ -99,6 +99,10 @@ pub enum AxisMotion {
     Fault(Latch),
 }
 
+fn no_sync(axis: Axis) -> StageError {
+    StageError::new(StageErrorKind::Protocol, format!("axis {}: this stage has no position-compare output", axis.letter()))
+}
+
 /// A motion controller as the flyscan executor drives it.
 pub trait Stage: Send {
     /// Timing of the link, to place polls in time.
@@ -139,6 +143,44 @@ pub trait Stage: Send {
     /// Link or protocol failures; `Protocol` when the stage has no encoder reading.
     fn poll_encoder(&mut self, axis: Axis) -> Result<Poll, StageError> {
         Err(StageError::new(StageErrorKind::Protocol, format!("axis {}: this stage has no encoder reading", axis.letter())))
+    }
+
+    /// Sets up the position-compare output of `axis` (the Arcus `SYN`: the encoder counter
+    /// compared with a position drives a digital output): `condition` (1 equal, 2 below, 3 above)
+    /// and the output pulse width (ms). A stage without one refuses.
+    ///
+    /// # Errors
+    /// Link or controller failures; `Protocol` when the stage has no compare output.
+    fn setup_sync(&mut self, axis: Axis, condition: i64, width_ms: i64) -> Result<(), StageError> {
+        let _ = (condition, width_ms);
+        Err(no_sync(axis))
+    }
+
+    /// Arms (or re-arms) the compare output of `axis` at encoder count `position_counts`: its
+    /// status goes back to waiting.
+    ///
+    /// # Errors
+    /// Link or controller failures; `Protocol` when the stage has no compare output.
+    fn arm_sync(&mut self, axis: Axis, position_counts: i64) -> Result<(), StageError> {
+        let _ = position_counts;
+        Err(no_sync(axis))
+    }
+
+    /// One stamped query of the compare status of `axis` (`steps` holds 0 off, 1 waiting,
+    /// 2 occurred).
+    ///
+    /// # Errors
+    /// Link or protocol failures; `Protocol` when the stage has no compare output.
+    fn poll_sync(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        Err(no_sync(axis))
+    }
+
+    /// Turns the compare output of `axis` off (its digital output is free again).
+    ///
+    /// # Errors
+    /// Link or controller failures.
+    fn disarm_sync(&mut self, axis: Axis) -> Result<(), StageError> {
+        Err(no_sync(axis))
     }
 
     /// Motion state of `axis`.
@@ -195,6 +237,18 @@ impl<T: Stage + ?Sized> Stage for Box<T> {
     }
     fn poll_encoder(&mut self, axis: Axis) -> Result<Poll, StageError> {
         (**self).poll_encoder(axis)
+    }
+    fn setup_sync(&mut self, axis: Axis, condition: i64, width_ms: i64) -> Result<(), StageError> {
+        (**self).setup_sync(axis, condition, width_ms)
+    }
+    fn arm_sync(&mut self, axis: Axis, position_counts: i64) -> Result<(), StageError> {
+        (**self).arm_sync(axis, position_counts)
+    }
+    fn poll_sync(&mut self, axis: Axis) -> Result<Poll, StageError> {
+        (**self).poll_sync(axis)
+    }
+    fn disarm_sync(&mut self, axis: Axis) -> Result<(), StageError> {
+        (**self).disarm_sync(axis)
     }
     fn motion(&mut self, axis: Axis) -> Result<AxisMotion, StageError> {
         (**self).motion(axis)

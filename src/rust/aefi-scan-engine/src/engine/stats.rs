@@ -320,8 +320,27 @@ pub struct Progress {
     pub dropped_records: u64,
 }
 
+/// The compare output (`SYN`) of a line's fast axis, seen fired: the line's hardware time base.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SyncStamp {
+    /// The encoder count it was armed at (the line's first grid point).
+    pub position_counts: i64,
+    /// Where the fast axis was when it fired (steps, pulse-counter frame): where the encoder
+    /// entered that count.
+    pub position_steps: f64,
+    /// When it fired (ns): the instant the fitted motion passes `position_steps`, within the
+    /// bracket of the status queries (the last that read 1, the first that read 2).
+    pub t_ns: i64,
+    /// Bound of `t_ns` (ns): the fit's, at most the bracket's farther end.
+    pub err_ns: f64,
+    /// When the controller answered the status query that first read 2 (its sample instant, ns).
+    pub seen_ns: i64,
+    /// When it sampled the last status that read 1 (ns): the event lies between this and `seen_ns`.
+    pub waiting_ns: i64,
+}
+
 /// Timing of one line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LineTime {
     /// Line index.
     pub line: u32,
@@ -331,6 +350,8 @@ pub struct LineTime {
     pub t_end_ns: i64,
     /// Samples in the line.
     pub samples: u64,
+    /// The compare output's firing, with an encoder (None: no encoder, or not seen fired).
+    pub sync: Option<SyncStamp>,
 }
 
 /// Final statistics of a scan (`join()`).

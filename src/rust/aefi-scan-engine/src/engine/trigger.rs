@@ -11,12 +11,13 @@
 //! the loop writes is allocated and faulted in before the first tick, and the memory is locked
 //! while a real-time loop runs (`engine::rt`); the loop never waits on the motion thread.
 use super::detector::{Detector, DetectorError, Sample};
+use super::encoder::EncoderFrame;
 use super::model::{LinkTiming, Poll, PositionModel, Trapezoid};
 use super::pacer::{make_realtime, LatenessUs, Pacer, RtReport};
 use super::plan::{Cadence, LineSpec, TriggerMode};
 use super::record::{flags, Record, RecordWriter, N_CHANNELS};
 use super::rt::{prefault_spare, prefault_stack, rt_section, MemoryLock};
-use super::stats::{LineTime, Live, ThreadDone};
+use super::stats::{LineTime, Live, SyncStamp, ThreadDone};
 use crate::clock::mono_ns;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -35,9 +36,23 @@ pub enum Msg {
         t_cmd_ns: f64,
         /// Uncertainty of `t_cmd_ns` (ns).
         sigma_ns: f64,
+        /// The fast axis' encoder frame, when the plan reads the encoder: the model then fits
+        /// the encoder readings instead of the pulse counter.
+        encoder: Option<EncoderFrame>,
     },
     /// A stamped position poll of the fast axis.
     Poll(Poll),
+    /// A stamped encoder reading of the fast axis (`steps` holds the counts), right after a poll.
+    EncoderPoll(Poll),
+    /// The line's compare output (`SYN`) seen fired.
+    Sync {
+        /// The encoder count it was armed at.
+        position_counts: i64,
+        /// Earliest instant it can have fired (ns): when the last status reading 1 was sampled.
+        waiting_ns: i64,
+        /// The status query that first read 2.
+        seen: Poll,
+    },
     /// The fly move ended.
     LineEnd,
     /// The scan ended; flush and stop.
@@ -99,6 +114,8 @@ const HOLD_NS: f64 = 200e6;
 struct LineRun {
     spec: LineSpec,
     model: PositionModel,
+    encoder: Option<EncoderFrame>,
+    sync: Option<(i64, i64, Poll)>,
     samples: u64,
     t_first: i64,
     t_last: i64,
@@ -132,6 +149,7 @@ impl Loop {
             let e = run.model.estimate(rec.t_ns);
             rec.fast_steps = e.steps;
             rec.pos_err_steps = e.err_steps;
+            rec.encoder_counts = run.encoder.map_or(f64::NAN, |f| f.counts_at(e.steps));
             rec.flags |= flags::ESTIMATED;
             if e.outside_cruise {
                 rec.flags |= flags::OUTSIDE_CRUISE;
@@ -148,6 +166,28 @@ impl Loop {
         }
         self.writer.push(rec);
         self.live.samples.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The compare output's firing on `run`, placed on the line's fitted motion: the instant it
+    /// passes where the encoder enters the armed count, within the bracket of the status queries.
+    fn sync_stamp(&self, run: &LineRun) -> Option<SyncStamp> {
+        let (position_counts, waiting_ns, seen) = run.sync?;
+        let frame = run.encoder?;
+        let (t_seen, hw) = seen.sample_instant(&self.cfg.timing);
+        let hi = (t_seen + hw) as i64;
+        let lo = waiting_ns.min(hi);
+        let position_steps = frame.steps_entering(position_counts, run.spec.direction());
+        let t_ns = run.model.time_at_steps(position_steps, lo, hi);
+        let speed_pps = run.model.profile().peak_pps.max(1.0);
+        let fit_ns = run.model.estimate(t_ns).err_steps / speed_pps * 1e9;
+        Some(SyncStamp {
+            position_counts,
+            position_steps,
+            t_ns,
+            err_ns: fit_ns.min((t_ns - lo).max(hi - t_ns) as f64),
+            seen_ns: t_seen as i64,
+            waiting_ns: lo,
+        })
     }
 
     /// Positions the pending samples a poll has overtaken.
@@ -177,6 +217,7 @@ impl Loop {
             }
         }
         if let Some(run) = self.line.take() {
+            let sync = self.sync_stamp(&run);
             self.flying_samples += run.samples;
             if run.samples > 1 {
                 self.flying_ns += run.t_last - run.t_first;
@@ -187,6 +228,7 @@ impl Loop {
                     t_start_ns: run.t_first,
                     t_end_ns: run.t_last,
                     samples: run.samples,
+                    sync,
                 });
             }
         }
@@ -196,20 +238,34 @@ impl Loop {
     fn handle_msgs(&mut self, msgs: &mut rtrb::Consumer<Msg>) -> bool {
         while let Ok(m) = msgs.pop() {
             match m {
-                Msg::LineStart { spec, profile, t_cmd_ns, sigma_ns } => {
+                Msg::LineStart { spec, profile, t_cmd_ns, sigma_ns, encoder } => {
                     self.end_line();
                     self.live.set_slow(spec.slow_steps as f64);
                     self.line = Some(LineRun {
                         spec,
                         model: PositionModel::new(profile, self.cfg.timing, t_cmd_ns, sigma_ns),
+                        encoder,
+                        sync: None,
                         samples: 0,
                         t_first: 0,
                         t_last: 0,
                     });
                 }
                 Msg::Poll(p) => {
-                    if let Some(run) = &mut self.line {
+                    if let Some(run) = self.line.as_mut().filter(|r| r.encoder.is_none()) {
                         run.model.add_poll(&p);
+                    }
+                }
+                Msg::EncoderPoll(p) => {
+                    if let Some(run) = &mut self.line {
+                        if let Some(f) = run.encoder {
+                            run.model.add_encoder(&p, f.steps_of_reading(p.steps), f.quant_var_steps2());
+                        }
+                    }
+                }
+                Msg::Sync { position_counts, waiting_ns, seen } => {
+                    if let Some(run) = &mut self.line {
+                        run.sync = Some((position_counts, waiting_ns, seen));
                     }
                 }
                 Msg::LineEnd => self.end_line(),
@@ -244,8 +300,15 @@ impl Loop {
             f |= flags::DETECTOR_FAULT;
             self.detector_faults += 1;
         }
-        let rec =
-            Record { t_ns, line: run.spec.index, slow_steps: run.spec.slow_steps as f64, channels: volts, flags: f, ..Record::default() };
+        let rec = Record {
+            t_ns,
+            line: run.spec.index,
+            slow_steps: run.spec.slow_steps as f64,
+            channels: volts,
+            flags: f,
+            encoder_counts: f64::NAN,
+            ..Record::default()
+        };
         if self.pending.len() >= PENDING_CAP {
             if let Some(old) = self.pending.pop_front() {
                 self.finalize(old);
