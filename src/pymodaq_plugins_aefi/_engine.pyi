@@ -218,6 +218,10 @@ def board_window_model_ns(n_avg: int) -> int:
 # ---- Arcus simulator ----------------------------------------------------------------------------
 def sim_truth(url: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """Exact true positions (pulses, counter frame) of an in-process sim:// bench at the instants."""
+def sim_truth_encoder(url: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """True encoder counts (continuous; E reads their floor) of an in-process sim:// bench at the instants."""
+def sim_sync_events(url: str) -> list[dict[str, Any]]:
+    """Every SYN firing of an in-process bench: axis, armed_ns, t_ns, position_counts, condition."""
 def sim_truth_log(url: str) -> str:
     """The bench's motion log as JSON (the format of aefi-arcus-sim --truth-log)."""
 def sim_truth_from_log(log_json: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -266,6 +270,15 @@ class LineTimeDict(TypedDict):
     t_start_ns: int
     t_end_ns: int
     samples: int
+    # The SYN compare output's firing at the line's first grid point (plans with an encoder; None
+    # otherwise): the line's hardware time base, its bound, when the status was seen at 2 and last
+    # at 1, the armed count and where the axis was then (steps).
+    syn_t_ns: int | None
+    syn_err_ns: float | None
+    syn_seen_ns: int | None
+    syn_waiting_ns: int | None
+    syn_position_counts: int | None
+    syn_position_steps: float | None
 
 class ScanErrorDict(TypedDict):
     type: str  # the _engine exception class of the fault: "LinkTimeoutError", "ControllerError", ...
@@ -349,7 +362,8 @@ class RustScanExecutor:
     def complete(self) -> ScanCompletion: ...
     def collect(self, max_records: int | None = None) -> dict[str, npt.NDArray[Any]]:
         """Records since the last collect as columns: seq u64, t_ns i64, line u32, fast_steps,
-        slow_steps, pos_err_steps f64, flags u32, channels (N, 6) f64 volts."""
+        slow_steps, pos_err_steps f64, encoder_counts f64 (NaN without an encoder), flags u32,
+        channels (N, 6) f64 volts."""
     def abort(self) -> None:
         """Any state: ABORT reaches the controller within ~20 ms (one link transaction)."""
     def start(self, plan: dict[str, Any], arcus: ArcusController, board: Any | None = None) -> None:

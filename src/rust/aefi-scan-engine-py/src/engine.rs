@@ -187,6 +187,13 @@ fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict
         ld.set_item("t_start_ns", l.t_start_ns)?;
         ld.set_item("t_end_ns", l.t_end_ns)?;
         ld.set_item("samples", l.samples)?;
+        // The compare output's firing (plans with an encoder): the line's hardware time base.
+        ld.set_item("syn_t_ns", l.sync.map(|s| s.t_ns))?;
+        ld.set_item("syn_err_ns", l.sync.map(|s| s.err_ns))?;
+        ld.set_item("syn_seen_ns", l.sync.map(|s| s.seen_ns))?;
+        ld.set_item("syn_waiting_ns", l.sync.map(|s| s.waiting_ns))?;
+        ld.set_item("syn_position_counts", l.sync.map(|s| s.position_counts))?;
+        ld.set_item("syn_position_steps", l.sync.map(|s| s.position_steps))?;
         lines.append(ld)?;
     }
     d.set_item("line_times", lines)?;
@@ -206,6 +213,7 @@ fn columns_dict<'py>(py: Python<'py>, c: Columns) -> PyResult<Bound<'py, PyDict>
     d.set_item("fast_steps", PyArray1::from_vec(py, c.fast_steps))?;
     d.set_item("slow_steps", PyArray1::from_vec(py, c.slow_steps))?;
     d.set_item("pos_err_steps", PyArray1::from_vec(py, c.pos_err_steps))?;
+    d.set_item("encoder_counts", PyArray1::from_vec(py, c.encoder_counts))?;
     d.set_item("flags", PyArray1::from_vec(py, c.flags))?;
     d.set_item("channels", PyArray1::from_vec(py, c.channels).reshape([n, N_CHANNELS])?)?;
     Ok(d)

@@ -68,6 +68,37 @@ fn sim_truth<'py>(py: Python<'py>, url: &str, axis: &str, t_ns: PyReadonlyArray1
     Ok(positions_at(py, &t_ns, move |times| truth.true_positions_steps(a, times)))
 }
 
+/// True encoder counts (continuous; `E` reads their floor) of `axis` of the in-process bench
+/// `url` at `t_ns`.
+#[pyfunction]
+fn sim_truth_encoder<'py>(py: Python<'py>, url: &str, axis: &str, t_ns: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let bench = bench_of(url)?;
+    let a = axis_arg(axis)?;
+    let truth = bench.truth.clone();
+    Ok(positions_at(py, &t_ns, move |times| truth.true_encoder_counts(a, times)))
+}
+
+/// Every firing of the compare outputs (`SYN`) of the in-process bench `url`: dicts with
+/// `axis`, `armed_ns`, `t_ns`, `position_counts`, `condition` (an output still armed: the
+/// instant planned on the motion so far).
+#[pyfunction]
+fn sim_sync_events<'py>(py: Python<'py>, url: &str) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    let bench = bench_of(url)?;
+    let truth = bench.truth.clone();
+    let events = py.detach(move || truth.sync_events());
+    let out = pyo3::types::PyList::empty(py);
+    for e in events {
+        let d = PyDict::new(py);
+        d.set_item("axis", e.axis.to_string())?;
+        d.set_item("armed_ns", e.armed_ns)?;
+        d.set_item("t_ns", e.t_ns)?;
+        d.set_item("position_counts", e.position_counts)?;
+        d.set_item("condition", e.condition)?;
+        out.append(d)?;
+    }
+    Ok(out)
+}
+
 /// True positions computed from a motion log written by another process (`--truth-log` JSON).
 #[pyfunction]
 fn sim_truth_from_log<'py>(
@@ -211,6 +242,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serve_arcus_sim, m)?)?;
     m.add("ARCUS_SIM_CHOICES", UNVERIFIED_CHOICES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())?;
     m.add_function(wrap_pyfunction!(sim_truth, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_truth_encoder, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_sync_events, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_from_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_inject_fault, m)?)?;

@@ -27,7 +27,7 @@ mod truth;
 pub use config::{AxisSwitches, FaultConfig, SimConfig, BAUD_CODES, DEFAULT_TURNAROUND_NS};
 pub use profile::{max_accel_ms, plan_duration_ns, plan_move, Phase, Piece, Ramp, FOREVER_NS};
 pub use published::{PublishedTruth, TruthPublisher, TruthRead, HORIZON_NS};
-pub use truth::{AxisTruth, TruthLog};
+pub use truth::{AxisTruth, SyncEvent, TruthLog};
 
 /// Firmware version string answered to `VER` (exact real string unknown, notes §4).
 pub const FIRMWARE_VERSION: &str = "V180BL";
@@ -63,7 +63,8 @@ pub const UNVERIFIED_CHOICES: &[(&str, &str)] = &[
     ("DN=/DB=", "read back the new value at once; the address and baud change only after STORE and a power cycle, which the simulator never has"),
     ("encoder", "on the motor shaft: follows the true motor position (so a stall is seen as slip: the pulse counter runs on, the encoder does not) at --encoder-ratio counts per pulse (default 1; 0 = not wired, stays 0), per axis with --encoder X=2.56 or --encoder-ppr X=2048:3200 (4x quadrature: 4*2048/3200 = 2.56)"),
     ("encoder count", "4x quadrature: the last whole count passed (floor of ratio * motor position, minus the E= offset), in the direction of the pulse counter"),
-    ("SYN condition", "1 = encoder equals P (Table 6.8), 2 = below, 3 = above; compared with the simulated encoder"),
+    ("SYN condition", "1 = encoder equals P, as the manual's Table 6.8 has it (its standalone example in 9.1 calls 2 'equal'; the notes flag the conflict; the flyscan engine arms condition 1), 2 = below, 3 = above; compared with the true encoder count, firing at the exact instant it is met (equal: the encoder entering count P, at its lower edge going up, its upper edge going down)"),
+    ("SYN pulse and re-arm", "condition 1: the DO is on for SYN[axis]T ms from the firing (T=0: while the count equals P); 2/3: the DO follows the comparison; SYN[axis]O, or setting P/C/T, re-arms (status 1, waiting) and the status reads 2 from the firing on; every firing is kept in the ground truth (truth log sync_events)"),
     ("LT trigger", "a rising edge of the simulated DI (X=DI4, Y=DI6, Z=DI5, U=DI8) set through the bench API"),
     ("digital/analog inputs", "DI reads 0 unless set through the bench API; AI1..8 read 0 mV"),
     ("CLR without axis", "clears every axis"),
@@ -219,6 +220,8 @@ pub struct ArcusSim {
     version: u64,
     // The recent motion log, published lock-free after each change (readers on the RT thread).
     publisher: TruthPublisher,
+    // Firings of compare outputs since re-armed or turned off (the ground truth keeps them).
+    sync_history: Vec<SyncEvent>,
 }
 
 fn param_index(p: SpeedParam) -> usize {
@@ -301,6 +304,7 @@ impl ArcusSim {
             stalls_pending,
             version: 0,
             publisher: TruthPublisher::new(),
+            sync_history: Vec::new(),
         }
         .published()
     }
@@ -374,9 +378,21 @@ impl ArcusSim {
         self.axes[axis.index()].truth.true_position(t_ns)
     }
 
-    /// A copy of the motion log (pieces, counter offsets, stalls) of every axis.
+    /// A copy of the motion log (pieces, counter offsets, stalls) of every axis, with the
+    /// encoder ratios and the compare outputs' firings.
     pub fn truth_log(&self) -> TruthLog {
-        TruthLog { axes: self.axes.iter().map(|a| a.truth.clone()).collect(), t_start_ns: self.t_start }
+        TruthLog {
+            axes: self.axes.iter().map(|a| a.truth.clone()).collect(),
+            t_start_ns: self.t_start,
+            encoder_counts_per_step: Axis::ALL.iter().map(|a| self.cfg.encoder_counts_per_step(*a)).collect(),
+            sync_events: self.sync_events(),
+        }
+    }
+
+    /// The true encoder count of `axis` at `t_ns` (continuous; `E` answers its floor).
+    pub fn true_encoder_counts(&self, axis: Axis, t_ns: i64) -> f64 {
+        let tr = &self.axes[axis.index()].truth;
+        self.cfg.encoder_counts_per_step(axis) * tr.physical(t_ns) - tr.encoder_offset(t_ns)
     }
 
     /// Whether `axis` outputs pulses at `t_ns`.

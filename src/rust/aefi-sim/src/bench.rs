@@ -71,6 +71,17 @@ impl TruthHandle {
         t_ns.iter().map(|t| sim.true_position_steps(axis, *t)).collect()
     }
 
+    /// True encoder counts (continuous; a reading is the floor) at many instants (one lock).
+    pub fn true_encoder_counts(&self, axis: Axis, t_ns: &[i64]) -> Vec<f64> {
+        let sim = lock_sim(&self.sim);
+        t_ns.iter().map(|t| sim.true_encoder_counts(axis, *t)).collect()
+    }
+
+    /// The compare outputs' firings so far ([`crate::arcus::ArcusSim::sync_events`]).
+    pub fn sync_events(&self) -> Vec<crate::arcus::SyncEvent> {
+        lock_sim(&self.sim).sync_events()
+    }
+
     /// A copy of the motion log.
     pub fn log(&self) -> TruthLog {
         lock_sim(&self.sim).truth_log()

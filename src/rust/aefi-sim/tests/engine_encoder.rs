@@ -8,7 +8,8 @@ use aefi_scan_engine::engine::detector::NoDetector;
 use aefi_scan_engine::engine::executor::start;
 use aefi_scan_engine::engine::fault::ScanFault;
 use aefi_scan_engine::engine::plan::{Axis, FlyPlan};
-use aefi_scan_engine::engine::stats::ScanState;
+use aefi_scan_engine::engine::record::Columns;
+use aefi_scan_engine::engine::stats::{ScanState, ScanStats};
 use aefi_scan_engine::lease::Shared;
 use aefi_sim::arcus::Fault;
 use aefi_sim::bench::bench_for_url;
@@ -79,4 +80,89 @@ fn a_stalled_motor_stops_the_scan_failed_naming_the_axis_and_positions() {
     let p1 = c.position_timed(ArcusAxis::X).unwrap().value;
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(c.position_timed(ArcusAxis::X).unwrap().value, p1);
+}
+
+/// Flies three serpentine lines at 1500 pps over a 9600-baud link on a bench whose X has the
+/// AMT112Q; `counts_per_step` 0 reads the pulse counter only. Returns the records and statistics.
+fn fly_raster(url: &str, counts_per_step: f64) -> (Columns, ScanStats) {
+    let shared = Shared::new(controller(url));
+    let plan = FlyPlan {
+        fast_start_steps: 300,
+        fast_stop_steps: 1800,
+        slow_axis: Some(Axis::Y),
+        slow_start_steps: 0,
+        slow_stop_steps: 200,
+        lines: 3,
+        speed_pps: 1500.0,
+        sample_rate_hz: 500.0,
+        realtime: false,
+        encoder_counts_per_step: counts_per_step,
+        ..FlyPlan::default()
+    };
+    let scan = start(&plan, ArcusStage::new(shared.lend("flyscan").unwrap()), Box::new(NoDetector)).unwrap();
+    let stats = scan.join(Some(Duration::from_secs(120)));
+    assert_eq!(stats.status, ScanState::Completed, "{stats:?}");
+    (scan.drain(None), stats)
+}
+
+fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[v.len() * 99 / 100])
+}
+
+/// With the encoder read, every record carries the encoder count where the fitted motion puts
+/// the sample, against the simulator's true count; each line's compare output fired at the
+/// encoder count of its first grid point, and the engine's stamp of it holds the true instant
+/// within its bound. Prints the position errors with and without the encoder, and the stamps'.
+#[test]
+fn encoder_fitted_positions_and_syn_stamps_against_the_ground_truth() {
+    let url = "sim://engine-encoder-syn?baud=9600&encoder_ppr=X=2048:3200";
+    let (cols, stats) = fly_raster(url, 2.56);
+    let bench = bench_for_url(url).unwrap();
+    let truth = &bench.truth;
+    assert!(cols.len() > 500, "{} samples", cols.len());
+    let true_counts = truth.true_encoder_counts(ArcusAxis::X, &cols.t_ns);
+    let count_errs: Vec<f64> = cols.encoder_counts.iter().zip(&true_counts).map(|(c, t)| (c - t).abs()).collect();
+    let true_steps = truth.true_positions_steps(ArcusAxis::X, &cols.t_ns);
+    let enc_errs: Vec<f64> = cols.fast_steps.iter().zip(&true_steps).map(|(s, t)| (s - t).abs()).collect();
+    let (c50, c99) = p50_p99(count_errs);
+    // The fit's bound from the physics: a count is 0.39 steps wide, a 9600-baud round trip
+    // ~12 ms; the encoder's offset is known to within a count from rests (2.56 counts per step).
+    assert!(c99 < 2.56, "encoder count error p50 {c50:.3} / p99 {c99:.3} counts");
+    let (e50, e99) = p50_p99(enc_errs);
+    assert!(e99 < 1.0, "position error with the encoder p50 {e50:.3} / p99 {e99:.3} steps");
+
+    // The compare output: one firing per line, at the count of the line's first grid point.
+    let events: Vec<_> = truth.sync_events().into_iter().filter(|e| e.axis == 'X').collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    let mut stamp_errs = Vec::new();
+    let mut latencies = Vec::new();
+    for (lt, ev) in stats.line_times.iter().zip(&events) {
+        let s = lt.sync.unwrap_or_else(|| panic!("line {} has no SYN stamp: {lt:?}", lt.line));
+        assert_eq!(s.position_counts, ev.position_counts);
+        let first_grid = if lt.line % 2 == 0 { 300.0 } else { 1800.0 };
+        assert!((s.position_steps - first_grid).abs() <= 1.0 / 2.56 + 0.5, "{s:?}");
+        assert!(s.waiting_ns <= ev.t_ns && ev.t_ns <= s.seen_ns + 2_000_000, "the true instant is inside the bracket: {s:?} {ev:?}");
+        let err = (s.t_ns - ev.t_ns) as f64;
+        assert!(err.abs() <= s.err_ns + 200_000.0, "line {}: stamp off by {err} ns, bound {} ns", lt.line, s.err_ns);
+        stamp_errs.push(err.abs() * 1e-3);
+        latencies.push((s.seen_ns - ev.t_ns) as f64 * 1e-3);
+    }
+    // Without the encoder, on the same motion, for comparison.
+    let url0 = "sim://engine-encoder-none?baud=9600&encoder_ppr=X=2048:3200";
+    let (cols0, _) = fly_raster(url0, 0.0);
+    assert!(cols0.encoder_counts.iter().all(|c| c.is_nan()));
+    let truth0 = &bench_for_url(url0).unwrap().truth;
+    let true0 = truth0.true_positions_steps(ArcusAxis::X, &cols0.t_ns);
+    let (p50, p99) = p50_p99(cols0.fast_steps.iter().zip(&true0).map(|(s, t)| (s - t).abs()).collect());
+    assert!(truth0.sync_events().is_empty(), "no encoder in the plan: SYN stays off");
+    eprintln!(
+        "9600 baud, 1500 pps, 3 lines: position error p50/p99 {e50:.3}/{e99:.3} steps fitted to the encoder \
+         ({} samples), {p50:.3}/{p99:.3} fitted to the pulse counter ({} samples); encoder count error p50/p99 \
+         {c50:.3}/{c99:.3} counts; SYN stamp |error| {:?} us, seen {:?} us after the true instant",
+        cols.len(),
+        cols0.len(),
+        stamp_errs.iter().map(|e| e.round()).collect::<Vec<_>>(),
+        latencies.iter().map(|e| e.round()).collect::<Vec<_>>(),
+    );
 }

@@ -251,6 +251,7 @@ impl ArcusSim {
             GetLatchPosition(a) => Reply::Int(self.axes[a.index()].latch.pulse),
             GetLatchEncoder(a) => Reply::Int(self.axes[a.index()].latch.encoder),
             SetSync(a, on) => {
+                self.keep_sync_firing(*a, t);
                 let s = &mut self.axes[a.index()].sync;
                 s.on = *on;
                 s.armed_ns = t;
@@ -273,6 +274,7 @@ impl ArcusSim {
                 if !ok {
                     return unknown(cmd);
                 }
+                self.keep_sync_firing(*a, t);
                 let s = &mut self.axes[a.index()].sync;
                 match r {
                     SyncRegister::Position => s.position = *v,
@@ -297,6 +299,34 @@ impl ArcusSim {
     }
 
     // ---- sync output ---------------------------------------------------------------------
+
+    /// The current firing of `axis`' compare output, if any (planned: it may lie ahead).
+    fn sync_firing(&self, axis: Axis) -> Option<SyncEvent> {
+        let s = self.axes[axis.index()].sync;
+        self.sync_event_ns(axis).map(|t_ns| SyncEvent {
+            axis: axis.letter(),
+            armed_ns: s.armed_ns,
+            t_ns,
+            position_counts: s.position,
+            condition: s.condition,
+        })
+    }
+
+    /// Before `axis`' output is re-armed or turned off at `t`: keeps its firing in the ground
+    /// truth if it happened.
+    fn keep_sync_firing(&mut self, axis: Axis, t: i64) {
+        if let Some(e) = self.sync_firing(axis).filter(|e| e.t_ns <= t) {
+            self.sync_history.push(e);
+        }
+    }
+
+    /// Every firing of the compare outputs so far, in order of arming; for an output still armed,
+    /// the instant its condition is met on the motion planned so far (which may lie ahead).
+    pub fn sync_events(&self) -> Vec<SyncEvent> {
+        let mut all = self.sync_history.clone();
+        all.extend(Axis::ALL.iter().filter_map(|a| self.sync_firing(*a)));
+        all
+    }
 
     /// When the sync condition of `axis` first held after it was armed (encoder compare), if
     /// it has or will on the current plan.

@@ -337,6 +337,35 @@ fn quadrature_encoder_per_axis_slips_on_a_stall_and_drives_syn() {
 }
 
 #[test]
+fn every_syn_firing_is_kept_in_the_ground_truth_across_re_arms() {
+    let mut b = Bench::opts(&[("encoder_ppr", "X=2048:3200")]);
+    b.bench_speeds();
+    for c in ["SYNXC=1", "SYNXT=1", "SYNXP=1280", "SYNXO", "X1000"] {
+        assert_eq!(b.at(0.0, c), "OK");
+    }
+    let first = b.sim.sync_event_ns(Axis::X).unwrap();
+    // Re-armed further on after the first firing, then flown back over both counts.
+    for c in ["SYNXP=640", "SYNXO", "X0"] {
+        assert_eq!(b.at(10_000.0, c), "OK");
+    }
+    let second = b.sim.sync_event_ns(Axis::X).unwrap();
+    let events = b.sim.sync_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!((events[0].t_ns, events[0].position_counts, events[0].axis), (first, 1280, 'X'));
+    assert_eq!((events[1].t_ns, events[1].position_counts, events[1].condition), (second, 640, 1));
+    assert!(events[1].armed_ns == T0 + 10_000 * MS && second > events[1].armed_ns);
+    // Going up the count is entered at its lower edge, going down at its upper edge.
+    assert!((b.sim.true_encoder_counts(Axis::X, first) - 1280.0).abs() < 1e-3);
+    assert!((b.sim.true_encoder_counts(Axis::X, second) - 641.0).abs() < 1e-3);
+    let log = TruthLog::from_json(&b.sim.truth_log().to_json().unwrap()).unwrap();
+    assert_eq!(log.sync_events, events);
+    assert_eq!(log.true_encoder_counts(Axis::X, first), b.sim.true_encoder_counts(Axis::X, first));
+    // Turned off: the output no longer fires; the firings stay.
+    assert_eq!(b.at(20_000.0, "SYNXF"), "OK");
+    assert_eq!(b.sim.sync_events(), events);
+}
+
+#[test]
 fn reply_faults() {
     let mut b = Bench::new();
     let f = Framing::Rs485 { device: 0 };

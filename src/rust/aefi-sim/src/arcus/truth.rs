@@ -185,6 +185,22 @@ impl AxisTruth {
     }
 }
 
+/// One firing of a compare output (`SYN`): the instant the true encoder count first met the
+/// condition after the output was armed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SyncEvent {
+    /// The axis' letter.
+    pub axis: char,
+    /// When the output was armed (`SYN[axis]O` or a register set while on).
+    pub armed_ns: i64,
+    /// When it fired.
+    pub t_ns: i64,
+    /// The compare position (encoder counts).
+    pub position_counts: i64,
+    /// The condition (1 equal, 2 below, 3 above).
+    pub condition: i64,
+}
+
 /// The motion log of every axis, as written to `--truth-log`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruthLog {
@@ -192,9 +208,26 @@ pub struct TruthLog {
     pub t_start_ns: i64,
     /// X, Y, Z, U.
     pub axes: Vec<AxisTruth>,
+    /// Encoder counts per pulse of X, Y, Z, U (empty in logs written before the encoder).
+    #[serde(default)]
+    pub encoder_counts_per_step: Vec<f64>,
+    /// Every firing of the compare outputs, in order; the last one of an output still armed is
+    /// the instant its condition is met on the motion planned so far (later than the log when
+    /// the motion has not got there yet).
+    #[serde(default)]
+    pub sync_events: Vec<SyncEvent>,
 }
 
 impl TruthLog {
+    /// The true encoder count of `axis` at `t_ns` (continuous: the reading is its floor); NaN
+    /// when the log does not know the encoder.
+    pub fn true_encoder_counts(&self, axis: Axis, t_ns: i64) -> f64 {
+        match (self.axes.get(axis.index()), self.encoder_counts_per_step.get(axis.index())) {
+            (Some(a), Some(ratio)) => ratio * a.physical(t_ns) - a.encoder_offset(t_ns),
+            _ => f64::NAN,
+        }
+    }
+
     /// True position of `axis` at `t_ns` (counter frame at `t_ns`), see the module doc.
     pub fn true_position_steps(&self, axis: Axis, t_ns: i64) -> f64 {
         self.axes.get(axis.index()).map_or(f64::NAN, |a| a.true_position(t_ns))
