@@ -310,7 +310,8 @@ def viewer_defaults() -> dict:
     return {"url": config("arcus", "url"), "board_url": config("board", "url"), "step_um": config("arcus", "step_um"),
             **{key: config("flyscan", key) for key in (
                 "fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "lines",
-                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir")}, "raw": False}
+                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir",
+                "encoder_counts_per_step")}, "raw": False}
 
 
 def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
@@ -347,6 +348,10 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
          "value": settings["detector"]},
         {"title": "Board URL:", "name": "board_url", "type": "str", "value": settings["board_url"]},
         {"title": "Step size (µm):", "name": "step_um", "type": "float", "value": settings["step_um"]},
+        {"title": "Encoder (counts/step):", "name": "encoder_counts_per_step", "type": "float",
+         "value": settings["encoder_counts_per_step"], "min": 0.0,
+         "tip": "Encoder counts per motor step of the fast axis (AMT112Q at 4x on 3200 steps/turn: 2.56); 0 = none. "
+                "With one: lost steps stop the scan, samples are placed on the encoder, SYN starts each line"},
     ]
     if raster:
         params += [
@@ -367,7 +372,7 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
 def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[float] = None) -> dict[str, Any]:
     """The StudyService request of a viewer's settings (a one-line grab flies at `slow_position_mm`)."""
     names = ["fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "speed_mm_s", "points_per_line",
-             "sample_rate_hz", "trigger", "detector", "step_um"]
+             "sample_rate_hz", "trigger", "detector", "step_um", "encoder_counts_per_step"]
     if raster:
         names += ["slow_start_mm", "slow_stop_mm", "lines", "pattern"]
     request = {name: settings[name] for name in names}

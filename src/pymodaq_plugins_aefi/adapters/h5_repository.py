@@ -7,6 +7,7 @@ Layout (what H5Browser shows), under `/RawData/Detector000` titled "AEFI flyscan
     Data1D/CH00 "raw_volts"    the raw stream's six channels (V) against time since the first sample (s)
     Data1D/CH01 "raw_positions" fast_mm, slow_mm, pos_err_mm of every sample
     Data1D/CH02 "raw_index"    seq, t_ns (monotonic ns), line, flags of every sample, exact integer types
+    Data1D/CH03 "raw_encoder"  encoder_counts: the fast axis' encoder at every sample (counts; NaN without one)
 
 The detector group carries the scan's identity and status (`scan_id`, `status` completed / aborted /
 failed, `partial`, `error`) and JSON attributes: `config`, `plan`, `stats`, `provenance`, `lines`.
@@ -39,10 +40,12 @@ from ..domain.samples import RawSamples
 DETECTOR_TITLE = "AEFI flyscan"
 _INDEX_COLUMNS = ("seq", "t_ns", "line", "flags")
 _POSITION_COLUMNS = ("fast_mm", "slow_mm", "pos_err_mm")
-_RAW_COLUMNS = _INDEX_COLUMNS + _POSITION_COLUMNS
+_ENCODER_COLUMNS = ("encoder_counts",)
+_RAW_COLUMNS = _INDEX_COLUMNS + _POSITION_COLUMNS + _ENCODER_COLUMNS
 JOURNAL_GROUP = "Journal"
-#: Bytes one sample takes in a file: seq, t_ns, line, three positions (8 each), flags (4), six channels (8 each).
-SAMPLE_BYTES = 8 * 6 + 4 + 8 * 6
+#: Bytes one sample takes in a file: seq, t_ns, line, three positions and the encoder (8 each), flags (4), six
+#: channels (8 each).
+SAMPLE_BYTES = 8 * 7 + 4 + 8 * 6
 #: Room kept free on top of what a write needs: HDF5's metadata, and other writers.
 _MARGIN_BYTES = 2_000_000
 
@@ -141,8 +144,7 @@ class H5ResultsRepository(ResultsRepository):
             "status": results.status.value,
             "partial": bool(results.partial),
             "error": results.error or "",
-            # The Arcus' encoder is not read: a stalled motor goes unseen (pulses still counted).
-            "stall_detection": "unavailable",
+            "stall_detection": results.config.stall_detection,
             "config": _json(results.config.to_dict()),
             "plan": _json(dict(provenance.plan)),
             "stats": _json(dict(results.stats)),
@@ -190,6 +192,9 @@ class H5ResultsRepository(ResultsRepository):
                              axes=[a.copy() for a in time_axis]),
                 DataWithAxes("raw_index", source=DataSource.raw, dim=DataDim.Data1D, labels=list(_INDEX_COLUMNS),
                              data=[getattr(raw, n).copy() for n in _INDEX_COLUMNS], axes=[a.copy() for a in time_axis]),
+                DataWithAxes("raw_encoder", source=DataSource.raw, dim=DataDim.Data1D, units="counts",
+                             labels=list(_ENCODER_COLUMNS), data=[raw.encoder_counts.copy()],
+                             axes=[a.copy() for a in time_axis]),
             ]
         return DataToExport("AEFI flyscan", data=data)
 
@@ -224,8 +229,8 @@ def load_results(location: str | Path) -> ScanResults:
             map_dwa = _load_channel(loader, path, "Data1D", "CH00")
             counts_dwa = _load_channel(loader, path, "Data1D", "CH01")
             first_raw = 2
-        volts_dwa, pos_dwa, index_dwa = (_load_channel(loader, path, "Data1D", f"CH{first_raw + k:02d}")
-                                         for k in range(3))
+        volts_dwa, pos_dwa, index_dwa, encoder_dwa = (
+            _load_channel(loader, path, "Data1D", f"CH{first_raw + k:02d}") for k in range(4))
     if map_dwa is None or counts_dwa is None:
         raise ValueError(f"{location}: the map is missing")
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
@@ -245,6 +250,8 @@ def load_results(location: str | Path) -> ScanResults:
         columns = dict(zip(_INDEX_COLUMNS, index_dwa.data, strict=False))
         columns.update(zip(_POSITION_COLUMNS, pos_dwa.data, strict=False))
         columns["channels_volts"] = np.stack(volts_dwa.data, axis=1)
+        if encoder_dwa is not None:  # files from before the encoder column have none
+            columns["encoder_counts"] = encoder_dwa.data[0]
         raw = RawSamples.from_columns(columns)
     lines = tuple(
         LineSummary(line["index"], line["slow_mm"], line["fast_from_mm"], line["fast_to_mm"], LineState(line["state"]),
@@ -347,7 +354,7 @@ def load_journal(location: str | Path) -> ScanResults:
     with h5py.File(location, "r", locking=False) as file:
         attrs = dict(file.attrs)
         group = file[JOURNAL_GROUP]
-        columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS}
+        columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS if name in group}
         columns["channels_volts"] = group["channels_volts"][()]
     raw = RawSamples.from_columns(columns)
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))

@@ -50,6 +50,7 @@ PLAN_TO_CONFIG_FIELD = {
     "settle_ms": "settle_ms",
     "step_um": "step_um",
     "seed": "seed",
+    "encoder_counts_per_step": "encoder_counts_per_step",
 }
 
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
@@ -77,6 +78,7 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
         "settle_ms": float(config.settle_ms),
         "step_um": float(config.step_um),
         "realtime": bool(realtime),
+        "encoder_counts_per_step": float(config.encoder_counts_per_step),
     }
     if config.seed is not None:
         plan["seed"] = int(config.seed)
@@ -96,6 +98,7 @@ def records_to_samples(columns: Mapping[str, np.ndarray], step_mm: float) -> Raw
         pos_err_mm=np.asarray(columns["pos_err_steps"], dtype=np.float64) * step_mm,
         flags=columns["flags"],
         channels_volts=columns["channels"],
+        encoder_counts=columns.get("encoder_counts"),
     )
 
 

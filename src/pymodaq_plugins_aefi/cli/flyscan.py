@@ -50,7 +50,7 @@ DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
-    seed=None,
+    seed=None, encoder_counts_per_step=0.0,
 )
 #: Options whose default depends on the detector (None on the command line: not given).
 _DETECTOR_DEFAULTS = ("sample_rate_hz", "trigger")
@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("lines", "points_per_line", "board_n_avg"):
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=DEFAULTS[name],
                        help=f"default {DEFAULTS[name]}")
+    g.add_argument("--encoder-counts-per-step", dest="encoder_counts_per_step", type=float,
+                   default=DEFAULTS["encoder_counts_per_step"],
+                   help="encoder counts per motor step of the fast axis (AMT112Q at 4x on 3200 steps/turn: 2.56; "
+                        "default 0 = no encoder): the encoder is read beside every position poll, lost steps stop "
+                        "the scan, samples are positioned on it, and each line's SYN compare output fires at its "
+                        "first grid point (on the simulator: add encoder_ppr=X=2048:3200 to a sim:// --port)")
     g.add_argument("--fast-axis", choices=AXES, default=DEFAULTS["fast_axis"])
     g.add_argument("--slow-axis", choices=AXES, default=DEFAULTS["slow_axis"])
     g.add_argument("--pattern", choices=PATTERNS, default=DEFAULTS["pattern"])
@@ -214,6 +220,43 @@ def position_errors_steps(results: ScanResults, url: str) -> np.ndarray:
     return np.abs(raw.fast_mm / results.config.scale.step_mm - truth)
 
 
+def encoder_errors_counts(results: ScanResults, url: str) -> np.ndarray:
+    """|recorded encoder count − simulator's true count| of every sample (counts)."""
+    from .. import _engine
+
+    raw = results.raw
+    if not len(raw):
+        return np.empty(0)
+    truth = _engine.sim_truth_encoder(url, results.config.fast_axis, np.ascontiguousarray(raw.t_ns))
+    return np.abs(raw.encoder_counts - np.asarray(truth, dtype=np.float64))
+
+
+def syn_stamps(results: ScanResults, url: Optional[str]) -> Optional[dict[str, Any]]:
+    """The lines' SYN stamps (None without any); on the simulator, against the true firing instants:
+    |stamp − truth| and how long after the firing the status was seen at 2 (µs, p50/p99)."""
+    from ..domain.quality import percentiles
+
+    stamped = [lt for lt in results.stats.get("line_times", []) if lt.get("syn_t_ns") is not None]
+    if not stamped:
+        return None
+    figures: dict[str, Any] = {"lines": len(stamped),
+                               "bound_us": percentiles(np.array([lt["syn_err_ns"] for lt in stamped]) * 1e-3)}
+    if url is not None:
+        from .. import _engine
+
+        events = [e for e in _engine.sim_sync_events(url) if e["axis"] == results.config.fast_axis]
+        errors, latencies = [], []
+        for lt in stamped:
+            same = [e for e in events if e["position_counts"] == lt["syn_position_counts"]]
+            if same:
+                true_ns = min((e["t_ns"] for e in same), key=lambda t: abs(t - lt["syn_t_ns"]))
+                errors.append(abs(lt["syn_t_ns"] - true_ns) * 1e-3)
+                latencies.append((lt["syn_seen_ns"] - true_ns) * 1e-3)
+        figures["stamp_error_us"] = percentiles(np.array(errors))
+        figures["seen_after_us"] = percentiles(np.array(latencies))
+    return figures
+
+
 def board_truth_fast_mm(board_url: str, fast_axis: str, t_ns: np.ndarray) -> np.ndarray:
     """The simulated board's ground truth for samples stamped `t_ns`: the probe's true fast-axis
     position (mm) at the true middle of the averaging window of each sample's measurement.
@@ -270,6 +313,10 @@ def build_stats(
     elif simulated and config.detector == "virtual_probe":
         position_error = percentiles(position_errors_steps(results, url))
     map_error = relative_rms_error(results.map.volts, truth) if simulated and truth is not None else None
+    encoder_error = None
+    if simulated and config.encoder_counts_per_step > 0:
+        encoder_error = percentiles(encoder_errors_counts(results, url))
+    syn = syn_stamps(results, url if simulated else None)
     smear_steps = engine.get("smear_steps")
     return {
         "lines": results.lines_done,
@@ -292,7 +339,9 @@ def build_stats(
         "dropped_records": engine.get("dropped_records"),
         "link_retries": engine.get("link_retries", 0),
         "rejected_samples": engine.get("rejected_samples", 0),
-        "stall_detection": "unavailable",  # no encoder is read: a stalled motor is not seen
+        "stall_detection": config.stall_detection,
+        "encoder_error_counts": encoder_error,
+        "syn": syn,
         "position_error_steps": position_error,
         "map_rms_error_rel": map_error,
         "step_scan_estimate_s": step_scan_estimate_s(config),
@@ -386,6 +435,17 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         f"stall detection {stats['stall_detection']}",
         detector,
     ]
+    if stats["encoder_error_counts"] is not None:
+        ee = stats["encoder_error_counts"]
+        lines.append(f"  encoder vs simulator truth: error p50 {ee['p50']:.3f} / p99 {ee['p99']:.3f} counts")
+    syn = stats["syn"]
+    if syn is not None:
+        text = f"  SYN start stamped on {syn['lines']} lines"
+        if syn.get("stamp_error_us") is not None:
+            text += (f"; stamp error vs truth p50 {syn['stamp_error_us']['p50']:.0f} / p99 "
+                     f"{syn['stamp_error_us']['p99']:.0f} µs (status seen {syn['seen_after_us']['p50'] / 1e3:.1f} ms "
+                     f"after the firing, p50)")
+        lines.append(text)
     if stats["position_error_steps"] is not None:
         pe = stats["position_error_steps"]
         rms_rel = stats["map_rms_error_rel"]

@@ -29,6 +29,8 @@ MAX_SPEED_PPS = 3000.0
 MAX_SAMPLE_RATE_HZ = 50_000.0
 MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
+#: The engine's bound on encoder counts per step.
+MAX_ENCODER_COUNTS_PER_STEP = 1000.0
 #: Seeds are 64-bit unsigned integers (the simulators' noise generators).
 MAX_SEED = 2**64 - 1
 
@@ -87,6 +89,10 @@ class FlyScanConfig:
     max_speed_pps: float = MAX_SPEED_PPS
     #: Seed of the simulated noise (virtual probe, simulated board): a run can be repeated. None: fresh.
     seed: Optional[int] = None
+    #: Encoder counts per motor step of the fast axis (the AMT112Q at 4x on a 3200-step turn: 2.56);
+    #: 0 = no encoder. With one, the engine reads it beside every position poll, stops on lost steps,
+    #: positions the samples on it and starts each line's compare output (SYN) at its first grid point.
+    encoder_counts_per_step: float = 0.0
     scale: StepScale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -127,6 +133,8 @@ class FlyScanConfig:
         _in_range("speed_mm_s", _finite("speed_mm_s", self.speed_mm_s), self.scale.step_mm, max_speed, "mm/s")
         _in_range("sample_rate_hz", _finite("sample_rate_hz", self.sample_rate_hz), 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
         _in_range("settle_ms", _finite("settle_ms", self.settle_ms), 0.0, 60_000.0, "ms")
+        _in_range("encoder_counts_per_step", _finite("encoder_counts_per_step", self.encoder_counts_per_step),
+                  0.0, MAX_ENCODER_COUNTS_PER_STEP, "counts/step")
         # Every map cell must see at least one sample, or the map has holes by construction.
         if self.trigger != "continuous" and self.sample_spacing_mm > self.fast_pitch_mm:
             raise InvalidScanConfig(
@@ -170,6 +178,12 @@ class FlyScanConfig:
     def sample_spacing_mm(self) -> float:
         """Distance flown between two triggered samples."""
         return self.speed_mm_s / self.sample_rate_hz
+
+    @property
+    def stall_detection(self) -> str:
+        """How a stalled motor is seen: "encoder" when the scan reads the fast axis' encoder, else
+        "unavailable" (the controller counts the pulses it sends, whether the motor follows or not)."""
+        return "encoder" if self.encoder_counts_per_step > 0 else "unavailable"
 
     @property
     def speed_pps(self) -> float:

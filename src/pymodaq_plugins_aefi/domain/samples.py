@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Optional
 from enum import IntFlag
 
 import numpy as np
@@ -49,6 +50,9 @@ class RawSamples:
     pos_err_mm: np.ndarray
     flags: np.ndarray
     channels_volts: np.ndarray = field(repr=False)
+    #: The fast axis' encoder at each sample (counts, from the fit of the encoder readings); NaN
+    #: where no encoder was read (None: NaN throughout).
+    encoder_counts: Optional[np.ndarray] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = None
@@ -63,6 +67,11 @@ class RawSamples:
         if channels.shape[0] != n:
             raise ValueError(f"channels_volts has {channels.shape[0]} rows, expected {n}")
         object.__setattr__(self, "channels_volts", channels)
+        encoder = (np.full(n or 0, np.nan) if self.encoder_counts is None
+                   else np.asarray(self.encoder_counts, dtype=np.float64).ravel())
+        if encoder.size != n:
+            raise ValueError(f"encoder_counts has {encoder.size} rows, expected {n}")
+        object.__setattr__(self, "encoder_counts", encoder)
 
     @classmethod
     def empty(cls) -> RawSamples:
@@ -71,10 +80,12 @@ class RawSamples:
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray]) -> RawSamples:
+        """Rows from named columns; `encoder_counts` may be absent (files from before the encoder: NaN)."""
         missing = [name for name in list(_COLUMNS) + ["channels_volts"] if name not in columns]
         if missing:
             raise KeyError(f"raw sample columns missing: {missing}")
-        return cls(**{name: columns[name] for name in list(_COLUMNS) + ["channels_volts"]})
+        return cls(**{name: columns[name] for name in list(_COLUMNS) + ["channels_volts"]},
+                   encoder_counts=columns.get("encoder_counts"))
 
     @classmethod
     def concat(cls, parts: Iterable[RawSamples]) -> RawSamples:
@@ -86,7 +97,7 @@ class RawSamples:
 
     @staticmethod
     def column_names() -> tuple[str, ...]:
-        return tuple(_COLUMNS) + ("channels_volts",)
+        return tuple(_COLUMNS) + ("channels_volts", "encoder_counts")
 
     def columns(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.column_names()}
