@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -344,18 +345,42 @@ class H5LineJournal:
                 self.error = self.error or f"{self.path}: {type(err).__name__}: {err}"
 
 
+#: Reads of a journal caught in the middle of the writer's flush before the read gives up.
+_JOURNAL_READ_ATTEMPTS = 20
+_JOURNAL_RETRY_S = 0.05
+
+
+def _read_journal(location: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The journal's attributes and columns.
+
+    A journal is read while its scan may still write it (no HDF5 lock, no SWMR): a read can land in the
+    middle of a flush and fail, or see columns of different lengths. Such a read is tried again.
+    """
+    import h5py
+
+    for attempt in range(_JOURNAL_READ_ATTEMPTS):
+        try:
+            with h5py.File(location, "r", locking=False) as file:
+                attrs = dict(file.attrs)
+                group = file[JOURNAL_GROUP]
+                columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS if name in group}
+                columns["channels_volts"] = group["channels_volts"][()]
+            if len({len(column) for column in columns.values()}) == 1:
+                return attrs, columns
+            problem: Exception = ValueError(f"{location}: the journal's columns differ in length")
+        except (OSError, KeyError) as err:
+            problem = err
+        if attempt + 1 < _JOURNAL_READ_ATTEMPTS:
+            time.sleep(_JOURNAL_RETRY_S)
+    raise OSError(f"{location}: the journal could not be read consistently: {problem}") from problem
+
+
 def load_journal(location: str | Path) -> ScanResults:
     """Read the line-by-line journal a scan left (its final file never written) into ScanResults.
 
     Without HDF5's file lock: the journal of a scan still running can be read (up to its last flush).
     """
-    import h5py
-
-    with h5py.File(location, "r", locking=False) as file:
-        attrs = dict(file.attrs)
-        group = file[JOURNAL_GROUP]
-        columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS if name in group}
-        columns["channels_volts"] = group["channels_volts"][()]
+    attrs, columns = _read_journal(location)
     raw = RawSamples.from_columns(columns)
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
     written = {entry["index"]: entry for entry in json.loads(attrs["lines"])}
