@@ -52,7 +52,7 @@ def test_the_file_holds_the_encoder_at_every_sample_and_each_line_its_syn_start(
     line_times = results.stats["line_times"]
     events = [e for e in _engine.sim_sync_events(url) if e["axis"] == "X"]
     assert len(line_times) == len(events) == 3
-    for line, event in zip(line_times, events):
+    for line, event in zip(line_times, events, strict=True):
         assert line["syn_position_counts"] == event["position_counts"]
         first_mm = 20.0 if line["line"] % 2 == 0 else 50.0
         assert abs(line["syn_position_steps"] * results.config.scale.step_mm - first_mm) < 0.03
@@ -95,9 +95,10 @@ def test_no_encoder_by_default_and_a_negative_ratio_is_refused() -> None:
 def test_the_line_journal_keeps_the_encoder_column(tmp_path: Path) -> None:
     config = FlyScanConfig(20, 50, 25, 45, 1, 31, 20.0, encoder_counts_per_step=COUNTS_PER_STEP)
     n = 40
-    samples = RawSamples(seq=np.arange(n), t_ns=np.arange(n) * 1_000_000, line=np.zeros(n), fast_mm=np.linspace(20, 50, n),
-                         slow_mm=np.full(n, 25.0), pos_err_mm=np.zeros(n), flags=np.zeros(n),
-                         channels_volts=np.zeros((n, 6)), encoder_counts=np.linspace(2348.6, 5871.6, n))
+    samples = RawSamples(seq=np.arange(n), t_ns=np.arange(n) * 1_000_000, line=np.zeros(n),
+                         fast_mm=np.linspace(20, 50, n), slow_mm=np.full(n, 25.0), pos_err_mm=np.zeros(n),
+                         flags=np.zeros(n), channels_volts=np.zeros((n, 6)),
+                         encoder_counts=np.linspace(2348.6, 5871.6, n))
     journal = H5LineJournal(tmp_path / "journal.h5", "scan-enc", config)
     try:
         journal.on_event(FlyScanLineSamples(scan_id="scan-enc", line=0, samples=samples, partial=False))

@@ -98,7 +98,7 @@ def records_to_samples(columns: Mapping[str, np.ndarray], step_mm: float) -> Raw
         pos_err_mm=np.asarray(columns["pos_err_steps"], dtype=np.float64) * step_mm,
         flags=columns["flags"],
         channels_volts=columns["channels"],
-        encoder_counts=columns.get("encoder_counts"),
+        encoder_counts=columns.get("encoder_counts", np.empty(0)),
     )
 
 

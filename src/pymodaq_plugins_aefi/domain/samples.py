@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Optional
 from enum import IntFlag
 
 import numpy as np
@@ -51,8 +50,8 @@ class RawSamples:
     flags: np.ndarray
     channels_volts: np.ndarray = field(repr=False)
     #: The fast axis' encoder at each sample (counts, from the fit of the encoder readings); NaN
-    #: where no encoder was read (None: NaN throughout).
-    encoder_counts: Optional[np.ndarray] = field(default=None, repr=False)
+    #: where no encoder was read (left out, or empty: NaN throughout).
+    encoder_counts: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
     def __post_init__(self) -> None:
         n = None
@@ -67,8 +66,9 @@ class RawSamples:
         if channels.shape[0] != n:
             raise ValueError(f"channels_volts has {channels.shape[0]} rows, expected {n}")
         object.__setattr__(self, "channels_volts", channels)
-        encoder = (np.full(n or 0, np.nan) if self.encoder_counts is None
-                   else np.asarray(self.encoder_counts, dtype=np.float64).ravel())
+        encoder = np.asarray(self.encoder_counts, dtype=np.float64).ravel()
+        if encoder.size == 0:
+            encoder = np.full(n or 0, np.nan)
         if encoder.size != n:
             raise ValueError(f"encoder_counts has {encoder.size} rows, expected {n}")
         object.__setattr__(self, "encoder_counts", encoder)
@@ -85,7 +85,7 @@ class RawSamples:
         if missing:
             raise KeyError(f"raw sample columns missing: {missing}")
         return cls(**{name: columns[name] for name in list(_COLUMNS) + ["channels_volts"]},
-                   encoder_counts=columns.get("encoder_counts"))
+                   encoder_counts=columns.get("encoder_counts", np.empty(0)))
 
     @classmethod
     def concat(cls, parts: Iterable[RawSamples]) -> RawSamples:
