@@ -273,7 +273,8 @@ def test_disk_full_mid_scan_saves_to_the_temp_folder_without_a_crash(tmp_path, s
     try:
         _lines_until(proc, "flying")
         time.sleep(4.0)  # a line or so in the journal, then the disk fills up
-        with open(small_disk / "filler", "wb") as filler:
+        # Unbuffered: a write the full disk cuts short leaves nothing behind for close() to flush (and fail on).
+        with open(small_disk / "filler", "wb", buffering=0) as filler:
             try:
                 while True:
                     filler.write(b"\0" * 65536)
