@@ -109,3 +109,16 @@ def test_the_line_journal_keeps_the_encoder_column(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.raw.encoder_counts, samples.encoder_counts)
     # Without an encoder the column is NaN, never zeros that would pass for a reading.
     assert np.isnan(RawSamples.concat([RawSamples.empty(), back.raw.select(np.zeros(n, bool))]).encoder_counts).all()
+
+
+def test_the_viewers_offer_the_encoder_setting_off_by_default() -> None:
+    from pymodaq_plugins_aefi.adapters.flyscan_viewers import flyscan_params, flyscan_request, viewer_defaults
+
+    defaults = viewer_defaults()
+    assert defaults["encoder_counts_per_step"] == 0.0  # shipped: no encoder, nothing changes
+    for raster in (True, False):
+        (param,) = [p for p in flyscan_params(raster, defaults) if p["name"] == "encoder_counts_per_step"]
+        assert param["value"] == 0.0 and param["min"] == 0.0 and "counts/step" in param["title"]
+    settings = {**defaults, "trigger": "software", "pattern": "serpentine", "encoder_counts_per_step": 2.56}
+    request = flyscan_request(settings, raster=True)
+    assert FlyScanConfig.from_dict(request).encoder_counts_per_step == 2.56
