@@ -16,6 +16,7 @@ from .adapters.rust_scan_adapter import RustScanAdapter
 from .application.study_service import StudyService
 from .domain.correlation import Placement
 from .domain.ports import ResultsRepository, ScanObserver, ScanPort
+from .domain.speeds import BenchSpeeds, SpeedProfile
 
 #: The embedded simulated bench (Arcus + virtual probe), replying with the timing of a 9600-baud
 #: RS-485 link, the bench's default.
@@ -24,6 +25,19 @@ DEFAULT_SIM_URL = "sim://aefi-flyscan?baud=9600&timing=wire"
 
 def is_simulated(url: str) -> bool:
     return url.startswith("sim://")
+
+
+def bench_speeds() -> BenchSpeeds:
+    """The bench's motion profile and mechanical limit from the package configuration
+    (~/.pymodaq/config_aefi.toml, [arcus]): the values the move plugin applies."""
+    from pymodaq_utils.config import GlobalConfig
+
+    from . import utils  # noqa: F401  (registers the package's configuration)
+
+    config = GlobalConfig()
+    profile = SpeedProfile(*(int(config("aefi", "arcus", key)) for key in
+                             ("high_speed_pps", "low_speed_pps", "accel_ms", "decel_ms")))
+    return BenchSpeeds(profile, float(config("aefi", "arcus", "max_speed_pps")))
 
 
 @dataclass(frozen=True)

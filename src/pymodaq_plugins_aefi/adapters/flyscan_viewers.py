@@ -29,7 +29,7 @@ from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
 from ..domain.results import ScanResults
-from .arcus_stage import apply_speed_profile, read_position_steps
+from .arcus_stage import read_position_steps
 from .links import OTHER_URL
 
 ServiceFactory = Callable[[], StudyService]
@@ -257,13 +257,10 @@ class FlyscanViewerMixin:
     _failed_dte: Callable[[], DataToExport]
 
     def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
-        from .. import config
-
+        # no speed is set here: every grab applies the bench's profile for its flight and undoes it
         try:
             url = self.settings["url"]
             read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
-            apply_speed_profile(url, config("arcus", "high_speed_pps"), config("arcus", "low_speed_pps"),
-                                config("arcus", "accel_ms"), config("arcus", "decel_ms"))
         except Exception as error:
             return f"AEFI flyscan: {error}", False
         self.controller = StudyRunner(self._service)

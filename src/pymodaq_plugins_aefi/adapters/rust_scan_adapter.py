@@ -27,6 +27,7 @@ from ..domain.errors import InvalidScanConfig, InvalidTransition, ScanAborted, S
 from ..domain.fly_scan import FlyScan, ScanStatus
 from ..domain.ports import FlightProgress, ScanCompletion, ScanOutcome, ScanPort
 from ..domain.samples import RawSamples
+from ..domain.speeds import BenchSpeeds, SpeedProfile
 from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 
@@ -51,6 +52,9 @@ PLAN_TO_CONFIG_FIELD = {
     "step_um": "step_um",
     "seed": "seed",
 }
+
+#: How long a speed restore waits for an axis still decelerating (the controller refuses with PULSING).
+RESTORE_PULSING_S = 3.0
 
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
 
@@ -126,6 +130,7 @@ class RustScanAdapter(ScanPort):
         executor_factory: Optional[Callable[[], Any]] = None,
         arcus_opener: Optional[Callable[[str], Any]] = None,
         board_opener: Optional[Callable[[str], Any]] = None,
+        speeds: Optional[BenchSpeeds] = None,
     ) -> None:
         if not 0 < progress_period_s <= 0.1:
             raise ValueError(f"progress_period_s must be in (0, 0.1] s (progress at ≥10 Hz), got {progress_period_s}")
@@ -138,6 +143,10 @@ class RustScanAdapter(ScanPort):
         self._executor_factory = executor_factory
         self._arcus_opener = arcus_opener
         self._board_opener = board_opener
+        #: The bench's profile, applied to the scan's axes for the scan and undone after; None: the
+        #: controller's speeds as they are.
+        self.speeds = speeds
+        self._speeds_report: Optional[dict[str, Any]] = None
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
         self._executor: Any = None
         self._abort_requested = False
@@ -155,10 +164,14 @@ class RustScanAdapter(ScanPort):
         plan = build_plan(scan.config, self.ring_capacity, self.realtime)
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
+        self._speeds_report = None
+        profiles = self.speeds.for_scan(scan.config) if self.speeds is not None else None  # before any lease
         leases = ExitStack()
         try:
             arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
             arcus = leases.enter_context(arbiter.lease(f"flyscan {scan.id}"))
+            if profiles is not None:
+                self._apply_speeds(arcus, profiles, leases)
             board = leases.enter_context(self._board_lease(scan)) if scan.config.detector == "board" else None
             if self._abort_requested:
                 # asked before the engine had the scan: nothing moved
@@ -223,6 +236,17 @@ class RustScanAdapter(ScanPort):
             executor.abort()
 
     # ---- internals ----------------------------------------------------------------------------------
+    def _apply_speeds(self, arcus: Any, profiles: Mapping[str, SpeedProfile], leases: ExitStack) -> None:
+        """Apply the scan's profiles; the previous ones go back when the leases close (every ending)."""
+        previous = {axis: {k: int(v) for k, v in dict(arcus.speeds(axis)).items()} for axis in profiles}
+        report: dict[str, Any] = {"applied": {axis: p.as_kwargs() for axis, p in profiles.items()},
+                                  "previous": previous, "restored": None, "restore_error": None}
+        self._speeds_report = report
+        # registered before the first write: a write failing half-way is undone as well
+        leases.callback(_restore_speeds, arcus, previous, report)
+        for axis, profile in profiles.items():
+            arcus.set_speeds(axis, **profile.as_kwargs())
+
     def _prepared(self) -> Any:
         if self._executor is None:
             raise InvalidTransition("no scan was prepared on this port")
@@ -255,6 +279,8 @@ class RustScanAdapter(ScanPort):
 
     def _outcome(self, stats: Mapping[str, Any]) -> ScanOutcome:
         status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
+        if self._speeds_report is not None:
+            stats = {**stats, "axis_speeds": self._speeds_report}  # completed by the restore
         error = stats.get("error") or None
         return ScanOutcome(
             status=status, stats=dict(stats),
@@ -262,6 +288,28 @@ class RustScanAdapter(ScanPort):
             error_type=None if error is None else error.get("type"),
             plan=dict(self._plan), versions=engine_versions(), source=self.arcus_url,
         )
+
+
+def _restore_speeds(arcus: Any, previous: Mapping[str, Mapping[str, int]], report: dict[str, Any]) -> None:
+    """Put each axis' speeds back; an axis still decelerating (after an abort) is waited for. A link
+    that is gone cannot take them: the report says so, the scan's own ending stands."""
+    import time
+
+    try:
+        for axis, speeds in previous.items():
+            give_up = time.monotonic() + RESTORE_PULSING_S
+            while True:
+                try:
+                    arcus.set_speeds(axis, **speeds)
+                    break
+                except _engine.ControllerError as err:
+                    if getattr(err, "code", None) != "PULSING" or time.monotonic() > give_up:
+                        raise
+                    time.sleep(0.02)
+    except Exception as err:
+        report.update(restored=False, restore_error=f"{type(err).__name__}: {err}")
+    else:
+        report.update(restored=True)
 
 
 class _RustCompletion(ScanCompletion):

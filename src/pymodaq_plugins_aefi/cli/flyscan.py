@@ -43,9 +43,10 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals exit with 128 + their numb
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
-#: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
-#: high speed (1000 pulses/s = 21.8 mm/s); the whole scan takes about half a minute. With the board
-#: at one average (~87 Hz by its timing model) a 1 mm cell gets ~4 samples, each smeared 5 µm.
+#: the run-up needs ~4 mm before the first sample. The scan runs its axes at the bench's profile of
+#: the configuration ([arcus]: HS 1500 pulses/s = 32.7 mm/s, ramps 300 ms) and puts the controller's
+#: previous speeds back at its end; the whole scan takes about half a minute. With the board at one
+#: average (~87 Hz by its timing model) a 1 mm cell at 20 mm/s gets ~4 samples, each smeared 5 µm.
 DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
@@ -117,7 +118,7 @@ def simulated_board_url(arcus_url: str) -> str:
     return f"sim://{name}" + (f"?{timing[0]}" if timing else "")
 
 
-def _config(args: argparse.Namespace, simulated: bool) -> FlyScanConfig:
+def _config(args: argparse.Namespace, simulated: bool, max_speed_pps: Optional[float] = None) -> FlyScanConfig:
     detector = _detector(args, simulated)
     if detector == "board" and args.sample_rate_hz is not None:
         model_hz = 1e9 / _board_round_trip_ns(args.board_n_avg)
@@ -130,6 +131,8 @@ def _config(args: argparse.Namespace, simulated: bool) -> FlyScanConfig:
     values = {name: getattr(args, name) for name in DEFAULTS if name not in _DETECTOR_DEFAULTS}
     values["sample_rate_hz"] = DEFAULTS["sample_rate_hz"] if args.sample_rate_hz is None else args.sample_rate_hz
     values["trigger"] = args.trigger or ("continuous" if detector == "board" else DEFAULTS["trigger"])
+    if max_speed_pps is not None:
+        values["max_speed_pps"] = max_speed_pps
     return FlyScanConfig(detector=detector, **values)
 
 
@@ -296,6 +299,8 @@ def build_stats(
         "position_error_steps": position_error,
         "map_rms_error_rel": map_error,
         "step_scan_estimate_s": step_scan_estimate_s(config),
+        # the bench's profile applied for the scan and the controller's previous one, put back at the end
+        "axis_speeds": engine.get("axis_speeds"),
         "status": results.status.value,
     }
 
@@ -391,6 +396,13 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
+    speeds = stats.get("axis_speeds")
+    if speeds:
+        applied = ", ".join(f"{axis} HS {p['high_speed_pps']} LS {p['low_speed_pps']} pulses/s, ramps "
+                            f"{p['accel_ms']}/{p['decel_ms']} ms" for axis, p in speeds["applied"].items())
+        ending = ("previous speeds restored" if speeds["restored"]
+                  else f"previous speeds NOT restored: {speeds['restore_error']}")
+        lines.append(f"  axis speeds for the scan: {applied}; {ending}")
     partial_lines = [line for line in results.lines if line.partial]
     if partial_lines:
         lines.append("  kept the interrupted line (flagged partial): " + ", ".join(
@@ -489,11 +501,13 @@ def _write_text(path: Path, text: str) -> Optional[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    from ..bootstrap import build_flyscan, is_simulated
+    from ..bootstrap import bench_speeds, build_flyscan, is_simulated
 
     simulated = is_simulated(args.port)
+    speeds = bench_speeds()
     try:
-        config = _config(args, simulated)
+        config = _config(args, simulated, speeds.max_speed_pps)
+        speeds.for_scan(config)  # the speeds the scan will apply, checked before anything is opened
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -518,7 +532,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"aefi-flyscan: --clear-errors: {problem}", file=sys.stderr)
             return EXIT_FAILED
     bar = ProgressBar(enabled=not args.no_progress)
-    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar])
+    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar], speeds=speeds)
     window = None
     if args.gui:
         from .flyscan_gui import FlyscanWindow

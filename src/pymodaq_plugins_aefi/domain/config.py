@@ -123,8 +123,14 @@ class FlyScanConfig:
             )
         if self.lines > 1 and self.slow_start_mm == self.slow_stop_mm:
             raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
-        max_speed = _finite("max_speed_pps", self.max_speed_pps) * self.scale.step_mm
-        _in_range("speed_mm_s", _finite("speed_mm_s", self.speed_mm_s), self.scale.step_mm, max_speed, "mm/s")
+        max_speed_pps = _finite("max_speed_pps", self.max_speed_pps)
+        speed_mm_s = _finite("speed_mm_s", self.speed_mm_s)
+        if speed_mm_s > max_speed_pps * self.scale.step_mm * (1 + 1e-9):
+            from .speeds import over_limit_message
+
+            raise InvalidScanConfig("speed_mm_s", over_limit_message(speed_mm_s, self.speed_pps, max_speed_pps,
+                                                                     self.scale.step_mm))
+        _in_range("speed_mm_s", speed_mm_s, self.scale.step_mm, max_speed_pps * self.scale.step_mm, "mm/s")
         _in_range("sample_rate_hz", _finite("sample_rate_hz", self.sample_rate_hz), 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
         _in_range("settle_ms", _finite("settle_ms", self.settle_ms), 0.0, 60_000.0, "ms")
         # Every map cell must see at least one sample, or the map has holes by construction.
