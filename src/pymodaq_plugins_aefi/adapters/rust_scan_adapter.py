@@ -26,7 +26,7 @@ from ..domain.correlation import Placement
 from ..domain.errors import InvalidScanConfig, InvalidTransition, ScanAborted, ScanBusyError, ScanExecutionError
 from ..domain.fly_scan import FlyScan, ScanStatus
 from ..domain.ports import FlightProgress, ScanCompletion, ScanOutcome, ScanPort
-from ..domain.samples import RawSamples
+from ..domain.samples import RawSamples, SampleFlag
 from ..domain.speeds import BenchSpeeds, SpeedProfile
 from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
@@ -51,6 +51,8 @@ PLAN_TO_CONFIG_FIELD = {
     "settle_ms": "settle_ms",
     "step_um": "step_um",
     "seed": "seed",
+    "differential": "differential",
+    "excitation_settle_ms": "excitation_settle_ms",
 }
 
 #: How long a speed restore waits for an axis still decelerating (the controller refuses with PULSING).
@@ -84,6 +86,9 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
     }
     if config.seed is not None:
         plan["seed"] = int(config.seed)
+    if config.differential:
+        plan["differential"] = True
+        plan["excitation_settle_ms"] = float(config.excitation_settle_ms)
     if ring_capacity is not None:
         plan["ring_capacity"] = int(ring_capacity)
     return plan
@@ -147,6 +152,8 @@ class RustScanAdapter(ScanPort):
         #: controller's speeds as they are.
         self.speeds = speeds
         self._speeds_report: Optional[dict[str, Any]] = None
+        # A differential scan's baseline samples, kept out of collect()'s stream.
+        self._baseline: list[RawSamples] = []
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
         self._executor: Any = None
         self._abort_requested = False
@@ -165,6 +172,7 @@ class RustScanAdapter(ScanPort):
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
         self._speeds_report = None
+        self._baseline = []
         profiles = self.speeds.for_scan(scan.config) if self.speeds is not None else None  # before any lease
         leases = ExitStack()
         try:
@@ -227,7 +235,21 @@ class RustScanAdapter(ScanPort):
     def collect(self) -> RawSamples:
         if self._ended_early is not None:
             return RawSamples.empty()
-        return records_to_samples(self._prepared().collect(), self._step_mm())
+        raw = records_to_samples(self._prepared().collect(), self._step_mm())
+        if not self._differential():
+            return raw
+        # The engine numbers the lines it flies (map row k: flight 2k excited, 2k + 1 baseline);
+        # the domain numbers map rows.
+        columns = raw.columns()
+        columns["line"] = columns["line"] // 2
+        raw = RawSamples.from_columns(columns)
+        baseline = raw.has_flag(SampleFlag.BASELINE)
+        if baseline.any():
+            self._baseline.append(raw.select(baseline))
+        return raw.select(~baseline)
+
+    def baseline_samples(self) -> RawSamples:
+        return RawSamples.concat(self._baseline)
 
     def abort(self) -> None:
         self._abort_requested = True
@@ -252,6 +274,9 @@ class RustScanAdapter(ScanPort):
             raise InvalidTransition("no scan was prepared on this port")
         return self._executor
 
+    def _differential(self) -> bool:
+        return self._scan is not None and self._scan.config.differential
+
     def _step_mm(self) -> float:
         return self._scan.config.scale.step_mm if self._scan is not None else 0.0
 
@@ -269,9 +294,12 @@ class RustScanAdapter(ScanPort):
 
     def _progress(self, progress: Mapping[str, Any]) -> FlightProgress:
         step_mm = self._step_mm()
+        done, total, current = (int(progress[k]) for k in ("lines_done", "lines_total", "current_line"))
+        if self._differential():  # flights → map rows: row k is done once its excited flight 2k is
+            done, total, current = (done + 1) // 2, total // 2, current // 2
         return FlightProgress(
-            state=str(progress["state"]), lines_done=int(progress["lines_done"]),
-            lines_total=int(progress["lines_total"]), current_line=int(progress["current_line"]),
+            state=str(progress["state"]), lines_done=done,
+            lines_total=total, current_line=current,
             samples=int(progress["samples"]), fast_mm=float(progress["fast_steps"]) * step_mm,
             slow_mm=float(progress["slow_steps"]) * step_mm, elapsed_s=float(progress["elapsed_s"]),
             dropped_records=int(progress.get("dropped_records", 0)),
@@ -281,6 +309,9 @@ class RustScanAdapter(ScanPort):
         status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
         if self._speeds_report is not None:
             stats = {**stats, "axis_speeds": self._speeds_report}  # completed by the restore
+        if self._differential():
+            flights = int(stats.get("lines", 0))
+            stats = {**stats, "flights": flights, "lines": (flights + 1) // 2}
         error = stats.get("error") or None
         return ScanOutcome(
             status=status, stats=dict(stats),

@@ -51,7 +51,7 @@ DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
-    seed=None,
+    seed=None, differential=False, excitation_settle_ms=50.0,
 )
 #: Options whose default depends on the detector (None on the command line: not given).
 _DETECTOR_DEFAULTS = ("sample_rate_hz", "trigger")
@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="default: board on the simulator (its simulated board) or when --board is given, else none; "
                         "virtual_probe: the field map at a software trigger rate (timing work)")
+    d = p.add_argument_group("differential (the bench's baseline without excitation)")
+    d.add_argument("--differential", action="store_true",
+                   help="fly every line twice at its slow position: excited, then back over it with the excitation "
+                        "muted (the board's DDS1/DDS2 gain registers at 0, phase and frequency untouched; restored "
+                        "on every ending); scan.h5 holds the map, the baseline and their difference (board only)")
+    d.add_argument("--excitation-settle-ms", dest="excitation_settle_ms", type=float,
+                   default=DEFAULTS["excitation_settle_ms"],
+                   help="wait after each mute and unmute before the line's samples (default %(default)g ms, the "
+                        "bench's step scans' value, not yet validated on the bench)")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
     p.add_argument("--clear-errors", action="store_true",
                    help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
@@ -112,10 +121,11 @@ def _detector(args: argparse.Namespace, simulated: bool) -> str:
 
 
 def simulated_board_url(arcus_url: str) -> str:
-    """The board of the simulated bench an Arcus sim:// URL names (same bench, same ground truth)."""
+    """The board of the simulated bench an Arcus sim:// URL names (same bench, same ground truth),
+    with the URL's timing and board options (board_offset_uv, board_drift_uv_per_s)."""
     name, _, query = arcus_url[len("sim://"):].partition("?")
-    timing = [kv for kv in query.split("&") if kv.startswith("timing=")]
-    return f"sim://{name}" + (f"?{timing[0]}" if timing else "")
+    kept = [kv for kv in query.split("&") if kv.startswith(("timing=", "board_"))]
+    return f"sim://{name}" + (f"?{'&'.join(kept)}" if kept else "")
 
 
 def _config(args: argparse.Namespace, simulated: bool, max_speed_pps: Optional[float] = None) -> FlyScanConfig:
@@ -301,7 +311,32 @@ def build_stats(
         "step_scan_estimate_s": step_scan_estimate_s(config),
         # the bench's profile applied for the scan and the controller's previous one, put back at the end
         "axis_speeds": engine.get("axis_speeds"),
+        "differential": differential_stats(results, truth if simulated else None),
         "status": results.status.value,
+    }
+
+
+def differential_stats(results: ScanResults, truth: Optional[np.ndarray]) -> Optional[dict[str, Any]]:
+    """A differential scan's figures: what was done to the excitation, the baseline's mean and spread
+    per channel (V), and on the simulator the RMS error of the map and of the difference vs the field."""
+    from ..domain.quality import relative_rms_error
+
+    config = results.config
+    if not config.differential:
+        return None
+    baseline = results.baseline_volts.reshape(len(CHANNEL_NAMES), -1)
+    finite = np.isfinite(baseline).any(axis=1)
+    mean = [float(np.nanmean(row)) if ok else None for row, ok in zip(baseline, finite, strict=True)]
+    spread = [float(np.nanstd(row)) if ok else None for row, ok in zip(baseline, finite, strict=True)]
+    return {
+        "excitation": results.stats.get("excitation"),
+        "excitation_settle_ms": config.excitation_settle_ms,
+        "flights": results.stats.get("flights"),
+        "baseline_samples": len(results.baseline_raw),
+        "baseline_mean_volts": dict(zip(CHANNEL_NAMES, mean, strict=True)),
+        "baseline_std_volts": dict(zip(CHANNEL_NAMES, spread, strict=True)),
+        "map_rms_error_rel": None if truth is None else relative_rms_error(results.map.volts, truth),
+        "difference_rms_error_rel": None if truth is None else relative_rms_error(results.difference_volts, truth),
     }
 
 
@@ -318,7 +353,13 @@ def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str
     extent = (grid.fast_axis_mm.min() - half_fast, grid.fast_axis_mm.max() + half_fast,
               grid.slow_axis_mm.min() - half_slow, grid.slow_axis_mm.max() + half_slow)
     panels = [("flyscan", grid.volts[c], "viridis")]
-    if truth is not None:
+    if config.differential:
+        panels = [("flyscan (excited)", grid.volts[c], "viridis"),
+                  ("baseline (excitation muted)", results.baseline_volts[c], "viridis_own"),
+                  ("excited − baseline", results.difference_volts[c], "viridis")]
+        if truth is not None:
+            panels.append(("(excited − baseline) − truth", results.difference_volts[c] - truth[c], "RdBu_r"))
+    elif truth is not None:
         panels += [("ground truth (field map)", truth[c], "viridis"),
                    ("flyscan − truth", grid.volts[c] - truth[c], "RdBu_r")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
@@ -328,6 +369,9 @@ def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str
         if cmap == "RdBu_r":
             lim = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
             kwargs = dict(vmin=-lim, vmax=lim)
+        elif cmap == "viridis_own":  # its own scale: a baseline is small beside the signal
+            cmap = "viridis"
+            kwargs = dict(vmin=np.nanmin(image), vmax=np.nanmax(image)) if np.isfinite(image).any() else {}
         else:
             kwargs = dict(vmin=vmin, vmax=vmax)
         shown = ax.imshow(image, origin="lower", extent=extent, aspect="equal", cmap=cmap, interpolation="nearest",
@@ -396,6 +440,17 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
+    diff = stats.get("differential")
+    if diff:
+        x = diff["excitation"] or {}
+        line = (f"  differential: {diff['flights']} lines flown for {stats['lines']} map lines, "
+                f"{x.get('mutes', 0)} mutes / {x.get('unmutes', 0)} unmutes of DDS1/DDS2 "
+                f"(gains {x.get('gains')}), settle {diff['excitation_settle_ms']:g} ms; excitation "
+                + ("restored" if x.get("restored") is not False else f"NOT restored: {x.get('error')}"))
+        if diff["difference_rms_error_rel"] is not None:
+            line += (f"; vs the field: map {100 * diff['map_rms_error_rel']:.2f} %, excited − baseline "
+                     f"{100 * diff['difference_rms_error_rel']:.2f} % of range")
+        lines.append(line)
     speeds = stats.get("axis_speeds")
     if speeds:
         applied = ", ".join(f"{axis} HS {p['high_speed_pps']} LS {p['low_speed_pps']} pulses/s, ramps "
@@ -423,7 +478,7 @@ def estimated_output_bytes(config: FlyScanConfig) -> int:
     from ..adapters.h5_repository import file_bytes
 
     line_s = config.fast_span_mm / config.speed_mm_s + 1.0  # run-up and run-down on top of the line itself
-    samples = int(config.lines * line_s * config.sample_rate_hz)
+    samples = int(config.flights * line_s * config.sample_rate_hz)
     return 2 * file_bytes(samples, config.point_count) + 2_000_000
 
 
