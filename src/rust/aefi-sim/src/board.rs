@@ -89,7 +89,9 @@ impl BoardSimConfig {
     /// A value that is not a finite number.
     pub fn with_url_options<'a>(mut self, options: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
         for (k, v) in options {
-            let number = || v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("{k} must be a finite number (µV), got {v:?}"));
+            let number = || {
+                v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("{k} must be a finite number (µV), got {v:?}"))
+            };
             match k {
                 "board_offset_uv" => self.baseline_offset_volts = number()? * 1e-6,
                 "board_drift_uv_per_s" => self.baseline_drift_volts_per_s = number()? * 1e-6,
@@ -608,6 +610,36 @@ mod tests {
         let c2 = parse_codes(&lines(&mut p, 0)[1]).unwrap();
         assert!((f64::from(c2[2]) / f64::from(c1[2]) - 2.0).abs() < 0.01, "{c1:?} {c2:?}");
         assert_eq!(p.model().registers().adc_scale().gains, [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn muted_board_reads_offset_and_drift_and_logs_only_accepted_writes() {
+        let cfg = BoardSimConfig {
+            wire_timing: false,
+            noise_volts: 0.0,
+            baseline_offset_volts: 0.01,
+            baseline_drift_volts_per_s: 0.001,
+            ..Default::default()
+        };
+        let mut p = BoardSimPort::new(BoardModel::new(cfg, static_probe(38.0, 32.0)));
+        p.write(b"a53*d0*a52*d0*a17*d9*", 0).unwrap();
+        let _ = lines(&mut p, 0);
+        assert_eq!(p.handle().register_writes(), vec![(53, 0), (52, 0)], "the refused value wrote nothing");
+        let volts = |p: &mut BoardSimPort, t: i64| {
+            p.write(b"m1*", t).unwrap();
+            let codes = parse_codes(&lines(p, t)[1]).unwrap();
+            let scale = p.model().registers().adc_scale();
+            (0..6).map(|i| scale.code_to_volts(codes[i], i)).collect::<Vec<_>>()
+        };
+        let first = volts(&mut p, 0);
+        let later = volts(&mut p, 2_000_000_000); // 2 s later: 2 mV of drift
+        for (a, b) in first.iter().zip(&later) {
+            assert!((a - 0.01).abs() < 1e-6 && (b - 0.012).abs() < 1e-6, "{first:?} {later:?}");
+        }
+        let bad = BoardSimConfig::default().with_url_options([("board_offset_uv", "x")]);
+        assert!(bad.unwrap_err().contains("board_offset_uv"));
+        let ok = BoardSimConfig::default().with_url_options([("baud", "9600"), ("board_drift_uv_per_s", "5")]).unwrap();
+        assert!((ok.baseline_drift_volts_per_s - 5e-6).abs() < 1e-15);
     }
 
     #[test]

@@ -40,9 +40,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use super::detector::{Detector, DetectorError, DetectorErrorKind, ExcitationReport, ExcitationSwitch, Sample};
-use crate::board::registers::addr;
 use super::pacer::{fifo_priority, sleep_until};
 use crate::board::driver::{BoardDriver, BoardError};
+use crate::board::registers::addr;
 use crate::clock::mono_ns;
 use crate::transport::{ByteLink, TransportError};
 

@@ -665,6 +665,39 @@ mod tests {
     }
 
     #[test]
+    fn a_differential_plan_flies_each_slow_position_excited_then_back_muted() {
+        let plan = FlyPlan {
+            lines: 3,
+            slow_start_steps: 0,
+            slow_stop_steps: 200,
+            detector: DetectorKind::Board,
+            trigger: TriggerMode::Continuous,
+            differential: true,
+            ..FlyPlan::default()
+        };
+        assert_eq!(plan.flights(), 6);
+        let vp = validate(&plan, &BENCH).unwrap();
+        let layout: Vec<(u32, i64, bool, f64)> = vp.lines.iter().map(|l| (l.index, l.slow_steps, l.baseline, l.direction())).collect();
+        assert_eq!(
+            layout,
+            vec![
+                (0, 0, false, 1.0),
+                (1, 0, true, -1.0),
+                (2, 100, false, 1.0),
+                (3, 100, true, -1.0),
+                (4, 200, false, 1.0),
+                (5, 200, true, -1.0)
+            ]
+        );
+        // a baseline line flies back over its excited line's span, with no move between them
+        assert_eq!(vp.lines[1].runup_start_steps, vp.lines[0].runout_end_steps);
+        let probe = FlyPlan { detector: DetectorKind::VirtualProbe, trigger: TriggerMode::Software, ..plan.clone() };
+        assert_eq!(validate(&probe, &BENCH).unwrap_err().field, "differential");
+        let settle = FlyPlan { excitation_settle_ms: f64::NAN, ..plan };
+        assert_eq!(validate(&settle, &BENCH).unwrap_err().field, "excitation_settle_ms");
+    }
+
+    #[test]
     fn slow_positions_are_rounded_linspace() {
         assert_eq!(slow_positions(0, 10, 4), vec![0, 3, 7, 10]);
         assert_eq!(slow_positions(5, 99, 1), vec![5]);
