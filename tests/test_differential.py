@@ -230,3 +230,44 @@ def test_cli_differential_writes_the_three_maps_and_the_figures(tmp_path, capsys
     assert "differential: 4 lines flown for 2 map lines" in out.out
     assert back.baseline is not None and np.isfinite(back.difference_volts).any()
     assert (tmp_path / "map.png").stat().st_size > 10_000
+
+
+def test_sigterm_on_a_baseline_line_restores_the_excitation(tmp_path, capsys):
+    """aefi-flyscan stopped by a signal while the board is muted: exit 143, the gains back."""
+    import os
+    import signal
+    import threading
+    import time
+
+    url = "sim://diff-signal?baud=9600&timing=wire"
+    board_url = flyscan.simulated_board_url(url)
+    stop = threading.Event()
+
+    def signal_on_mute():
+        while not stop.is_set():
+            try:
+                writes = _engine.sim_board_register_writes(board_url)
+            except Exception:  # the bench is created by the scan
+                writes = []
+            if writes and writes[-1] == (GAIN_DDS2, 0):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=signal_on_mute)
+    watcher.start()
+    try:
+        code = flyscan.main(["--out", str(tmp_path), "--port", url, "--differential", "--lines", "3",
+                             "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
+                             "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"])
+    finally:
+        stop.set()
+        watcher.join()
+    out = capsys.readouterr()
+    assert code == 128 + signal.SIGTERM, out.err
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["status"] == "aborted"
+    x = stats["differential"]["excitation"]
+    assert x["mutes"] >= 1 and x["restored"] is True
+    assert _engine.sim_board_register_writes(board_url)[-2:] == [(GAIN_DDS1, 10_000), (GAIN_DDS2, 10_000)]
+    assert stats["axis_speeds"]["restored"] is True
