@@ -271,3 +271,23 @@ def test_sigterm_on_a_baseline_line_restores_the_excitation(tmp_path, capsys):
     assert x["mutes"] >= 1 and x["restored"] is True
     assert _engine.sim_board_register_writes(board_url)[-2:] == [(GAIN_DDS1, 10_000), (GAIN_DDS2, 10_000)]
     assert stats["axis_speeds"]["restored"] is True
+
+
+def test_the_gains_written_back_are_the_configured_ones(tmp_path, capsys):
+    """The board cannot be read back: an unmute writes the configured words (--excitation-gains, else
+    [board] excitation_gains), checked before anything moves."""
+    from pymodaq_plugins_aefi.bootstrap import bench_excitation_gains
+
+    assert bench_excitation_gains() == (10_000, 10_000)
+    url = "sim://diff-gains?timing=wire"
+    args = ["--out", str(tmp_path), "--port", url, "--differential", "--lines", "1", "--points-per-line", "11",
+            "--fast-start-mm", "20", "--fast-stop-mm", "30", "--slow-start-mm", "30", "--slow-stop-mm", "30",
+            "--no-progress"]
+    assert flyscan.main([*args, "--excitation-gains", "5500,20000"]) == flyscan.EXIT_BAD_INPUT
+    assert "--excitation-gains" in capsys.readouterr().err
+    assert flyscan.main([*args, "--excitation-gains", "5500,5400"]) == 0, capsys.readouterr().err
+    board_url = flyscan.simulated_board_url(url)
+    assert _engine.sim_board_register_writes(board_url) == [(GAIN_DDS1, 0), (GAIN_DDS2, 0), (GAIN_DDS1, 5500),
+                                                            (GAIN_DDS2, 5400)]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["differential"]["excitation"]["gains"] == [5500, 5400]

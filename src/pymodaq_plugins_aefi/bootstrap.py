@@ -40,6 +40,19 @@ def bench_speeds() -> BenchSpeeds:
     return BenchSpeeds(profile, float(config("aefi", "arcus", "max_speed_pps")))
 
 
+def bench_excitation_gains() -> tuple[int, int]:
+    """The DDS1/DDS2 gain words of the bench's excitation (configuration, [board] excitation_gains):
+    what a differential scan writes back after muting, when the board was not configured in this session."""
+    from pymodaq_utils.config import GlobalConfig
+
+    from . import utils  # noqa: F401  (registers the package's configuration)
+
+    gains = [int(g) for g in GlobalConfig()("aefi", "board", "excitation_gains")]
+    if len(gains) != 2 or not all(0 <= g <= 16_376 for g in gains):
+        raise ValueError(f"[board] excitation_gains must be two AD9106 gain words in 0..16376, got {gains}")
+    return gains[0], gains[1]
+
+
 @dataclass(frozen=True)
 class FlyscanApp:
     service: StudyService

@@ -53,6 +53,7 @@ PLAN_TO_CONFIG_FIELD = {
     "seed": "seed",
     "differential": "differential",
     "excitation_settle_ms": "excitation_settle_ms",
+    "excitation_gains": "excitation_gains",
 }
 
 #: How long a speed restore waits for an axis still decelerating (the controller refuses with PULSING).
@@ -61,7 +62,8 @@ RESTORE_PULSING_S = 3.0
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
 
 
-def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realtime: bool = True) -> dict[str, Any]:
+def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realtime: bool = True,
+               excitation_gains: Optional[tuple[int, int]] = None) -> dict[str, Any]:
     """The engine plan (docs/architecture.md "Flyscan plan") of a config: millimetres to whole steps."""
     scale = config.scale
     plan: dict[str, Any] = {
@@ -89,6 +91,8 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
     if config.differential:
         plan["differential"] = True
         plan["excitation_settle_ms"] = float(config.excitation_settle_ms)
+        if excitation_gains is not None:
+            plan["excitation_gains"] = [int(g) for g in excitation_gains]
     if ring_capacity is not None:
         plan["ring_capacity"] = int(ring_capacity)
     return plan
@@ -136,6 +140,7 @@ class RustScanAdapter(ScanPort):
         arcus_opener: Optional[Callable[[str], Any]] = None,
         board_opener: Optional[Callable[[str], Any]] = None,
         speeds: Optional[BenchSpeeds] = None,
+        excitation_gains: Optional[tuple[int, int]] = None,
     ) -> None:
         if not 0 < progress_period_s <= 0.1:
             raise ValueError(f"progress_period_s must be in (0, 0.1] s (progress at ≥10 Hz), got {progress_period_s}")
@@ -152,6 +157,9 @@ class RustScanAdapter(ScanPort):
         #: controller's speeds as they are.
         self.speeds = speeds
         self._speeds_report: Optional[dict[str, Any]] = None
+        #: DDS1/DDS2 gain words a differential scan writes back when the board's driver was never
+        #: configured (None: the engine's default, the simulated board's power-up words).
+        self.excitation_gains = excitation_gains
         # A differential scan's baseline samples, kept out of collect()'s stream.
         self._baseline: list[RawSamples] = []
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
@@ -168,7 +176,7 @@ class RustScanAdapter(ScanPort):
         if self._leases is not None:
             raise ScanBusyError(f"scan {self._scan.id if self._scan else '?'} is prepared on {self.arcus_url}; "
                                 "let it complete or abort it first")
-        plan = build_plan(scan.config, self.ring_capacity, self.realtime)
+        plan = build_plan(scan.config, self.ring_capacity, self.realtime, self.excitation_gains)
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
         self._speeds_report = None

@@ -106,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
                    default=DEFAULTS["excitation_settle_ms"],
                    help="wait after each mute and unmute before the line's samples (default %(default)g ms, the "
                         "bench's step scans' value, not yet validated on the bench)")
+    d.add_argument("--excitation-gains", dest="excitation_gains", default=None, metavar="DDS1,DDS2",
+                   help="the AD9106 gain words an unmute writes back (0..16376 each; default: [board] "
+                        "excitation_gains of the configuration, 10000,10000 as shipped; the board cannot be read "
+                        "back, and a board configured in this session keeps its configured words)")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
     p.add_argument("--clear-errors", action="store_true",
                    help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
@@ -146,6 +150,17 @@ def _config(args: argparse.Namespace, simulated: bool, max_speed_pps: Optional[f
     if max_speed_pps is not None:
         values["max_speed_pps"] = max_speed_pps
     return FlyScanConfig(detector=detector, **values)
+
+
+def _gains(text: str) -> tuple[int, int]:
+    """`--excitation-gains DDS1,DDS2`: two AD9106 gain words."""
+    try:
+        words = [int(w) for w in text.split(",")]
+    except ValueError:
+        words = []
+    if len(words) != 2 or not all(0 <= w <= 16_376 for w in words):
+        raise InvalidScanConfig("excitation_gains", f"{text!r} is not two gain words DDS1,DDS2 in 0..16376")
+    return words[0], words[1]
 
 
 def _board_round_trip_ns(n_avg: int) -> int:
@@ -565,11 +580,12 @@ def _write_text(path: Path, text: str) -> Optional[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    from ..bootstrap import bench_speeds, build_flyscan, is_simulated
+    from ..bootstrap import bench_excitation_gains, bench_speeds, build_flyscan, is_simulated
 
     simulated = is_simulated(args.port)
     speeds = bench_speeds()
     try:
+        gains = _gains(args.excitation_gains) if args.excitation_gains is not None else bench_excitation_gains()
         config = _config(args, simulated, speeds.max_speed_pps)
         speeds.for_scan(config)  # the speeds the scan will apply, checked before anything is opened
     except InvalidScanConfig as err:
@@ -596,7 +612,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"aefi-flyscan: --clear-errors: {problem}", file=sys.stderr)
             return EXIT_FAILED
     bar = ProgressBar(enabled=not args.no_progress)
-    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar], speeds=speeds)
+    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar], speeds=speeds,
+                        excitation_gains=gains)
     window = None
     if args.gui:
         from .flyscan_gui import FlyscanWindow
