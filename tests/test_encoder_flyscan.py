@@ -4,7 +4,6 @@ ending the scan failed (lost steps) with the lines flown so far saved."""
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,10 +114,7 @@ def test_the_line_journal_keeps_the_encoder_column(tmp_path: Path) -> None:
 def test_the_viewers_offer_the_encoder_setting_off_by_default() -> None:
     from pymodaq_plugins_aefi.adapters.flyscan_viewers import flyscan_params, flyscan_request, viewer_defaults
 
-    with warnings.catch_warnings():
-        # PyMoDAQ deprecates the plugin-package Config constructor the viewers' first use of the config calls
-        warnings.simplefilter("ignore", DeprecationWarning)
-        defaults = viewer_defaults()
+    defaults = viewer_defaults()
     assert defaults["encoder_counts_per_step"] == 0.0  # shipped: no encoder, nothing changes
     for raster in (True, False):
         (param,) = [p for p in flyscan_params(raster, defaults) if p["name"] == "encoder_counts_per_step"]
