@@ -21,13 +21,16 @@ import numpy as np
 
 from .. import __version__ as package_version
 from .. import _engine
-from ..domain.config import FlyScanConfig
+from ..domain.config import DAQ_DETECTORS, FlyScanConfig
 from ..domain.correlation import Placement
 from ..domain.errors import InvalidScanConfig, InvalidTransition, ScanAborted, ScanBusyError, ScanExecutionError
 from ..domain.fly_scan import FlyScan, ScanStatus
 from ..domain.ports import FlightProgress, ScanCompletion, ScanOutcome, ScanPort
 from ..domain.samples import RawSamples
 from .aefi_board import board_arbiter
+from .daq_sim import SimulatedDaq
+from .daq_tasks import DaqError, NidaqmxFactory
+from .daqmx_detector import DaqFeeder
 from .port_arbiter import LeaseBusyError, PortArbiter
 
 #: Engine plan field → the FlyScanConfig parameter a user sets (PlanError.field is a plan field).
@@ -52,6 +55,16 @@ PLAN_TO_CONFIG_FIELD = {
     "seed": "seed",
 }
 
+#: Noise of the simulated DAQ: about one LSB of a 16-bit ±10 V input.
+SIM_DAQ_NOISE_VOLTS = 300e-6
+
+
+def default_daq_factory(config: FlyScanConfig, arcus_url: str) -> Any:
+    """The DAQ a config names: NI hardware (daqmx) or the simulated DAQ on the bench of `arcus_url`."""
+    if config.detector == "daqmx_sim":
+        return SimulatedDaq(arcus_url, config.fast_axis, config.scale.step_mm, SIM_DAQ_NOISE_VOLTS, config.seed)
+    return NidaqmxFactory()
+
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
 
 
@@ -68,7 +81,8 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
         "lines": int(config.lines),
         "pattern": config.pattern,
         "speed_pps": float(config.speed_pps),
-        "detector": config.detector,
+        # the DAQ's samples reach the engine through its external stream
+        "detector": "external" if config.detector in DAQ_DETECTORS else config.detector,
         "trigger": config.trigger,
         "sample_rate_hz": float(config.sample_rate_hz),
         "board_n_avg": int(config.board_n_avg),
@@ -126,6 +140,7 @@ class RustScanAdapter(ScanPort):
         executor_factory: Optional[Callable[[], Any]] = None,
         arcus_opener: Optional[Callable[[str], Any]] = None,
         board_opener: Optional[Callable[[str], Any]] = None,
+        daq_factory: Optional[Callable[[FlyScanConfig, str], Any]] = None,
     ) -> None:
         if not 0 < progress_period_s <= 0.1:
             raise ValueError(f"progress_period_s must be in (0, 0.1] s (progress at ≥10 Hz), got {progress_period_s}")
@@ -138,6 +153,10 @@ class RustScanAdapter(ScanPort):
         self._executor_factory = executor_factory
         self._arcus_opener = arcus_opener
         self._board_opener = board_opener
+        self._daq_factory = daq_factory or default_daq_factory
+        self._daq: Optional[DaqFeeder] = None
+        #: What the DAQ feeder did in the last scan (None without a DAQ detector).
+        self.last_daq: Any = None
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
         self._executor: Any = None
         self._abort_requested = False
@@ -155,11 +174,17 @@ class RustScanAdapter(ScanPort):
         plan = build_plan(scan.config, self.ring_capacity, self.realtime)
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
+        self._daq, self.last_daq = None, None
         leases = ExitStack()
         try:
             arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
             arcus = leases.enter_context(arbiter.lease(f"flyscan {scan.id}"))
             board = leases.enter_context(self._board_lease(scan)) if scan.config.detector == "board" else None
+            daq = None
+            if scan.config.detector in DAQ_DETECTORS:
+                # no runtime, no device: refused here, before anything moves
+                daq = self._daq_factory(scan.config, self.arcus_url)
+                daq.check()
             if self._abort_requested:
                 # asked before the engine had the scan: nothing moved
                 self._ended_early = self._outcome({"status": "aborted", "error": None, "lines": 0, "samples": 0})
@@ -167,6 +192,8 @@ class RustScanAdapter(ScanPort):
             executor = (self._executor_factory or _engine.RustScanExecutor)()
             self._executor = executor
             executor.prepare(plan, arcus, board)
+            if daq is not None:
+                self._daq = DaqFeeder(executor, scan.config, plan, daq)
             if self._abort_requested:
                 # asked while the engine took the scan: it stops where it is, then the links go back
                 executor.abort()
@@ -187,6 +214,9 @@ class RustScanAdapter(ScanPort):
         except LeaseBusyError as err:
             leases.close()
             raise ScanBusyError(str(err)) from err
+        except DaqError:
+            leases.close()
+            raise
         except _engine.AefiError as err:
             leases.close()
             raise ScanExecutionError(_engine_error(err)) from err
@@ -199,6 +229,8 @@ class RustScanAdapter(ScanPort):
         if self._ended_early is not None:
             raise ScanAborted("the scan was aborted before it moved")
         executor = self._prepared()
+        if self._daq is not None:
+            self._daq.start()
         try:
             executor.kickoff()
         except _engine.ScanAbortedError as err:
@@ -240,6 +272,9 @@ class RustScanAdapter(ScanPort):
     def _release(self) -> None:
         """The scan has ended: its links go back to their holders (once)."""
         leases, self._leases = self._leases, None
+        daq, self._daq = self._daq, None
+        if daq is not None:
+            self.last_daq = daq.stop()
         if leases is not None:
             leases.close()
 
@@ -256,6 +291,11 @@ class RustScanAdapter(ScanPort):
     def _outcome(self, stats: Mapping[str, Any]) -> ScanOutcome:
         status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
         error = stats.get("error") or None
+        daq_error = getattr(self.last_daq, "error", None)
+        if daq_error is not None:
+            # the DAQ's failure aborted the engine: the scan failed with it
+            status, error = ScanStatus.FAILED, {"type": type(daq_error).__name__, "message": str(daq_error)}
+            stats = {**stats, "status": "failed", "error": error}
         return ScanOutcome(
             status=status, stats=dict(stats),
             error=None if error is None else f"{error.get('type', 'Error')}: {error.get('message', '')}",
