@@ -41,8 +41,8 @@ _POLL_S = 0.0005
 class SimDaqTruth:
     """What the simulated DAQ really did, per line (the truth checks and figures read it)."""
 
-    #: line → (stamped start the caller took, true clock start), both engine-clock ns
-    starts: dict[int, tuple[Optional[int], int]] = field(default_factory=dict)
+    #: line → the instant its sample clock really started (engine-clock ns)
+    starts: dict[int, int] = field(default_factory=dict)
 
 
 class SimulatedDaq:
@@ -83,7 +83,6 @@ class SimAiTask:
         self._rng = rng
         self._armed_ns = int(_engine.now_ns())
         self._started = False
-        self._stamp_ns: Optional[int] = None
         self._t0_ns: Optional[int] = None
         self._read = 0
         self._buffer = spec.buffer_samples or spec.n_samples
@@ -95,10 +94,6 @@ class SimAiTask:
             lo, hi = self.daq.software_latency_s
             _sleep_s(float(self._rng.uniform(lo, hi)))
             self._t0_ns = int(_engine.now_ns())
-
-    def stamp(self, t_ns: int) -> None:
-        """The instant the caller stamped as the software start (kept for the truth)."""
-        self._stamp_ns = int(t_ns)
 
     def read(self, max_samples: int, timeout_s: float) -> np.ndarray:
         deadline = time.monotonic() + timeout_s
@@ -129,7 +124,7 @@ class SimAiTask:
 
     def close(self) -> None:
         if self._t0_ns is not None:
-            self.daq.truth.starts[self.line] = (self._stamp_ns, self._t0_ns)
+            self.daq.truth.starts[self.line] = self._t0_ns
 
     # ---- internals ----------------------------------------------------------------------------------
     def _clock_start(self) -> Optional[int]:

@@ -104,7 +104,7 @@ def check_daqmx_runtime() -> Any:
         raise DaqRuntimeMissing(f"{RUNTIME_MISSING} (and the nidaqmx package: pip install "
                                 f"'pymodaq_plugins_aefi[daqmx]')") from err
     try:
-        nidaqmx.system.System.local().driver_version
+        _ = nidaqmx.system.System.local().driver_version  # the first call that loads the runtime
     except (DaqNotFoundError, DaqNotSupportedError, OSError) as err:
         raise DaqRuntimeMissing(RUNTIME_MISSING) from err
     return nidaqmx

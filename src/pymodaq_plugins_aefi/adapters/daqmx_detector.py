@@ -156,11 +156,15 @@ class DaqFeeder:
                     if self._line_over(line):
                         break
                     continue
+                if self._line_over(line):
+                    # the engine has closed the line: later samples are not this line's
+                    break
                 first = task.samples_read - volts.shape[0]
                 if start_ns is None:
                     known = task.start_instant_ns()
                     # without the edge's instant: the samples read so far have just been taken
-                    start_ns = int(known) if known is not None else int(self._now_ns() - task.samples_read * spec.period_ns)
+                    start_ns = (int(known) if known is not None
+                                else int(self._now_ns() - task.samples_read * spec.period_ns))
                 t_ns = start_ns + np.round(np.arange(first, task.samples_read) * spec.period_ns).astype(np.int64)
                 channels = np.full((volts.shape[0], 6), np.nan)
                 channels[:, :n_ch] = volts

@@ -155,8 +155,9 @@ class RustScanAdapter(ScanPort):
         self._board_opener = board_opener
         self._daq_factory = daq_factory or default_daq_factory
         self._daq: Optional[DaqFeeder] = None
-        #: What the DAQ feeder did in the last scan (None without a DAQ detector).
+        #: What the DAQ feeder did in the last scan, and the simulated DAQ's truth (None otherwise).
         self.last_daq: Any = None
+        self.last_daq_truth: Any = None
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
         self._executor: Any = None
         self._abort_requested = False
@@ -174,7 +175,7 @@ class RustScanAdapter(ScanPort):
         plan = build_plan(scan.config, self.ring_capacity, self.realtime)
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
-        self._daq, self.last_daq = None, None
+        self._daq, self.last_daq, self.last_daq_truth = None, None, None
         leases = ExitStack()
         try:
             arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
@@ -185,6 +186,7 @@ class RustScanAdapter(ScanPort):
                 # no runtime, no device: refused here, before anything moves
                 daq = self._daq_factory(scan.config, self.arcus_url)
                 daq.check()
+                self.last_daq_truth = getattr(daq, "truth", None)
             if self._abort_requested:
                 # asked before the engine had the scan: nothing moved
                 self._ended_early = self._outcome({"status": "aborted", "error": None, "lines": 0, "samples": 0})

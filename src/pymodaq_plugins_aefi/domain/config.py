@@ -71,7 +71,8 @@ def expand_ai_channels(spec: str) -> list[str]:
         elif "/" in part and ":" not in part:
             out.append(part)
         else:
-            raise InvalidScanConfig("daq_channels", f"{part!r} is not a channel like Dev1/ai0 or a range like Dev1/ai0:5")
+            raise InvalidScanConfig("daq_channels",
+                                    f"{part!r} is not a channel like Dev1/ai0 or a range like Dev1/ai0:5")
     if not out:
         raise InvalidScanConfig("daq_channels", "no channel given (e.g. Dev1/ai0:5)")
     return out
@@ -176,14 +177,17 @@ class FlyScanConfig:
     def _check_daq(self) -> None:
         if self.trigger != "hardware":
             raise InvalidScanConfig(
-                "trigger", f"the DAQ samples on its own clock at sample_rate_hz: trigger 'hardware', not {self.trigger!r}")
+                "trigger",
+                f"the DAQ samples on its own clock at sample_rate_hz: trigger 'hardware', not {self.trigger!r}")
         _choice("daq_start_trigger", self.daq_start_trigger, DAQ_START_TRIGGERS)
         channels = expand_ai_channels(self.daq_channels)
         if len(channels) > MAX_DAQ_CHANNELS:
-            raise InvalidScanConfig("daq_channels", f"{len(channels)} channels; the engine takes at most {MAX_DAQ_CHANNELS}")
+            raise InvalidScanConfig("daq_channels",
+                                    f"{len(channels)} channels; the engine takes at most {MAX_DAQ_CHANNELS}")
         _in_range("daq_range_v", _finite("daq_range_v", self.daq_range_v), 0.1, 10.0, "V")
         if self.daq_start_trigger == "syn" and not self.daq_trigger_source.strip():
-            raise InvalidScanConfig("daq_trigger_source", "the SYN start needs the terminal DO1 is wired to (e.g. /Dev1/PFI0)")
+            raise InvalidScanConfig("daq_trigger_source",
+                                    "the SYN start needs the terminal DO1 is wired to (e.g. /Dev1/PFI0)")
 
     def to_dict(self) -> dict[str, Any]:
         """The parameters as plain values (for files and plan provenance)."""
