@@ -14,6 +14,7 @@ motion.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Protocol
 
@@ -110,14 +111,25 @@ def check_daqmx_runtime() -> Any:
     return nidaqmx
 
 
+def import_daqmxni() -> Any:
+    """pymodaq_plugins_daqmx's nidaqmx wrapper module (channel, clock and task objects).
+
+    Written for PyMoDAQ 4, it calls APIs PyMoDAQ 5 deprecates (its Config constructor, the logger
+    imports): those DeprecationWarnings are not this package's to fix, and are not raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pymodaq_plugins_daqmx.hardware.national_instruments import daqmxni
+    return daqmxni
+
+
 def daqmx_devices() -> list[str]:
     """Names of the NI devices the runtime sees (empty without the runtime or the package)."""
     try:
         check_daqmx_runtime()
-        from pymodaq_plugins_daqmx.hardware.national_instruments.daqmxni import NIDAQmx
+        daqmxni = import_daqmxni()
     except (DaqError, ImportError):
         return []
-    devices = NIDAQmx.get_NIDAQ_devices()
+    devices = daqmxni.NIDAQmx.get_NIDAQ_devices()
     return list(getattr(devices, "device_names", []))
 
 
@@ -129,7 +141,8 @@ class NidaqmxTask:
         nidaqmx = check_daqmx_runtime()
         from nidaqmx.constants import Edge, TerminalConfiguration
         from nidaqmx.stream_readers import AnalogMultiChannelReader
-        from pymodaq_plugins_daqmx.hardware.national_instruments import daqmxni
+
+        daqmxni = import_daqmxni()
 
         self.spec, self.line = spec, line
         self._errors = nidaqmx.errors

@@ -567,6 +567,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{_flag(err.field)}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if config.detector == "daqmx":
+        from ..adapters.daq_tasks import DaqError, check_daqmx_runtime
+
+        try:
+            check_daqmx_runtime()  # before any file or motion: the scan port checks it again
+        except DaqError as err:
+            print(f"aefi-flyscan: {err}", file=sys.stderr)
+            return EXIT_FAILED
     board_url = args.board
     if board_url is None and simulated and config.detector == "board":
         board_url = simulated_board_url(args.port)
