@@ -53,7 +53,8 @@ def _sim_bench(timing: str = "none") -> str:
 
 
 def _truth_volts(url: str, t_ns: np.ndarray) -> np.ndarray:
-    return _engine.field_map_volts(_engine.sim_truth(url, "X", t_ns) * STEP_MM, _engine.sim_truth(url, "Y", t_ns) * STEP_MM)
+    x_mm, y_mm = _engine.sim_truth(url, "X", t_ns) * STEP_MM, _engine.sim_truth(url, "Y", t_ns) * STEP_MM
+    return _engine.field_map_volts(x_mm, y_mm)
 
 
 def _read_all(task, n: int) -> np.ndarray:

@@ -150,7 +150,8 @@ class NidaqmxTask:
         channels = [daqmxni.AIChannel(name=name, source=daqmxni.ChannelType.ANALOG_INPUT,
                                       value_min=-spec.range_v, value_max=spec.range_v,
                                       termination=TerminalConfiguration.DEFAULT) for name in spec.channels]
-        clock = daqmxni.ClockSettings(frequency=spec.rate_hz, Nsamples=spec.n_samples, repetition=False)
+        # source "": the device's own sample clock
+        clock = daqmxni.ClockSettings(source="", frequency=spec.rate_hz, Nsamples=spec.n_samples, repetition=False)
         # update_task logs its DAQmx errors instead of raising them: the task is checked below.
         wrapper.update_task(channels=channels, clock_settings=clock,
                             trigger_settings=daqmxni.TriggerSettings(enable=False))
@@ -159,6 +160,10 @@ class NidaqmxTask:
             wrapper.close()
             raise DaqError(f"line {line}: NI-DAQmx refused the channels {', '.join(spec.channels)} "
                            f"at ±{spec.range_v:g} V")
+        if int(task.timing.samp_quant_samp_per_chan) != spec.n_samples:
+            wrapper.close()
+            raise DaqError(f"line {line}: NI-DAQmx refused a finite task of {spec.n_samples} samples at "
+                           f"{spec.rate_hz:g} Hz on {', '.join(spec.channels)}")
         try:
             if spec.start == "syn":
                 # pymodaq_plugins_daqmx disables PFI start triggers; nidaqmx sets the digital edge.
@@ -217,8 +222,16 @@ class NidaqmxFactory:
 
     name = "daqmx"
 
+    def __init__(self, channels: str = "") -> None:
+        self.channels = channels
+
     def check(self) -> None:
         check_daqmx_runtime()
+        devices = daqmx_devices()
+        wanted = {name.split("/")[0] for name in expand_ai_channels(self.channels)} if self.channels else set()
+        missing = sorted(wanted - set(devices))
+        if missing:
+            raise DaqError(f"no NI device {', '.join(missing)}: the runtime sees {', '.join(devices) or 'none'}")
 
     def make(self, spec: AiTaskSpec, line: int) -> AiTask:
         return NidaqmxTask(spec, line)

@@ -63,7 +63,7 @@ def default_daq_factory(config: FlyScanConfig, arcus_url: str) -> Any:
     """The DAQ a config names: NI hardware (daqmx) or the simulated DAQ on the bench of `arcus_url`."""
     if config.detector == "daqmx_sim":
         return SimulatedDaq(arcus_url, config.fast_axis, config.scale.step_mm, SIM_DAQ_NOISE_VOLTS, config.seed)
-    return NidaqmxFactory()
+    return NidaqmxFactory(config.daq_channels)
 
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
 
