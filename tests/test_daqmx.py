@@ -102,6 +102,11 @@ def test_a_syn_started_line_holds_one_sample_per_clock_tick_from_the_first_grid_
     assert spec.n_samples == int(np.floor(span_s * 10_000)) + 1
     assert spec.start == "syn" and spec.trigger_source == "/Dev1/PFI0" and len(spec.channels) == 6
     assert line_task_spec(replace_start(config), first).n_samples > spec.n_samples  # software: run-up too
+    # a raster flown from high to low positions starts at fast_start too
+    backwards = _daq(fast_start_mm=30.0, fast_stop_mm=20.0)
+    plan = build_plan(backwards)
+    assert [line_geometry(backwards, plan, k).first_steps for k in (0, 1)] == [plan["fast_start_steps"],
+                                                                               plan["fast_stop_steps"]]
 
 
 def replace_start(config: FlyScanConfig) -> FlyScanConfig:

@@ -56,8 +56,7 @@ class LineGeometry:
 
 def line_geometry(config: FlyScanConfig, plan: dict[str, Any], line: int) -> LineGeometry:
     start, stop = float(plan["fast_start_steps"]), float(plan["fast_stop_steps"])
-    forward = (config.line_direction(line) > 0) == (stop >= start)
-    first = start if forward else stop
+    first = start if config.line_direction(line) > 0 else stop  # the engine flies odd serpentine lines back
     return LineGeometry(first, abs(stop - start), float(plan["speed_pps"]))
 
 
