@@ -11,7 +11,7 @@ The start:
   the simulator's SYN instant (`_engine.sim_sync_event`: the exact instant the true encoder count
   meets the compare value) if it comes after the task was armed. While SYN is off (an engine that
   does not arm it) the wire is driven where that compare would fire: the first true crossing of the
-  line's first grid point after arming (`_engine.sim_crossing_ns`).
+  line's first grid point, in the line's direction, after arming (`_engine.sim_crossing_ns`).
 - *software*: the clock starts when `start()` returns; the driver's start latency (uniform in
   `software_latency_s`, seeded) and the scheduling of the calling thread make it later than the
   instant the caller stamped just before calling.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from .daq_tasks import AiTask, AiTaskSpec, DaqError, DaqOverrunError
 
 #: How often a waiting read looks at the clock and the trigger (s).
 _POLL_S = 0.0005
+#: How far after a crossing the direction of travel is read (ns).
+_DIRECTION_PROBE_NS = 100_000
 
 
 @dataclass
@@ -66,20 +68,24 @@ class SimulatedDaq:
         except (_engine.AefiError, ValueError) as err:
             raise DaqError(f"the simulated DAQ needs an in-process simulated bench: {err}") from err
 
-    def make(self, spec: AiTaskSpec, line: int, syn_compare_steps: Optional[float] = None) -> AiTask:
+    def make(self, spec: AiTaskSpec, line: int, syn_compare_steps: Optional[float] = None,
+             direction: int = 0) -> AiTask:
+        """The task of `line`; `syn_compare_steps` and `direction` (+1/-1, 0: either) say where the
+        SYN compare fires when the bench's SYN is off."""
         if len(spec.channels) > 6:
             raise DaqError(f"the simulated DAQ has 6 channels, {len(spec.channels)} asked")
         seed = int(self._rng.integers(0, 2**63))
-        return SimAiTask(self, spec, line, syn_compare_steps, np.random.default_rng(seed))
+        return SimAiTask(self, spec, line, syn_compare_steps, direction, np.random.default_rng(seed))
 
 
 class SimAiTask:
     """One line's task on the simulated DAQ."""
 
     def __init__(self, daq: SimulatedDaq, spec: AiTaskSpec, line: int, syn_compare_steps: Optional[float],
-                 rng: np.random.Generator) -> None:
+                 direction: int, rng: np.random.Generator) -> None:
         self.daq, self.spec, self.line = daq, spec, line
         self._compare = syn_compare_steps
+        self._direction = direction
         self._rng = rng
         self._armed_ns = int(_engine.now_ns())
         self._started = False
@@ -137,8 +143,23 @@ class SimAiTask:
             if event is not None and event >= self._armed_ns:
                 self._t0_ns = int(event)
         elif self._compare is not None:
-            self._t0_ns = _engine.sim_crossing_ns(url, axis, float(self._compare), self._armed_ns)
+            self._t0_ns = self._crossing(float(self._compare))
         return self._t0_ns
+
+    def _crossing(self, position_steps: float) -> Optional[int]:
+        """The first true crossing of `position_steps` since arming, in the line's direction (a
+        return move crosses the line's first point the other way first)."""
+        url, axis = self.daq.arcus_url, cast(Any, self.daq.fast_axis)  # an AxisName, checked by the config
+        after = self._armed_ns
+        for _ in range(8):
+            t = _engine.sim_crossing_ns(url, axis, position_steps, after)
+            if t is None:
+                return None
+            x = _engine.sim_truth(url, axis, np.array([t, t + _DIRECTION_PROBE_NS], dtype=np.int64))
+            if self._direction == 0 or (x[1] - x[0]) * self._direction > 0:
+                return int(t)
+            after = int(t) + _DIRECTION_PROBE_NS
+        return None
 
     def _samples(self, first: int, stop: int) -> np.ndarray:
         assert self._t0_ns is not None

@@ -39,6 +39,9 @@ SOFTWARE_RUNUP_ALLOWANCE_S = 2.0
 BLOCK_S = 0.005
 READ_TIMEOUT_S = 0.005
 _FINAL = {"completed", "aborted", "failed", "idle"}
+#: Engine states in which the current line is still to come.
+_BEFORE_LINE = {"ready", "between_lines"}
+_LIVE = _BEFORE_LINE | {"flying"}
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,13 @@ class DaqFeeder:
         try:
             while not self._stop.is_set():
                 p = self._executor.progress()
-                line = int(p["current_line"])
-                if p["state"] in _FINAL:
+                line, state = int(p["current_line"]), p["state"]
+                if state in _FINAL:
                     return
-                if p["state"] == "flying" and line not in done:
+                # A SYN-started task is armed as soon as its line is next (the edge starts it); a
+                # software start is given when the line flies.
+                ready = state == "flying" or (self._config.daq_start_trigger == "syn" and state in _BEFORE_LINE)
+                if ready and line not in done and int(p["lines_done"]) <= line:
                     done.add(line)
                     self._fly_line(line)
                 else:
@@ -131,14 +137,20 @@ class DaqFeeder:
             self._executor.abort()
 
     def _line_over(self, line: int) -> bool:
+        """The engine has closed `line` (its fly move ended: later samples are not this line's)."""
         p = self._executor.progress()
-        return bool(self._stop.is_set() or p["state"] != "flying" or int(p["current_line"]) != line)
+        return bool(self._stop.is_set() or p["state"] not in _LIVE or int(p["current_line"]) != line
+                    or int(p["lines_done"]) > line)
 
     def _fly_line(self, line: int) -> None:
         geometry = line_geometry(self._config, self._plan, line)
         spec = line_task_spec(self._config, geometry)
-        task = self._factory.make(spec, line, geometry.first_steps) if self._factory.name == "daqmx_sim" \
-            else self._factory.make(spec, line)
+        if self._factory.name == "daqmx_sim":
+            direction = self._config.line_direction(line) * (1 if self._plan["fast_stop_steps"] >= self._plan[
+                "fast_start_steps"] else -1)
+            task = self._factory.make(spec, line, geometry.first_steps, direction)
+        else:
+            task = self._factory.make(spec, line)
         n_ch = len(spec.channels)
         block = max(1, int(spec.rate_hz * BLOCK_S))
         start_ns: Optional[int] = None
