@@ -22,6 +22,7 @@ from pymodaq_plugins_aefi.adapters.daq_tasks import (
     import_daqmxni,
 )
 from pymodaq_plugins_aefi.adapters.daqmx_detector import line_geometry, line_task_spec
+from pymodaq_plugins_aefi.adapters.h5_repository import load_results
 from pymodaq_plugins_aefi.adapters.rust_scan_adapter import build_plan
 from pymodaq_plugins_aefi.bootstrap import build_flyscan
 from pymodaq_plugins_aefi.cli.bench_daq import bench_url, daq_config, daq_figures
@@ -262,6 +263,10 @@ def test_syn_started_daq_maps_the_field_with_exact_sample_times(tmp_path, patter
         assert line.start_ns == port.last_daq_truth.starts[k]  # the SYN edge: 0 by construction
     figures = daq_figures(results, url, feed, port.last_daq_truth.starts)
     assert figures["sample_time_error_us"] == {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    # what each line's task did is saved with the scan
+    saved = load_results(str(tmp_path / "scan.h5")).stats["daq"]["lines"]
+    assert [(s["line"], s["start"], s["samples"]) for s in saved] == [(k, "syn", f.samples)
+                                                                       for k, f in sorted(feed.lines.items())]
     assert figures["map_rms_error_rel"] <= 0.01
     # the samples are where the truth says: the engine's model error only
     assert figures["position_error_steps"]["p99"] < 2.0

@@ -293,6 +293,11 @@ class RustScanAdapter(ScanPort):
     def _outcome(self, stats: Mapping[str, Any]) -> ScanOutcome:
         status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
         error = stats.get("error") or None
+        if self.last_daq is not None:
+            # saved with the scan: how each line's task started and what it gave
+            lines = sorted(self.last_daq.lines.values(), key=lambda f: f.line)
+            stats = {**stats, "daq": {"lines": [{"line": f.line, "start_ns": f.start_ns, "samples": f.samples,
+                                                 "start": "software" if f.stamped else "syn"} for f in lines]}}
         daq_error = getattr(self.last_daq, "error", None)
         if daq_error is not None:
             # the DAQ's failure aborted the engine: the scan failed with it
