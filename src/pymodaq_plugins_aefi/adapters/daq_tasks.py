@@ -92,7 +92,10 @@ class AiTaskFactory(Protocol):
     def check(self) -> None:
         """Raises DaqError when no task can be made (no runtime, unknown device), before any motion."""
 
-    def make(self, spec: AiTaskSpec, line: int) -> AiTask: ...
+    def make(self, spec: AiTaskSpec, line: int, syn_compare_steps: Optional[float] = None,
+             direction: int = 0) -> AiTask:
+        """The task of `line`. `syn_compare_steps`/`direction`: where the line's SYN compare fires and
+        which way the line flies (the engine arms SYN on hardware; a simulator may need them)."""
 
 
 def check_daqmx_runtime() -> Any:
@@ -233,5 +236,7 @@ class NidaqmxFactory:
         if missing:
             raise DaqError(f"no NI device {', '.join(missing)}: the runtime sees {', '.join(devices) or 'none'}")
 
-    def make(self, spec: AiTaskSpec, line: int) -> AiTask:
+    def make(self, spec: AiTaskSpec, line: int, syn_compare_steps: Optional[float] = None,
+             direction: int = 0) -> AiTask:
+        # the SYN compare is armed on the Arcus by the engine: the DAQ only waits for the edge
         return NidaqmxTask(spec, line)

@@ -132,8 +132,9 @@ class DaqFeeder:
                     self._fly_line(line)
                 else:
                     time.sleep(0.0005)
-        except DaqError as err:
-            self.report.error = err
+        except Exception as err:  # the scan must not fly on without its detector: stop it, say why
+            self.report.error = err if isinstance(err, DaqError) else DaqError(
+                f"the DAQ feeder failed: {type(err).__name__}: {err}")
             self._executor.abort()
 
     def _line_over(self, line: int) -> bool:
@@ -145,22 +146,17 @@ class DaqFeeder:
     def _fly_line(self, line: int) -> None:
         geometry = line_geometry(self._config, self._plan, line)
         spec = line_task_spec(self._config, geometry)
-        if self._factory.name == "daqmx_sim":
-            direction = self._config.line_direction(line) * (1 if self._plan["fast_stop_steps"] >= self._plan[
-                "fast_start_steps"] else -1)
-            task = self._factory.make(spec, line, geometry.first_steps, direction)
-        else:
-            task = self._factory.make(spec, line)
+        upwards = self._plan["fast_stop_steps"] >= self._plan["fast_start_steps"]
+        direction = self._config.line_direction(line) * (1 if upwards else -1)
+        task = self._factory.make(spec, line, geometry.first_steps, direction)
         n_ch = len(spec.channels)
         block = max(1, int(spec.rate_hz * BLOCK_S))
         start_ns: Optional[int] = None
         stamped = spec.start == "software"
         try:
             if stamped:
-                start_ns = int(self._now_ns())
-                task.start()
-            else:
-                task.start()
+                start_ns = int(self._now_ns())  # the software start's stamp, just before the call
+            task.start()
             while task.samples_read < spec.n_samples:
                 volts = task.read(block, READ_TIMEOUT_S)
                 if volts.shape[0] == 0:
