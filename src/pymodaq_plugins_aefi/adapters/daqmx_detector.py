@@ -35,8 +35,10 @@ from .daq_tasks import AiTaskSpec, DaqError
 
 #: Time a software-started task covers before the span (the run-up from the line's start).
 SOFTWARE_RUNUP_ALLOWANCE_S = 2.0
-#: Longest block read at once (s of samples), and the wait of one read.
-BLOCK_S = 0.005
+#: Most samples read at once (s of samples): a read takes what the buffer holds, so a reader that
+#: was held up catches up in a few reads, before the engine closes the line. A read waits at most
+#: READ_TIMEOUT_S for a first sample.
+MAX_BLOCK_S = 0.1
 READ_TIMEOUT_S = 0.005
 _FINAL = {"completed", "aborted", "failed", "idle"}
 #: Engine states in which the current line is still to come.
@@ -150,7 +152,7 @@ class DaqFeeder:
         direction = self._config.line_direction(line) * (1 if upwards else -1)
         task = self._factory.make(spec, line, geometry.first_steps, direction)
         n_ch = len(spec.channels)
-        block = max(1, int(spec.rate_hz * BLOCK_S))
+        block = max(1, int(spec.rate_hz * MAX_BLOCK_S))
         start_ns: Optional[int] = None
         stamped = spec.start == "software"
         try:
