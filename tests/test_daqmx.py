@@ -342,6 +342,7 @@ def test_aefi_flyscan_daqmx_sim_runs_the_hardware_timed_path(tmp_path):
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, stderr
+    assert "DAQ syn start: sample-time error vs truth p50/p99/max 0.0/0.0/0.0 µs" in stdout
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["cadence"] == "hardware_clocked" and stats["status"] == "completed"
     assert stats["daq_sample_time_error_us"] == {"p50": 0.0, "p99": 0.0, "max": 0.0}

@@ -527,6 +527,11 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
+    daq_time = stats.get("daq_sample_time_error_us")
+    if daq_time:
+        lines.append(f"  DAQ {results.config.daq_start_trigger} start: sample-time error vs truth p50/p99/max "
+                     f"{daq_time['p50']:.1f}/{daq_time['p99']:.1f}/{daq_time['max']:.1f} µs "
+                     "(the instants samples were placed at against those they were taken at)")
     diff = stats.get("differential")
     if diff:
         x = diff["excitation"] or {}
