@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -31,12 +31,31 @@ MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
 #: Seeds are 64-bit unsigned integers (the simulators' noise generators).
 MAX_SEED = 2**64 - 1
+_FLOAT_FIELDS = ("step_um", "travel_min_mm", "travel_max_mm", "fast_start_mm", "fast_stop_mm", "slow_start_mm",
+                 "slow_stop_mm", "max_speed_pps", "speed_mm_s", "sample_rate_hz", "settle_ms")
 
 
-def _finite(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise InvalidScanConfig(name, f"must be a finite number, got {value!r}")
-    return float(value)
+def _is_number(value: object) -> bool:
+    # bool is an int to Python, never a length or a rate to a user
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _finite(name: str, value: object) -> float:
+    if not _is_number(value):
+        raise InvalidScanConfig(name, f"must be a finite number, got {_shown(value)}")
+    try:
+        number = float(value)  # type: ignore[arg-type]  # a real number, checked above
+    except OverflowError:
+        number = math.inf  # an int past the float range
+    if not math.isfinite(number):
+        raise InvalidScanConfig(name, f"must be a finite number, got {_shown(value)}")
+    return number
+
+
+def _shown(value: object) -> str:
+    """The refused value for a message: its repr, cut short (a file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _in_range(name: str, value: float, low: float, high: float, unit: str) -> None:
@@ -44,16 +63,24 @@ def _in_range(name: str, value: float, low: float, high: float, unit: str) -> No
         raise InvalidScanConfig(name, f"{value:g} {unit} is outside the allowed range [{low:g}, {high:g}] {unit}")
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise InvalidScanConfig(name, f"{value!r} is not one of {', '.join(allowed)}")
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidScanConfig(name, f"{_shown(value)} is not one of {', '.join(allowed)}")
 
 
-def _count(name: str, value: int, low: int, high: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise InvalidScanConfig(name, f"must be a whole number in [{low}, {high}], got {value!r}")
+def _count(name: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise InvalidScanConfig(name, f"must be a whole number in [{low}, {high}], got {_shown(value)}")
     if not low <= value <= high:
-        raise InvalidScanConfig(name, f"{value} is outside the allowed range [{low}, {high}]")
+        raise InvalidScanConfig(name, f"{_shown(value)} is outside the allowed range [{low}, {high}]")
+    return int(value)
+
+
+def _whole(name: str, value: object) -> object:
+    """A count read from a file: 13.0 is 13; anything else is handed on as is for _count to refuse."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -103,30 +130,34 @@ class FlyScanConfig:
                 "the board is read back to back at its own pace (trigger 'continuous'): no trigger rate applies; "
                 "its rate is set by board_n_avg (~87 Hz at 1 average, ~24 Hz at 127)",
             )
-        step_um = _finite("step_um", self.step_um)
-        _in_range("step_um", step_um, 0.01, 1000.0, "µm")
-        object.__setattr__(self, "scale", StepScale(step_um))
-        travel_min = _finite("travel_min_mm", self.travel_min_mm)
-        travel_max = _finite("travel_max_mm", self.travel_max_mm)
+        # Values are stored as plain floats and ints once checked (numpy scalars, ints from a file),
+        # so every later computation and every file sees one type.
+        for name in _FLOAT_FIELDS:
+            object.__setattr__(self, name, _finite(name, getattr(self, name)))
+        _in_range("step_um", self.step_um, 0.01, 1000.0, "µm")
+        object.__setattr__(self, "scale", StepScale(self.step_um))
+        travel_min, travel_max = self.travel_min_mm, self.travel_max_mm
         if not travel_min < travel_max:
             raise InvalidScanConfig("travel_max_mm", f"must exceed travel_min_mm ({travel_min:g} mm)")
         for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm"):
-            _in_range(name, _finite(name, getattr(self, name)), travel_min, travel_max, "mm")
-        _count("lines", self.lines, 1, MAX_LINES)
-        _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
-        _count("board_n_avg", self.board_n_avg, 1, 255)  # the MCU averages 1..255 per sample (board protocol)
+            _in_range(name, getattr(self, name), travel_min, travel_max, "mm")
+        object.__setattr__(self, "lines", _count("lines", self.lines, 1, MAX_LINES))
+        points = _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
+        object.__setattr__(self, "points_per_line", points)
+        # the MCU averages 1..255 per sample (board protocol)
+        object.__setattr__(self, "board_n_avg", _count("board_n_avg", self.board_n_avg, 1, 255))
         if self.seed is not None:
-            _count("seed", self.seed, 0, MAX_SEED)
+            object.__setattr__(self, "seed", _count("seed", self.seed, 0, MAX_SEED))
         if self.fast_span_mm < 10 * self.scale.step_mm:
             raise InvalidScanConfig(
                 "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"
             )
         if self.lines > 1 and self.slow_start_mm == self.slow_stop_mm:
             raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
-        max_speed = _finite("max_speed_pps", self.max_speed_pps) * self.scale.step_mm
-        _in_range("speed_mm_s", _finite("speed_mm_s", self.speed_mm_s), self.scale.step_mm, max_speed, "mm/s")
-        _in_range("sample_rate_hz", _finite("sample_rate_hz", self.sample_rate_hz), 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
-        _in_range("settle_ms", _finite("settle_ms", self.settle_ms), 0.0, 60_000.0, "ms")
+        max_speed = self.max_speed_pps * self.scale.step_mm
+        _in_range("speed_mm_s", self.speed_mm_s, self.scale.step_mm, max_speed, "mm/s")
+        _in_range("sample_rate_hz", self.sample_rate_hz, 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
+        _in_range("settle_ms", self.settle_ms, 0.0, 60_000.0, "ms")
         # Every map cell must see at least one sample, or the map has holes by construction.
         if self.trigger != "continuous" and self.sample_spacing_mm > self.fast_pitch_mm:
             raise InvalidScanConfig(
@@ -144,11 +175,15 @@ class FlyScanConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> FlyScanConfig:
         """Rebuild from `to_dict()` output; unknown keys are refused (a typo must not pass silently)."""
         known = {f.name: f for f in fields(cls) if f.init}
-        unknown = sorted(set(values) - set(known))
+        # a key may be anything a file holds: named by its repr unless it reads as a parameter name
+        unknown = sorted(k if isinstance(k, str) and k.isidentifier() else repr(k) for k in values if k not in known)
         if unknown:
             raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
+        missing = [name for name, f in known.items() if name not in values and f.default is MISSING]
+        if missing:
+            raise InvalidScanConfig(missing[0], "missing (a required parameter)")
         ints = ("lines", "points_per_line", "board_n_avg", "seed")
-        parameters: dict[str, Any] = {k: (int(v) if k in ints and v is not None else v) for k, v in values.items()}
+        parameters: dict[str, Any] = {k: (_whole(k, v) if k in ints else v) for k, v in values.items()}
         return cls(**parameters)
 
     # ---- derived values (units in the names) ------------------------------------------------------
