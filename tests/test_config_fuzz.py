@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.rust_scan_adapter import build_plan
 from pymodaq_plugins_aefi.domain import FlyScanConfig, InvalidScanConfig
 
@@ -77,6 +78,10 @@ def assert_sound_plan(config: FlyScanConfig) -> None:
         assert type(plan[key]) is int, (key, plan[key])
     for key in ("speed_pps", "sample_rate_hz", "settle_ms", "step_um"):
         assert isinstance(plan[key], float) and math.isfinite(plan[key]), (key, plan[key])
+    for key in ("fast_start_steps", "fast_stop_steps", "slow_start_steps", "slow_stop_steps",
+                "travel_min_steps", "travel_max_steps"):
+        assert _engine.POSITION_MIN_STEPS <= plan[key] <= _engine.POSITION_MAX_STEPS, (key, plan[key])
+    assert _engine.MIN_SPEED_PPS <= plan["speed_pps"] <= _engine.MAX_SPEED_PPS
 
 
 def build_or_refuse(build: Any) -> None:
@@ -126,3 +131,26 @@ def test_a_rounded_whole_number_from_a_file_is_accepted_and_a_fraction_is_not() 
     assert FlyScanConfig.from_dict({**GOOD, "lines": 13.0}).lines == 13
     with pytest.raises(InvalidScanConfig, match="lines"):
         FlyScanConfig.from_dict({**GOOD, "lines": 12.7})
+
+
+def test_the_domains_controller_ranges_are_the_cores() -> None:
+    from pymodaq_plugins_aefi.domain import config
+
+    assert (config.POSITION_MIN_STEPS, config.POSITION_MAX_STEPS) == (_engine.POSITION_MIN_STEPS,
+                                                                       _engine.POSITION_MAX_STEPS)
+    assert config.CONTROLLER_SPEED_WINDOW_PPS == (_engine.MIN_SPEED_PPS, _engine.MAX_SPEED_PPS)
+
+
+@pytest.mark.parametrize("overrides, field, words", [
+    ({"travel_min_mm": -1e9}, "travel_min_mm",
+     ["-1e+09 mm is -4.587e+10 steps at 21.8 µm/step", "32-bit position counter [-2147483648, 2147483647] steps",
+      "±46815143.50 mm"]),
+    ({"step_um": 0.01, "travel_max_mm": 30_000.0}, "travel_max_mm", ["3e+09 steps at 0.01 µm/step", "±21474.84 mm"]),
+    ({"max_speed_pps": 7e6}, "max_speed_pps", ["7e+06 pps is outside the allowed range [1, 6e+06] pps"]),
+])
+def test_values_the_controller_cannot_represent_are_refused_naming_value_limit_and_unit(overrides, field, words):
+    with pytest.raises(InvalidScanConfig) as info:
+        FlyScanConfig(**{**GOOD, **overrides})
+    assert info.value.field == field
+    for w in words:
+        assert w in str(info.value), str(info.value)

@@ -15,6 +15,8 @@ CHANNEL_NAMES: list[str]  # x_in_phase, x_quadrature, y_in_phase, y_quadrature, 
 BENCH_STEP_UM: float      # stage travel per Arcus pulse on the AEFI bench (21.8 µm, 1/16 microstep)
 MIN_SPEED_PPS: int        # HS/LS window of the PMX-4EX-SA (manual §6.1)
 MAX_SPEED_PPS: int
+POSITION_MIN_STEPS: int  # the controller's 32-bit position counter
+POSITION_MAX_STEPS: int
 MIN_ACCEL_MS: float
 
 def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:

@@ -26,6 +26,11 @@ TRAVEL_MIN_MM = 0.0
 TRAVEL_MAX_MM = 1200.0
 #: The fastest legacy speed mode (HS 3000 pulses/s); the bench's usual HS is 1500.
 MAX_SPEED_PPS = 3000.0
+#: What the PMX-4EX-SA can represent (arcus::limits, read by Python as _engine.POSITION_*_STEPS and
+#: MIN/MAX_SPEED_PPS; a test holds these equal): its 32-bit position counter and its HS/LS window.
+POSITION_MIN_STEPS = -(2**31)
+POSITION_MAX_STEPS = 2**31 - 1
+CONTROLLER_SPEED_WINDOW_PPS = (1.0, 6_000_000.0)
 MAX_SAMPLE_RATE_HZ = 50_000.0
 MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
@@ -137,6 +142,9 @@ class FlyScanConfig:
         _in_range("step_um", self.step_um, 0.01, 1000.0, "µm")
         object.__setattr__(self, "scale", StepScale(self.step_um))
         travel_min, travel_max = self.travel_min_mm, self.travel_max_mm
+        # every position of the plan (run-up and run-out too, checked by the engine) lies in the travel
+        for name in ("travel_min_mm", "travel_max_mm"):
+            self._in_position_counter(name, getattr(self, name))
         if not travel_min < travel_max:
             raise InvalidScanConfig("travel_max_mm", f"must exceed travel_min_mm ({travel_min:g} mm)")
         for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm"):
@@ -154,6 +162,8 @@ class FlyScanConfig:
             )
         if self.lines > 1 and self.slow_start_mm == self.slow_stop_mm:
             raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
+        low_pps, high_pps = CONTROLLER_SPEED_WINDOW_PPS
+        _in_range("max_speed_pps", self.max_speed_pps, low_pps, high_pps, "pps")
         max_speed = self.max_speed_pps * self.scale.step_mm
         _in_range("speed_mm_s", self.speed_mm_s, self.scale.step_mm, max_speed, "mm/s")
         _in_range("sample_rate_hz", self.sample_rate_hz, 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
@@ -165,6 +175,16 @@ class FlyScanConfig:
                 f"{self.sample_rate_hz:g} Hz at {self.speed_mm_s:g} mm/s spaces samples "
                 f"{self.sample_spacing_mm:.4g} mm apart, wider than the map pitch {self.fast_pitch_mm:.4g} mm; "
                 f"use at least {self.speed_mm_s / self.fast_pitch_mm:.4g} Hz or fewer points_per_line",
+            )
+
+    def _in_position_counter(self, name: str, position_mm: float) -> None:
+        steps = self.scale.to_steps(position_mm)
+        if not POSITION_MIN_STEPS <= steps <= POSITION_MAX_STEPS:
+            limit_mm = POSITION_MAX_STEPS * self.scale.step_mm
+            raise InvalidScanConfig(
+                name,
+                f"{position_mm:g} mm is {steps:.4g} steps at {self.step_um:g} µm/step, outside the controller's "
+                f"32-bit position counter [{POSITION_MIN_STEPS}, {POSITION_MAX_STEPS}] steps (±{limit_mm:.2f} mm)",
             )
 
     def to_dict(self) -> dict[str, Any]:
