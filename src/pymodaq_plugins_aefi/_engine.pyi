@@ -224,9 +224,10 @@ def sim_truth_log(url: str) -> str:
     """The bench's motion log as JSON (the format of aefi-arcus-sim --truth-log)."""
 def sim_truth_from_log(log_json: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """True positions from a motion log written by another process (aefi-arcus-sim --truth-log)."""
-def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconnect", "reconnect", "limit",
+def sim_inject_fault(url: str, kind: Literal["drop", "garble", "corrupt", "delay", "disconnect", "reconnect", "limit",
                                              "stall", "unstall", "input"], **params: Any) -> None:
-    """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),
+    """Fault now in an in-process bench: drop(count=1), garble(count=1), corrupt(count=1) (the next numeric
+    replies lose their first digit: noise that parses), delay(delay_ms, count=1),
     disconnect, reconnect, limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)."""
 ARCUS_SIM_CHOICES: list[tuple[str, str]]  # (topic, what the simulator does) for every unverified behaviour
 def serve_arcus_sim(tcp: str | None = None, options: list[tuple[str, str]] = ..., no_delay: bool = False,
@@ -300,7 +301,8 @@ class ScanStatsDict(TypedDict):
     abort_latency_ms: float | None  # abort request → ABORT written on the link
     detector_faults: int
     rejected_samples: int  # board replies that did not parse or missed their deadline (never recorded)
-    link_retries: int  # position/status queries asked again after a timeout or a garbled reply
+    link_retries: int  # position/status queries asked again: a timeout, a garbled reply, an implausible position
+    implausible_positions: int  # positions farther than the axis can move since the last (read again, never fitted)
 
 class TriggerBenchmarkDict(TypedDict):
     rate_hz: float

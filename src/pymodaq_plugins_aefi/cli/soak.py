@@ -27,6 +27,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "abort": ("", "aborted"),
     "garble": ("garble", "completed"),
     "drop": ("drop", "completed"),
+    "corrupt": ("corrupt", "completed"),  # position replies that lose a digit: read again, never fitted
     "late": ("delay", "failed"),
     "disconnect": ("disconnect", "failed"),
     "limit": ("limit", "failed"),
@@ -80,7 +81,7 @@ class _Injector:
             _engine.sim_inject_fault(self.url, "limit", axis="X", position_steps=int(event.fast_mm / STEP_MM) + 200)
         elif kind == "delay":
             _engine.sim_inject_fault(self.url, "delay", delay_ms=3000.0, count=20)
-        elif kind in ("garble", "drop"):
+        elif kind in ("garble", "drop", "corrupt"):
             _engine.sim_inject_fault(self.url, kind, count=2)
         else:
             _engine.sim_inject_fault(self.url, kind)
