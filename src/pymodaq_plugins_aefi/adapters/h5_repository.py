@@ -41,6 +41,7 @@ _INDEX_COLUMNS = ("seq", "t_ns", "line", "flags")
 _POSITION_COLUMNS = ("fast_mm", "slow_mm", "pos_err_mm")
 _RAW_COLUMNS = _INDEX_COLUMNS + _POSITION_COLUMNS
 JOURNAL_GROUP = "Journal"
+_LINE_ENTRIES = "line_entries"
 #: Bytes one sample takes in a file: seq, t_ns, line, three positions (8 each), flags (4), six channels (8 each).
 SAMPLE_BYTES = 8 * 6 + 4 + 8 * 6
 #: Room kept free on top of what a write needs: HDF5's metadata, and other writers.
@@ -275,11 +276,16 @@ class H5LineJournal:
     """A ScanObserver appending each line's samples to an HDF5 file as the line completes, flushed
     each time: a crash or `kill -9` mid-scan leaves a readable file holding every finished line.
 
-    Layout: root attributes `scan_id`, `status` ("running" until the scan ends), `config`, `lines`
-    (JSON, one entry per line written, `partial` for an interrupted one); group `/Journal` with one
-    growing dataset per raw column and `channels_volts` (N, 6). `load_results` reads it when the
-    final PyMoDAQ file was never written. A write error is kept in `error` and stops the journal,
-    never the scan.
+    The file is written in HDF5's single-writer/multiple-reader mode (SWMR): its metadata is always
+    consistent on disk, so the journal of a running scan, or of a killed process, opens and reads
+    (`load_results`) up to its last flush. Without SWMR, a kill or a concurrent read during an append
+    meets half-written metadata.
+
+    Layout: root attributes `scan_id`, `status` ("running" until the scan ends), `partial`, `config`;
+    group `/Journal` with one growing dataset per raw column, `channels_volts` (N, 6) and
+    `line_entries` (M, 3): line index, samples, partial (1 for an interrupted line), one row per line
+    written. `load_results` reads it when the final PyMoDAQ file was never written. A write error is
+    kept in `error` and stops the journal, never the scan.
     """
 
     def __init__(self, path: Path, scan_id: str, config: FlyScanConfig) -> None:
@@ -287,17 +293,20 @@ class H5LineJournal:
 
         self.path = Path(path)
         self.error: Optional[str] = None
-        self._lines: list[dict[str, Any]] = []
+        self._lines_written = 0
         # No HDF5 file lock, as the readers: the journal of a running scan can be read at any time.
-        self._file: Any = h5py.File(self.path, "w", locking=False)
+        self._file: Any = h5py.File(self.path, "w", libver="latest", locking=False)
         self._file.attrs.update({"scan_id": scan_id, "status": "running", "partial": True,
-                                 "config": _json(config.to_dict()), "lines": "[]", JOURNAL_GROUP: 1})
+                                 "config": _json(config.to_dict()), JOURNAL_GROUP: 1})
         group = self._file.create_group(JOURNAL_GROUP)
         for name in _RAW_COLUMNS:
             dtype = np.asarray(getattr(RawSamples.empty(), name)).dtype
             group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         group.create_dataset("channels_volts", shape=(0, len(CHANNEL_NAMES)), maxshape=(None, len(CHANNEL_NAMES)),
                              dtype=np.float64, chunks=(4096, len(CHANNEL_NAMES)))
+        group.create_dataset(_LINE_ENTRIES, shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(256, 3))
+        # SWMR: from here on no object or attribute is created, only datasets grow.
+        self._file.swmr_mode = True
         self._file.flush()
 
     @property
@@ -312,9 +321,8 @@ class H5LineJournal:
                 self._append(event)
             elif isinstance(event, (FlyScanCompleted, FlyScanAborted, FlyScanFailed)):
                 status = {FlyScanCompleted: "completed", FlyScanAborted: "aborted", FlyScanFailed: "failed"}
-                self._file.attrs["status"] = status[type(event)]
-                self._file.attrs["partial"] = not isinstance(event, FlyScanCompleted)
                 self.close()
+                self._mark_ended(status[type(event)], partial=not isinstance(event, FlyScanCompleted))
         except Exception as err:  # a full disk or a vanished folder: keep the scan going, say it later
             self.error = f"{self.path}: the line journal stopped: {err}"
             self.close()
@@ -328,9 +336,20 @@ class H5LineJournal:
             group[name][start:] = getattr(samples, name)
         group["channels_volts"].resize((start + n, len(CHANNEL_NAMES)))
         group["channels_volts"][start:] = samples.channels_volts
-        self._lines.append({"index": event.line, "samples": n, "partial": bool(event.partial)})
-        self._file.attrs["lines"] = _json(self._lines)
+        # The line's entry last: a reader trusts only the samples that an entry accounts for.
+        entries = group[_LINE_ENTRIES]
+        entries.resize((self._lines_written + 1, 3))
+        entries[self._lines_written] = (event.line, n, int(bool(event.partial)))
+        self._lines_written += 1
         self._file.flush()
+
+    def _mark_ended(self, status: str, partial: bool) -> None:
+        """The status is an attribute, which SWMR cannot write: set it once the writer has closed."""
+        import h5py
+
+        with h5py.File(self.path, "r+", locking=False) as file:
+            file.attrs["status"] = status
+            file.attrs["partial"] = partial
 
     def close(self) -> None:
         if self._file is not None:
@@ -341,29 +360,41 @@ class H5LineJournal:
                 self.error = self.error or f"{self.path}: {type(err).__name__}: {err}"
 
 
-def load_journal(location: str | Path) -> ScanResults:
-    """Read the line-by-line journal a scan left (its final file never written) into ScanResults.
-
-    Without HDF5's file lock: the journal of a scan still running can be read (up to its last flush).
-    """
+def _open_for_reading(location: str | Path) -> Any:
+    """Opens any of our files for reading, a journal being written (or left by a killed writer)
+    included: SWMR reading skips the 'still open for writing' mark such a file carries.
+    Without HDF5's file lock, as the writer."""
     import h5py
 
-    with h5py.File(location, "r", locking=False) as file:
+    return h5py.File(location, "r", locking=False, libver="latest", swmr=True)
+
+
+def load_journal(location: str | Path) -> ScanResults:
+    """Read the line-by-line journal a scan left (its final file never written) into ScanResults:
+    the lines whose entry was flushed, and exactly their samples."""
+    with _open_for_reading(location) as file:
         attrs = dict(file.attrs)
         group = file[JOURNAL_GROUP]
-        columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS}
-        columns["channels_volts"] = group["channels_volts"][()]
+        entries = group[_LINE_ENTRIES][()]
+        # A reader racing the writer may see a column grown further than the entries account for.
+        on_disk = min(group[name].shape[0] for name in (*_RAW_COLUMNS, "channels_volts"))
+        ends = np.cumsum(entries[:, 1]) if len(entries) else np.zeros(0, dtype=np.int64)
+        whole = int(np.searchsorted(ends, on_disk, side="right"))
+        entries = entries[:whole]
+        n = int(ends[whole - 1]) if whole else 0
+        columns: dict[str, Any] = {name: group[name][:n] for name in _RAW_COLUMNS}
+        columns["channels_volts"] = group["channels_volts"][:n]
     raw = RawSamples.from_columns(columns)
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
-    written = {entry["index"]: entry for entry in json.loads(attrs["lines"])}
+    written = {int(index): bool(partial) for index, _, partial in entries}
     status_text = str(attrs["status"])
     interrupted = status_text == "running"  # the process ended before the scan did
     status = ScanStatus.FAILED if interrupted else ScanStatus(status_text)
     lines = []
     for line in FlyScan(config).lines:
-        entry = written.get(line.index)
         samples = raw.for_line(line.index)
-        state = LineState.PENDING if entry is None else LineState.FAILED if entry["partial"] else LineState.ACQUIRED
+        state = LineState.PENDING if line.index not in written else LineState.FAILED if written[line.index] \
+            else LineState.ACQUIRED
         t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (None, None)
         lines.append(LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, state, t_start, t_end,
                                  len(samples)))
@@ -373,7 +404,5 @@ def load_journal(location: str | Path) -> ScanResults:
 
 
 def _is_journal(location: str | Path) -> bool:
-    import h5py
-
-    with h5py.File(location, "r", locking=False) as file:
+    with _open_for_reading(location) as file:
         return JOURNAL_GROUP in file and JOURNAL_GROUP in file.attrs

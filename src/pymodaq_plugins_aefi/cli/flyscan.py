@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import signal
 import sys
@@ -35,6 +36,7 @@ from ..domain.events import FlyScanEvent, FlyScanProgress, FlyScanStarted
 from ..domain.fly_scan import ScanStatus
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.results import ScanResults
+from .bench_report import json_safe
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -301,6 +303,13 @@ def build_stats(
     }
 
 
+def _wire_limit(limit_hz: Optional[float]) -> str:
+    """A link without wire time (USB, an untimed simulator) has no limit, not an infinite one."""
+    if limit_hz is None or not math.isfinite(limit_hz):
+        return "no wire limit"
+    return f"wire limit {limit_hz:.0f} Hz"
+
+
 def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str, path: Path) -> None:
     import matplotlib
 
@@ -381,7 +390,7 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         f"{_duration(stats['step_scan_estimate_s'])})",
         f"  efficiency {_fraction(stats['efficiency'])} of the physical minimum {_duration(stats['physical_min_s'])}; "
         f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
-        f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
+        f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz ({_wire_limit(stats['wire_limit_hz'])}); "
         f"{triggers}, dropped {stats['dropped_records']}; "
         f"link retries {stats['link_retries']} (implausible positions {stats['implausible_positions']}), "
         f"rejected board replies {stats['rejected_samples']}; "
@@ -578,7 +587,7 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
     checked = simulated and (config.detector == "virtual_probe" or (config.detector == "board" and board_simulated))
     truth = truth_map(results) if checked else None
     stats = build_stats(results, args.port, checked, truth, board_url if board_simulated else None)
-    problems.append(_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n"))
+    problems.append(_write_text(out / "stats.json", json.dumps(json_safe(stats), indent=2) + "\n"))
     try:
         save_map_png(results, truth, args.channel, out / "map.png")
     except (OSError, ValueError) as err:
