@@ -9,6 +9,7 @@ Prints one line per run and the counts at the end; exits 1 if any check failed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import tempfile
 import threading
@@ -33,6 +34,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "limit": ("limit", "failed"),
 }
 AFTER_SAMPLES = 300
+_BENCHES = itertools.count()
 STEP_MM = 0.0218
 
 
@@ -92,7 +94,9 @@ def run_once(index: int, fault: str, rng: random.Random, out: Path) -> RunReport
     from ..adapters.h5_repository import load_results
     from ..bootstrap import build_flyscan
 
-    url = f"sim://soak-{index}?baud={rng.choice((9600, 38400, 115200))}&timing=wire"
+    # a bench of its own: sim:// benches live as long as the process, and one a limit fault latched
+    # must not be met again by a later soak in the same process
+    url = f"sim://soak-{next(_BENCHES)}?baud={rng.choice((9600, 38400, 115200))}&timing=wire"
     holder: dict[str, Any] = {}
     injector = _Injector(url, fault, lambda: holder["app"].service.abort())
     app = build_flyscan(url, out_dir=out, file_name=f"run{index}.h5", observers=[injector])
