@@ -252,7 +252,8 @@ def test_ctrl_c_mid_line_stops_the_motors_and_keeps_a_partial_readable_file(RE, 
     assert RE.state == "paused"
     # paused: the flyer was told, the engine stopped the motors and kept the data
     deadline = time.monotonic() + 10
-    while flyer.results is None and time.monotonic() < deadline:
+    # the results are there before their file: wait for both (the save follows the end)
+    while (flyer.results is None or flyer.saved_to is None) and time.monotonic() < deadline:
         time.sleep(0.05)
     RE.abort()
     assert not stage.is_lent

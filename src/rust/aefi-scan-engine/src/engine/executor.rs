@@ -692,6 +692,7 @@ fn motion_thread<S: Stage>(
         implausible_positions: 0,
         position_rereads: 0,
     };
+    m.guard.set_reply_age_ns(m.stage.max_reply_age_ns());
     // The axes rest where `check` read them until the motion thread commands them.
     let t0 = live.now_ns();
     m.guard.anchor(fast, start.fast_steps, t0);

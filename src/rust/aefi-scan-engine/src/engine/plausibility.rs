@@ -7,6 +7,9 @@
 //! command was sent, this one at or before its reply arrived, so the axis moved for at most
 //! `t_recv(now) - t_send(previous)`, at no more than the highest speed it was given (HS, the
 //! pulse rate ceiling of every ramp), plus [`MARGIN_STEPS`] and [`SPEED_SLACK`] for rounding.
+//! A reply carries no sequence number: after a timed-out query its late reply can be read as the
+//! answer to the next one, so a reading may be older than its exchange by up to the link's
+//! reply age ([`PositionGuard::set_reply_age_ns`]), which widens the time the axis had.
 use super::model::Poll;
 use super::plan::Axis;
 use crate::arcus::limits::MAX_SPEED_PPS;
@@ -27,8 +30,10 @@ pub struct Implausible {
     pub steps: i64,
     /// Time the axis had to move between the two readings (ns).
     pub elapsed_ns: i64,
-    /// The farthest it could have moved in that time (steps).
+    /// The farthest it could have moved in that time, the link's reply age included (steps).
     pub max_move_steps: f64,
+    /// How much older than its exchange a reading may be on this link (ns).
+    pub reply_age_ns: i64,
     /// The speed bound used (pulses/s).
     pub max_speed_pps: f64,
 }
@@ -38,13 +43,14 @@ impl std::fmt::Display for Implausible {
         write!(
             f,
             "axis {}: position read {} steps, {} steps from the {} read {:.1} ms before, farther than the axis can \
-             move at {} pulses/s ({:.0} steps)",
+             move at {} pulses/s in that time and the link's {:.0} ms reply age ({:.0} steps)",
             self.axis.letter(),
             self.steps,
             (self.steps - self.previous_steps).abs(),
             self.previous_steps,
             self.elapsed_ns as f64 * 1e-6,
             self.max_speed_pps,
+            self.reply_age_ns as f64 * 1e-6,
             self.max_move_steps,
         )
     }
@@ -55,6 +61,7 @@ impl std::fmt::Display for Implausible {
 pub struct PositionGuard {
     last: [Option<(i64, i64)>; 4],
     max_speed_pps: [f64; 4],
+    reply_age_ns: i64,
 }
 
 impl Default for PositionGuard {
@@ -66,7 +73,7 @@ impl Default for PositionGuard {
 impl PositionGuard {
     /// No reading yet; every axis bounded by the controller's fastest pulse rate until told.
     pub fn new() -> Self {
-        Self { last: [None; 4], max_speed_pps: [MAX_SPEED_PPS as f64; 4] }
+        Self { last: [None; 4], max_speed_pps: [MAX_SPEED_PPS as f64; 4], reply_age_ns: 0 }
     }
 
     fn index(axis: Axis) -> usize {
@@ -78,6 +85,12 @@ impl PositionGuard {
         if pps.is_finite() && pps > 0.0 {
             self.max_speed_pps[Self::index(axis)] = pps;
         }
+    }
+
+    /// How much older than its exchange a reading may be on this link (a late reply taken for
+    /// the next query's): [`super::stage::Stage::max_reply_age_ns`].
+    pub fn set_reply_age_ns(&mut self, ns: i64) {
+        self.reply_age_ns = ns.max(0);
     }
 
     /// A known position at `t_ns` (the axis at rest when it was read), the reference of the next check.
@@ -96,11 +109,13 @@ impl PositionGuard {
         };
         let elapsed_ns = (poll.t_recv_ns - t_prev_ns).max(0);
         let max_speed_pps = self.max_speed_pps[i];
-        let max_move_steps = max_speed_pps * (1.0 + SPEED_SLACK) * elapsed_ns as f64 * 1e-9 + MARGIN_STEPS;
+        let reply_age_ns = self.reply_age_ns;
+        let moving_ns = elapsed_ns.saturating_add(reply_age_ns) as f64;
+        let max_move_steps = max_speed_pps * (1.0 + SPEED_SLACK) * moving_ns * 1e-9 + MARGIN_STEPS;
         if ((poll.steps - previous_steps).abs() as f64) <= max_move_steps {
             Ok(())
         } else {
-            Err(Implausible { axis, previous_steps, steps: poll.steps, elapsed_ns, max_move_steps, max_speed_pps })
+            Err(Implausible { axis, previous_steps, steps: poll.steps, elapsed_ns, max_move_steps, max_speed_pps, reply_age_ns })
         }
     }
 
@@ -132,9 +147,23 @@ mod tests {
         g.accept(Axis::X, &poll(27_523, 10_000_000, 12_000_000));
         let e = g.check(Axis::X, &poll(7_523, 20_000_000, 22_000_000)).unwrap_err();
         let text = e.to_string();
-        for needle in ["axis X", "7523 steps", "20000 steps from the 27523", "12.0 ms", "1500 pulses/s"] {
+        for needle in ["axis X", "7523 steps", "20000 steps from the 27523", "12.0 ms", "1500 pulses/s", "0 ms reply age"] {
             assert!(text.contains(needle), "{needle:?} not in {text}");
         }
+    }
+
+    #[test]
+    fn a_link_whose_replies_may_be_late_widens_the_bound_by_their_age() {
+        let mut g = PositionGuard::new();
+        g.set_max_speed(Axis::X, 1500.0);
+        g.anchor(Axis::X, 12_572, 0);
+        // a late reply read for the next query: 99 steps in 6.7 ms is 66 ms of motion at 1500 pps
+        let stale = poll(12_473, 5_000_000, 6_700_000);
+        assert!(g.check(Axis::X, &stale).is_err());
+        g.set_reply_age_ns(90_000_000);
+        assert!(g.check(Axis::X, &stale).is_ok());
+        // a lost digit is still far beyond it
+        assert!(g.check(Axis::X, &poll(2_473, 5_000_000, 6_700_000)).unwrap_err().to_string().contains("90 ms reply age"));
     }
 
     #[test]
