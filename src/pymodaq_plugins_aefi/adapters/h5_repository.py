@@ -7,6 +7,10 @@ Layout (what H5Browser shows), under `/RawData/Detector000` titled "AEFI flyscan
     Data1D/CH00 "raw_volts"    the raw stream's six channels (V) against time since the first sample (s)
     Data1D/CH01 "raw_positions" fast_mm, slow_mm, pos_err_mm of every sample
     Data1D/CH02 "raw_index"    seq, t_ns (monotonic ns), line, flags of every sample, exact integer types
+    then, beside the map (same dim, same axes): "baseline" (the differential scan's lines flown with the
+    excitation muted, NaN everywhere for other scans), "difference" (map − baseline), "baseline_counts";
+    and for a differential scan its baseline samples: "baseline_raw_volts", "baseline_raw_positions",
+    "baseline_raw_index" (as the raw stream; `line` is the map row).
 
 The detector group carries the scan's identity and status (`scan_id`, `status` completed / aborted /
 failed, `partial`, `error`) and JSON attributes: `config`, `plan`, `stats`, `provenance`, `lines`.
@@ -50,7 +54,8 @@ _MARGIN_BYTES = 2_000_000
 
 def file_bytes(samples: int, map_cells: int = 0) -> int:
     """What a results file of `samples` samples and a map of `map_cells` cells takes, with margin."""
-    return int(1.5 * (samples * SAMPLE_BYTES + 7 * map_cells * 8)) + 200_000
+    # per cell: the map, the baseline and the difference (6 channels each) and two counts
+    return int(1.5 * (samples * SAMPLE_BYTES + 20 * map_cells * 8)) + 200_000
 
 
 def _check_room(folder: Path, needed_bytes: int) -> None:
@@ -106,7 +111,7 @@ class H5ResultsRepository(ResultsRepository):
         self.last_error = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _check_room(path.parent, file_bytes(results.samples, results.map.counts.size))
+            _check_room(path.parent, file_bytes(results.samples + len(results.baseline_raw), results.map.counts.size))
             self._write(results, part)
             os.replace(part, path)
             return str(path)
@@ -115,7 +120,7 @@ class H5ResultsRepository(ResultsRepository):
             with contextlib.suppress(OSError):
                 part.unlink(missing_ok=True)
         fallback = Path(tempfile.gettempdir()) / f"aefi-{results.scan_id}.h5"
-        _check_room(fallback.parent, file_bytes(results.samples, results.map.counts.size))
+        _check_room(fallback.parent, file_bytes(results.samples + len(results.baseline_raw), results.map.counts.size))
         self._write(results, fallback)
         return str(fallback)
 
@@ -183,20 +188,60 @@ class H5ResultsRepository(ResultsRepository):
             DataWithAxes("counts", source=DataSource.raw, dim=map_dim, labels=["samples per cell"],
                          data=[rows(grid.counts.astype(np.float64))], axes=[a.copy() for a in map_axes]),
         ]
-        raw = results.raw
-        if len(raw) >= 2:  # PyMoDAQ squeezes a one-point signal to 0D; a line has far more samples
-            time_axis = [Axis("time", units="s", data=(raw.t_ns - raw.t_ns[0]) * 1e-9, index=0)]
-            data += [
-                DataWithAxes("raw_volts", source=DataSource.raw, dim=DataDim.Data1D, units="V",
-                             labels=list(CHANNEL_NAMES),
-                             data=[raw.channels_volts[:, c].copy() for c in range(len(CHANNEL_NAMES))], axes=time_axis),
-                DataWithAxes("raw_positions", source=DataSource.raw, dim=DataDim.Data1D, units="mm",
-                             labels=list(_POSITION_COLUMNS), data=[getattr(raw, n).copy() for n in _POSITION_COLUMNS],
-                             axes=[a.copy() for a in time_axis]),
-                DataWithAxes("raw_index", source=DataSource.raw, dim=DataDim.Data1D, labels=list(_INDEX_COLUMNS),
-                             data=[getattr(raw, n).copy() for n in _INDEX_COLUMNS], axes=[a.copy() for a in time_axis]),
-            ]
+        data += _raw_dwas("raw", results.raw)
+        # after the raw stream: a single-line scan's map is 1D, and the raw stream keeps its channels
+        baseline_counts = results.baseline.counts if results.baseline is not None else np.zeros_like(grid.counts)
+        data += [
+            DataWithAxes("baseline", source=DataSource.raw, dim=map_dim, units="V", labels=list(CHANNEL_NAMES),
+                         data=[rows(results.baseline_volts[c]) for c in range(len(CHANNEL_NAMES))],
+                         axes=[a.copy() for a in map_axes]),
+            DataWithAxes("difference", source=DataSource.raw, dim=map_dim, units="V", labels=list(CHANNEL_NAMES),
+                         data=[rows(results.difference_volts[c]) for c in range(len(CHANNEL_NAMES))],
+                         axes=[a.copy() for a in map_axes]),
+            DataWithAxes("baseline_counts", source=DataSource.raw, dim=map_dim, labels=["samples per cell"],
+                         data=[rows(baseline_counts.astype(np.float64))], axes=[a.copy() for a in map_axes]),
+        ]
+        if results.config.differential:
+            data += _raw_dwas("baseline_raw", results.baseline_raw)
         return DataToExport("AEFI flyscan", data=data)
+
+
+def _raw_dwas(prefix: str, raw: RawSamples) -> list[DataWithAxes]:
+    """A raw stream as three 1D data: channels (V), positions (mm), index columns, against time (s)."""
+    if len(raw) < 2:  # PyMoDAQ squeezes a one-point signal to 0D; a line has far more samples
+        return []
+    time_axis = [Axis("time", units="s", data=(raw.t_ns - raw.t_ns[0]) * 1e-9, index=0)]
+    return [
+        DataWithAxes(f"{prefix}_volts", source=DataSource.raw, dim=DataDim.Data1D, units="V",
+                     labels=list(CHANNEL_NAMES),
+                     data=[raw.channels_volts[:, c].copy() for c in range(len(CHANNEL_NAMES))], axes=time_axis),
+        DataWithAxes(f"{prefix}_positions", source=DataSource.raw, dim=DataDim.Data1D, units="mm",
+                     labels=list(_POSITION_COLUMNS), data=[getattr(raw, n).copy() for n in _POSITION_COLUMNS],
+                     axes=[a.copy() for a in time_axis]),
+        DataWithAxes(f"{prefix}_index", source=DataSource.raw, dim=DataDim.Data1D, labels=list(_INDEX_COLUMNS),
+                     data=[getattr(raw, n).copy() for n in _INDEX_COLUMNS], axes=[a.copy() for a in time_axis]),
+    ]
+
+
+def _load_named(loader: DataLoader, group_path: str, dim: str, name: str) -> Optional[DataWithAxes]:
+    """The data called `name` under a dim of the detector group (channels are numbered in saving order)."""
+    for k in range(32):
+        dwa = _load_channel(loader, group_path, dim, f"CH{k:02d}")
+        if dwa is None:
+            return None
+        if dwa.name == name:
+            return dwa
+    return None
+
+
+def _raw_from(volts_dwa: Optional[DataWithAxes], pos_dwa: Optional[DataWithAxes],
+              index_dwa: Optional[DataWithAxes]) -> RawSamples:
+    if volts_dwa is None or pos_dwa is None or index_dwa is None:
+        return RawSamples.empty()
+    columns = dict(zip(_INDEX_COLUMNS, index_dwa.data, strict=False))
+    columns.update(zip(_POSITION_COLUMNS, pos_dwa.data, strict=False))
+    columns["channels_volts"] = np.stack(volts_dwa.data, axis=1)
+    return RawSamples.from_columns(columns)
 
 
 def _find_detector_group(loader: DataLoader) -> Any:
@@ -231,6 +276,11 @@ def load_results(location: str | Path) -> ScanResults:
             first_raw = 2
         volts_dwa, pos_dwa, index_dwa = (_load_channel(loader, path, "Data1D", f"CH{first_raw + k:02d}")
                                          for k in range(3))
+        map_dim = "Data2D" if map_dwa is not None and map_dwa.dim is DataDim.Data2D else "Data1D"
+        baseline_dwa, baseline_counts_dwa = (_load_named(loader, path, map_dim, n) for n in ("baseline",
+                                                                                          "baseline_counts"))
+        baseline_raw = _raw_from(*(_load_named(loader, path, "Data1D", f"baseline_raw_{n}")
+                                   for n in ("volts", "positions", "index")))
     if map_dwa is None or counts_dwa is None:
         raise ValueError(f"{location}: the map is missing")
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
@@ -244,13 +294,13 @@ def load_results(location: str | Path) -> ScanResults:
     volts = volts.reshape(len(CHANNEL_NAMES), slow_axis.size, fast_axis.size)
     counts = np.asarray(counts_dwa.data[0]).reshape(slow_axis.size, fast_axis.size).astype(np.int64)
     grid = GriddedMap(fast_axis, slow_axis, volts, counts)
-    if volts_dwa is None or pos_dwa is None or index_dwa is None:
-        raw = RawSamples.empty()
-    else:
-        columns = dict(zip(_INDEX_COLUMNS, index_dwa.data, strict=False))
-        columns.update(zip(_POSITION_COLUMNS, pos_dwa.data, strict=False))
-        columns["channels_volts"] = np.stack(volts_dwa.data, axis=1)
-        raw = RawSamples.from_columns(columns)
+    raw = _raw_from(volts_dwa, pos_dwa, index_dwa)
+    baseline = None
+    if config.differential and baseline_dwa is not None and baseline_counts_dwa is not None:
+        baseline = GriddedMap(
+            fast_axis, slow_axis,
+            np.stack([np.asarray(a, dtype=np.float64) for a in baseline_dwa.data]).reshape(volts.shape),
+            np.asarray(baseline_counts_dwa.data[0]).reshape(counts.shape).astype(np.int64))
     lines = tuple(
         LineSummary(line["index"], line["slow_mm"], line["fast_from_mm"], line["fast_to_mm"], LineState(line["state"]),
                     line["t_start_ns"], line["t_end_ns"], line["samples"], int(line.get("dropped", 0)))
@@ -269,6 +319,8 @@ def load_results(location: str | Path) -> ScanResults:
         stats=json.loads(attrs["stats"]),
         provenance=provenance,
         error=attrs["error"] or None,
+        baseline=baseline,
+        baseline_raw=baseline_raw,
     )
 
 

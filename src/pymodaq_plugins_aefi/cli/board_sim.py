@@ -33,6 +33,8 @@ assumptions (the real board's documentation leaves these open; the simulator doe
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
   - noise: 300 uV per conversion (1 sigma), divided by sqrt(n).
+  - baseline: every channel carries --offset-uv plus --drift-uv-per-s x the time since the first
+    measurement, excitation on or muted (DDS1/DDS2 gains 0); both 0 by default.
 """
 
 
@@ -55,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wire: reply when the real board would; none: at once")
     parser.add_argument("--noise-uv", type=float, default=300.0, help="noise of one conversion, µV (1 sigma)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the noise (reproducible runs)")
+    parser.add_argument("--offset-uv", type=float, default=0.0,
+                        help="offset of every channel, µV, with or without excitation: the baseline a differential "
+                             "scan measures with the excitation muted (default 0; sim:// option board_offset_uv)")
+    parser.add_argument("--drift-uv-per-s", type=float, default=0.0,
+                        help="drift of every channel, µV/s from the first measurement, with or without excitation "
+                             "(default 0; sim:// option board_drift_uv_per_s)")
     parser.add_argument("--rates", action="store_true",
                         help="instead of serving: measure the sample rate at n = 1, 10, 127 on the in-process "
                              "simulated board (wire timing) and compare with the model and the legacy bench")
@@ -135,7 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         ended = _engine.serve_board_sim(probe_mm=probe, timing=args.timing, noise_volts=args.noise_uv * 1e-6,
                                         seed=args.seed, on_ready=ready, arcus_options=arcus_options,
-                                        on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step)
+                                        on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step,
+                                        offset_volts=args.offset_uv * 1e-6,
+                                        drift_volts_per_s=args.drift_uv_per_s * 1e-6)
     except KeyboardInterrupt:
         return 0
     print(f"aefi-board-sim: {ended}", file=sys.stderr)

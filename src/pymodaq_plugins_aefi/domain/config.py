@@ -34,10 +34,13 @@ CONTROLLER_SPEED_WINDOW_PPS = (1.0, 6_000_000.0)
 MAX_SAMPLE_RATE_HZ = 50_000.0
 MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
+#: Settle time after a mute or an unmute of the excitation (ms), as in the bench's step scans.
+DEFAULT_EXCITATION_SETTLE_MS = 50.0
+MAX_EXCITATION_SETTLE_MS = 10_000.0
 #: Seeds are 64-bit unsigned integers (the simulators' noise generators).
 MAX_SEED = 2**64 - 1
 _FLOAT_FIELDS = ("step_um", "travel_min_mm", "travel_max_mm", "fast_start_mm", "fast_stop_mm", "slow_start_mm",
-                 "slow_stop_mm", "max_speed_pps", "speed_mm_s", "sample_rate_hz", "settle_ms")
+                 "slow_stop_mm", "max_speed_pps", "speed_mm_s", "sample_rate_hz", "settle_ms", "excitation_settle_ms")
 
 
 def _is_number(value: object) -> bool:
@@ -119,6 +122,13 @@ class FlyScanConfig:
     max_speed_pps: float = MAX_SPEED_PPS
     #: Seed of the simulated noise (virtual probe, simulated board): a run can be repeated. None: fresh.
     seed: Optional[int] = None
+    #: Differential scan (board only): each line is flown twice at its slow position, excited and then
+    #: with the excitation muted (the board's DDS1/DDS2 gains at 0; phase and frequency untouched), and
+    #: the map is given with its baseline and their difference.
+    differential: bool = False
+    #: Wait after each mute and unmute before the next line's samples (ms); the bench's differential
+    #: step scans use 50 ms (not yet validated on the bench).
+    excitation_settle_ms: float = DEFAULT_EXCITATION_SETTLE_MS
     scale: StepScale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -164,10 +174,23 @@ class FlyScanConfig:
             raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
         low_pps, high_pps = CONTROLLER_SPEED_WINDOW_PPS
         _in_range("max_speed_pps", self.max_speed_pps, low_pps, high_pps, "pps")
-        max_speed = self.max_speed_pps * self.scale.step_mm
-        _in_range("speed_mm_s", self.speed_mm_s, self.scale.step_mm, max_speed, "mm/s")
+        max_speed_pps, speed_mm_s = self.max_speed_pps, self.speed_mm_s
+        if speed_mm_s > max_speed_pps * self.scale.step_mm * (1 + 1e-9):
+            from .speeds import over_limit_message
+
+            raise InvalidScanConfig("speed_mm_s", over_limit_message(speed_mm_s, self.speed_pps, max_speed_pps,
+                                                                     self.scale.step_mm))
+        _in_range("speed_mm_s", speed_mm_s, self.scale.step_mm, max_speed_pps * self.scale.step_mm, "mm/s")
         _in_range("sample_rate_hz", self.sample_rate_hz, 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
         _in_range("settle_ms", self.settle_ms, 0.0, 60_000.0, "ms")
+        if not isinstance(self.differential, (bool, np.bool_)):
+            raise InvalidScanConfig("differential", f"must be true or false, got {_shown(self.differential)}")
+        object.__setattr__(self, "differential", bool(self.differential))
+        if self.differential and self.detector != "board":
+            raise InvalidScanConfig(
+                "differential", f"needs the board detector, whose DDS1/DDS2 gains mute the excitation "
+                                f"(detector is {self.detector!r})")
+        _in_range("excitation_settle_ms", self.excitation_settle_ms, 0.0, MAX_EXCITATION_SETTLE_MS, "ms")
         # Every map cell must see at least one sample, or the map has holes by construction.
         if self.trigger != "continuous" and self.sample_spacing_mm > self.fast_pitch_mm:
             raise InvalidScanConfig(
@@ -204,6 +227,8 @@ class FlyScanConfig:
             raise InvalidScanConfig(missing[0], "missing (a required parameter)")
         ints = ("lines", "points_per_line", "board_n_avg", "seed")
         parameters: dict[str, Any] = {k: (_whole(k, v) if k in ints else v) for k, v in values.items()}
+        if isinstance(parameters.get("differential"), np.bool_):
+            parameters["differential"] = bool(parameters["differential"])
         return cls(**parameters)
 
     # ---- derived values (units in the names) ------------------------------------------------------
@@ -243,6 +268,11 @@ class FlyScanConfig:
     @property
     def point_count(self) -> int:
         return self.lines * self.points_per_line
+
+    @property
+    def flights(self) -> int:
+        """Lines flown: two per map line in a differential scan (excited, then baseline)."""
+        return 2 * self.lines if self.differential else self.lines
 
     def line_direction(self, line: int) -> int:
         """+1 when line `line` flies from fast_start to fast_stop, -1 the other way (serpentine)."""

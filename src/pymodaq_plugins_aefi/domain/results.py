@@ -7,7 +7,7 @@ aborted or failed still has results: the lines acquired so far, with `partial` s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -65,6 +65,21 @@ class ScanResults:
     stats: Mapping[str, Any] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=Provenance)
     error: Optional[str] = None
+    #: A differential scan's baseline (the lines flown with the excitation muted) on the map's grid;
+    #: None for other scans.
+    baseline: Optional[GriddedMap] = None
+    #: The baseline lines' samples as taken (their `line` is the map row they share with the excited line).
+    baseline_raw: RawSamples = field(default_factory=RawSamples.empty)
+
+    @property
+    def baseline_volts(self) -> np.ndarray:
+        """The baseline map (6, n_slow, n_fast); NaN everywhere when the scan was not differential."""
+        return self.baseline.volts if self.baseline is not None else np.full_like(self.map.volts, np.nan)
+
+    @property
+    def difference_volts(self) -> np.ndarray:
+        """Excited map − baseline map, cell by cell (NaN where either is missing, or no baseline)."""
+        return self.map.volts - self.baseline_volts
 
     @property
     def partial(self) -> bool:
@@ -125,6 +140,14 @@ def assemble_results(
         scan.id, config, scan.status, raw, gridded, lines, dict(stats or {}), provenance or Provenance(),
         error,
     )
+
+
+def with_baseline(results: ScanResults, baseline_raw: RawSamples) -> ScanResults:
+    """`results` of a differential scan with its baseline samples gridded on the map's grid."""
+    grid = results.map
+    baseline = grid_samples(baseline_raw.fast_mm, baseline_raw.slow_mm, baseline_raw.channels_volts,
+                            grid.fast_axis_mm, grid.slow_axis_mm)
+    return replace(results, baseline=baseline, baseline_raw=baseline_raw)
 
 
 def dropped_by_line(raw: RawSamples, dropped_total: int) -> dict[int, int]:

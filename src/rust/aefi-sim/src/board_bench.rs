@@ -31,7 +31,7 @@ pub fn bench_probe(bench: &SimBench, mm_per_step: f64) -> ProbeFn {
     Arc::new(move |t_ns| (truth.true_position_steps(Axis::X, t_ns) * mm_per_step, truth.true_position_steps(Axis::Y, t_ns) * mm_per_step))
 }
 
-fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {
+fn entry_for(bench: &Arc<SimBench>, cfg: BoardSimConfig) -> (BoardSlot, BoardSimHandle) {
     let mut reg = boards().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = reg.get(&bench.name) {
         // a bench removed and created again under the same name gets a new board
@@ -39,7 +39,7 @@ fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {
             return (Arc::clone(&e.slot), e.handle.clone());
         }
     }
-    let model = BoardModel::new(BoardSimConfig::default(), bench_probe(bench, DEFAULT_MM_PER_STEP));
+    let model = BoardModel::new(cfg, bench_probe(bench, DEFAULT_MM_PER_STEP));
     let handle = model.handle();
     let slot: BoardSlot = Arc::new(Mutex::new(Some(BoardSimPort::new(model))));
     reg.insert(bench.name.clone(), Entry { bench: Arc::downgrade(bench), slot: Arc::clone(&slot), handle: handle.clone() });
@@ -51,11 +51,15 @@ fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {
 /// # Errors
 /// Bad URL, or [`TransportError::PortBusy`] while another link has the board.
 pub fn open_board_link(url: &str) -> Result<SimBoardLink, TransportError> {
-    let LinkUrl::Sim { name, timing, .. } = LinkUrl::parse(url)? else {
+    let LinkUrl::Sim { name, timing, options, .. } = LinkUrl::parse(url)? else {
         return Err(TransportError::BadUrl { url: url.to_string(), reason: "not a sim:// URL".into() });
     };
+    // the board's options count when its first link creates it, as the Arcus's do for the bench
+    let cfg = BoardSimConfig::default()
+        .with_url_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|reason| TransportError::BadUrl { url: url.to_string(), reason })?;
     let bench = bench_for_url(url)?;
-    let (slot, _) = entry_for(&bench);
+    let (slot, _) = entry_for(&bench, cfg);
     let mut link = SimBoardLink::open_with_clock(&format!("sim://{name} (board)"), &slot, Arc::clone(&bench.clock))?;
     link.set_wire_timing(timing == SimTiming::Wire);
     Ok(link)
@@ -64,5 +68,5 @@ pub fn open_board_link(url: &str) -> Result<SimBoardLink, TransportError> {
 /// Fault injection and truth of the board of bench `name`, if that bench exists.
 pub fn board_handle(name: &str) -> Option<BoardSimHandle> {
     let bench = find_bench(name)?;
-    Some(entry_for(&bench).1)
+    Some(entry_for(&bench, BoardSimConfig::default()).1)
 }

@@ -394,4 +394,6 @@ pub struct ScanStats {
     /// Position readings refused as farther than the axis can move since the last one (line
     /// noise that parsed as a number); each was read again, none reached the position model.
     pub implausible_positions: u64,
+    /// What a differential scan did to the excitation (None for other scans).
+    pub excitation: Option<super::detector::ExcitationReport>,
 }

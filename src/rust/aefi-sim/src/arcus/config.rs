@@ -118,6 +118,8 @@ impl SimConfig {
     /// ```
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
+            // the options of the bench's acquisition board (`crate::board::BoardSimConfig`)
+            k if k.starts_with("board_") => {}
             "baud" => {
                 let b = int(value, "baud")?;
                 if !BAUD_CODES.iter().any(|x| i64::from(*x) == b) {
