@@ -50,6 +50,7 @@ plausible = {
     "board_n_avg": st.integers(-1, 300), "settle_ms": st.floats(-1, 70_000),
     "step_um": st.floats(0.001, 2000), "travel_min_mm": st.floats(-2e9, 2e9), "travel_max_mm": st.floats(-2e9, 2e9),
     "max_speed_pps": st.floats(0, 1e8), "seed": st.integers(-1, 2**65),
+    "differential": st.booleans(), "excitation_settle_ms": st.floats(-1, 20_000),
 }
 
 
@@ -62,7 +63,7 @@ def config_kwargs(draw: st.DrawFn) -> dict[str, Any]:
         if kind == "good" and name in GOOD:
             values[name] = GOOD[name]
         elif kind == "plausible":
-            values[name] = draw(plausible[name])
+            values[name] = draw(plausible.get(name, hostile))
         elif kind == "hostile":
             values[name] = draw(hostile)
         elif name in GOOD:
