@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.rust_scan_adapter import build_plan
 from pymodaq_plugins_aefi.domain import FlyScanConfig, InvalidScanConfig
+from pymodaq_plugins_aefi.domain.config import DETECTORS
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -46,11 +47,14 @@ plausible = {
     "fast_axis": st.sampled_from(["X", "Y", "Z", "U", "x"]), "slow_axis": st.sampled_from(["X", "Y", "Z", "U"]),
     "pattern": st.sampled_from(["serpentine", "unidirectional", "spiral"]),
     "trigger": st.sampled_from(["software", "continuous", "hardware"]),
-    "detector": st.sampled_from(["virtual_probe", "board", "none"]),
+    "detector": st.sampled_from([*DETECTORS, "lockin"]),
     "board_n_avg": st.integers(-1, 300), "settle_ms": st.floats(-1, 70_000),
     "step_um": st.floats(0.001, 2000), "travel_min_mm": st.floats(-2e9, 2e9), "travel_max_mm": st.floats(-2e9, 2e9),
     "max_speed_pps": st.floats(0, 1e8), "seed": st.integers(-1, 2**65),
     "differential": st.booleans(), "excitation_settle_ms": st.floats(-1, 20_000),
+    "daq_channels": st.sampled_from(["Dev1/ai0:5", "Dev1/ai0:40", "Dev1/ai3:0", "ai0", "", "Dev1/ai0,Dev2/ai1", ":"]),
+    "daq_range_v": st.floats(0, 20), "daq_start_trigger": st.sampled_from(["syn", "software", "edge"]),
+    "daq_trigger_source": st.sampled_from(["/Dev1/PFI0", "", "  "]),
 }
 
 
