@@ -112,3 +112,30 @@ def test_measure_releases_the_gil():
 def test_missing_serial_port_names_it():
     with pytest.raises(_engine.PortNotFoundError, match="ttyDOESNOTEXIST"):
         _engine.BoardController("serial:///dev/ttyDOESNOTEXIST")
+
+
+def _error_of(call) -> Exception:
+    try:
+        call()
+    except _engine.AefiError as err:
+        return err
+    raise AssertionError("no error raised")
+
+
+def test_every_board_error_names_the_board_and_the_port():
+    url = _bench()
+    name = url.split("://")[1].split("?")[0]
+    board = _engine.BoardController(url, timeout_s=0.2)
+    errors = {"busy": _error_of(lambda: _engine.BoardController(url)),
+              "missing": _error_of(lambda: _engine.BoardController("serial:///dev/ttyDOESNOTEXIST")),
+              "config": _error_of(lambda: board.configure(osr=3))}
+    for fault in ("garbage", "short", "silence", "unplug"):
+        _engine.sim_board_fault(url, fault)
+        errors[fault] = _error_of(lambda: board.measure(1))
+        _engine.sim_board_fault(url, "clear")
+    board.close()
+    errors["closed"] = _error_of(lambda: board.measure(1))
+    for what, err in errors.items():
+        text = str(err)
+        port = "ttyDOESNOTEXIST" if what == "missing" else name
+        assert "board" in text and port in text, f"{what}: {type(err).__name__}: {text}"

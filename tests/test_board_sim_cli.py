@@ -102,6 +102,45 @@ def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
     assert proc.returncode == 0, stderr
 
 
+def _drain(port: serial.Serial) -> int:
+    """Reads until the simulator has nothing more to say (one quiet read timeout)."""
+    total = 0
+    while chunk := port.read(65536):
+        total += len(chunk)
+    return total
+
+
+def _answers(port: serial.Serial) -> None:
+    """After a flood the host resynchronises: one `*` ends any half command, then it is answered."""
+    port.write(b"*")
+    _drain(port)
+    port.write(b"a17*")
+    assert port.readline() == b"a17*OK\r\n"
+    ack, codes, _ = _measure(port, 1)
+    assert ack == "m1*OK" and len(codes) == 8
+
+
+_FLOODS = {
+    "random bytes": bytes(np.random.default_rng(7).integers(0, 256, 1 << 20, dtype=np.uint8)),
+    "one oversized frame": b"7" * (1 << 20),
+    "oversized frames with terminators": (b"a" * 5000 + b"*") * 200,
+    "blank lines": b"\r\n \t" * (1 << 18),
+    "valid commands, replies never read": b"m255*" * 20_000,
+}
+
+
+def test_a_flood_of_garbage_or_oversized_frames_leaves_the_simulator_serving(board_pty):
+    path, proc = board_pty
+    # a timeout long enough for any loaded machine: a write that cannot complete is the failure
+    with serial.Serial(path, 1_500_000, timeout=0.5, write_timeout=120) as port:
+        for what, flood in _FLOODS.items():
+            port.write(flood)
+            port.flush()
+            assert proc.poll() is None, f"the simulator exited after {what}"
+            _answers(port)
+    assert proc.poll() is None
+
+
 def test_offset_flag_is_the_muted_boards_reading():
     """--offset-uv: with DDS1/DDS2's gains at 0 the board reads its noise plus the offset, on every channel."""
     proc, (path,) = _start("--probe-mm", "38,32", "--seed", "3", "--timing", "none", "--offset-uv", "5000")

@@ -68,3 +68,36 @@ def test_a_link_that_goes_silent_fails_the_scan_naming_the_port(tmp_path, name, 
     # the link reports itself lost (no point asking again); the retries are for replies, not for a dead link
     assert results.samples == results.stats["samples"] > 0 and results.lines[0].partial
     assert load_results(outcome.location).samples == results.samples
+
+
+def test_a_position_farther_than_the_axis_can_move_is_read_again_never_fitted(tmp_path):
+    """Line noise that still parses (a PX reply that lost its first digit): the engine sees the jump
+    is more than speed x elapsed time allows, reads the position again and counts it."""
+    url = "sim://link-corrupt?baud=38400&timing=wire"
+    injector = InjectWhenFlying(url, [("corrupt", {"count": 2})])
+    app = build_flyscan(url, out_dir=tmp_path, file_name="scan.h5", observers=[injector])
+    results = app.service.run_study(FlyScanConfig(**ONE_LINE)).results
+    assert injector.done.is_set()
+    assert results.status.value == "completed", results.error
+    assert results.stats["implausible_positions"] == 2
+    assert results.stats["link_retries"] == 2
+    # a corrupted reading is thousands of steps off: had one been fitted, samples would be far off
+    errors = np.abs(position_errors_steps(results, url))
+    assert np.percentile(errors, 99) < 2.0 and errors.max() < 10.0
+    assert load_results(tmp_path / "scan.h5").samples == results.samples == results.stats["samples"]
+
+
+def test_positions_that_stay_impossible_fail_the_scan_as_a_link_fault(tmp_path):
+    url = "sim://link-corrupt-all?baud=38400&timing=wire"
+    injector = InjectWhenFlying(url, [("corrupt", {"count": 1_000_000})])
+    app = build_flyscan(url, out_dir=tmp_path, file_name="scan.h5", observers=[injector])
+    outcome = app.service.run_study(FlyScanConfig(**ONE_LINE))
+    results = outcome.results
+    assert results.status.value == "failed"
+    assert re.search(r"axis X: position read -?\d+ steps, \d+ steps from the \d+ read [\d.]+ ms before, farther than "
+                     r"the axis can move at \d+ pulses/s", results.error), results.error
+    assert "read 3 times, never plausible: the link corrupts replies" in results.error
+    assert "the controller may still be moving axis X" in results.error
+    assert results.stats["implausible_positions"] == 3
+    assert results.samples == results.stats["samples"] > 0 and results.lines[0].partial
+    assert load_results(outcome.location).samples == results.samples

@@ -293,29 +293,44 @@ def test_grab_when_another_process_holds_the_port_is_a_clear_error(tmp_path):
                     process.wait(10)
 
 
-def test_closing_the_viewer_mid_scan_stops_the_motors(url):
-    """What closing the viewer (or the dashboard) does mid-scan: `close()` aborts, waits for the end."""
-    import time
+def _assert_left_clean(url, out_dir):
+    """After a close mid-scan: the fast axis still, the link free for anyone, the rows flown saved
+    (every sample the engine acquired) in a file marked aborted and partial."""
+    from pymodaq_plugins_aefi.adapters.h5_repository import load_results
 
+    t = _engine.now_ns()
+    still = _engine.sim_truth(url, "X", np.array([t, t + 100_000_000], dtype=np.int64))
+    assert still[0] == still[1]  # the fast axis is not flying on after the viewer is gone
+    assert PortArbiter.for_url(url, _engine.ArcusController).borrower is None
+    with _engine.ArcusController(url) as arcus:  # PortBusyError if the scan still held the link
+        assert not arcus.is_moving()
+    files = sorted(out_dir.glob("*.h5"))
+    assert len(files) == 1, files
+    saved = load_results(files[0])
+    assert saved.status.value == "aborted" and saved.partial
+    assert 0 < saved.samples == saved.stats["samples"]
+    assert 1 <= saved.lines_done < len(saved.lines)
+
+
+def test_closing_the_viewer_mid_scan_stops_the_motors_frees_the_port_and_saves_the_rows(url, tmp_path):
+    """What closing the viewer does mid-scan: `close()` aborts, waits for the end; the study saves."""
     from qtpy import QtWidgets
 
-    plugin = detector_2d(url, lines=40)
+    from daq_scan_helpers import process_until
+
+    plugin = detector_2d(url, lines=40, save_dir=str(tmp_path))
     rows = []
     closed = []
 
     def close_after_the_first_row(dte):
         rows.append(dte)
         if len(rows) == 1 and not closed:
-            closed.append(time.monotonic_ns())
+            closed.append(True)
             plugin.close()
 
     plugin.dte_signal_temp.connect(close_after_the_first_row)
     plugin.grab_data()
-    deadline = time.monotonic() + 30
-    while not closed and time.monotonic() < deadline:
-        QtWidgets.QApplication.processEvents()
-        time.sleep(0.01)
-    assert closed and plugin.controller is None
-    t = _engine.now_ns()
-    still = _engine.sim_truth(url, "X", np.array([t, t + 100_000_000], dtype=np.int64))
-    assert still[0] == still[1]  # the fast axis is not flying on after the viewer is gone
+    process_until(lambda: closed, 60, "the first row")
+    QtWidgets.QApplication.processEvents()
+    assert plugin.controller is None
+    _assert_left_clean(url, tmp_path)

@@ -15,6 +15,8 @@ CHANNEL_NAMES: list[str]  # x_in_phase, x_quadrature, y_in_phase, y_quadrature, 
 BENCH_STEP_UM: float      # stage travel per Arcus pulse on the AEFI bench (21.8 µm, 1/16 microstep)
 MIN_SPEED_PPS: int        # HS/LS window of the PMX-4EX-SA (manual §6.1)
 MAX_SPEED_PPS: int
+POSITION_MIN_STEPS: int  # the controller's 32-bit position counter
+POSITION_MAX_STEPS: int
 MIN_ACCEL_MS: float
 
 def max_accel_ms(high_speed_pps: float, low_speed_pps: float) -> float:
@@ -229,9 +231,10 @@ def sim_truth_log(url: str) -> str:
     """The bench's motion log as JSON (the format of aefi-arcus-sim --truth-log)."""
 def sim_truth_from_log(log_json: str, axis: AxisName, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """True positions from a motion log written by another process (aefi-arcus-sim --truth-log)."""
-def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconnect", "reconnect", "limit",
+def sim_inject_fault(url: str, kind: Literal["drop", "garble", "corrupt", "delay", "disconnect", "reconnect", "limit",
                                              "stall", "unstall", "input"], **params: Any) -> None:
-    """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),
+    """Fault now in an in-process bench: drop(count=1), garble(count=1), corrupt(count=1) (the next numeric
+    replies lose their first digit: noise that parses), delay(delay_ms, count=1),
     disconnect, reconnect, limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)."""
 def sim_sync_event(url: str, axis: str) -> tuple[int, int | None] | None:
     """The SYN output of `axis`: (armed_ns, event_ns) while armed (event_ns: when the encoder compare
@@ -320,7 +323,8 @@ class ScanStatsDict(TypedDict):
     abort_latency_ms: float | None  # abort request → ABORT written on the link
     detector_faults: int
     rejected_samples: int  # board replies that did not parse or missed their deadline (never recorded)
-    link_retries: int  # position/status queries asked again after a timeout or a garbled reply
+    link_retries: int  # position/status queries asked again: a timeout, a garbled reply, an implausible position
+    implausible_positions: int  # positions farther than the axis can move since the last (read again, never fitted)
 
 class TriggerBenchmarkDict(TypedDict):
     rate_hz: float

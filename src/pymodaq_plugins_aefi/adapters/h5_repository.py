@@ -140,7 +140,8 @@ class H5ResultsRepository(ResultsRepository):
 
     @staticmethod
     def _root_metadata(results: ScanResults) -> dict[str, Any]:
-        return {"scan_id": results.scan_id, "status": results.status.value, "partial": bool(results.partial)}
+        return {"scan_id": results.scan_id, "status": results.status.value, "partial": bool(results.partial),
+                "dropped_samples": results.dropped_samples}
 
     @staticmethod
     def _group_metadata(results: ScanResults) -> dict[str, Any]:
@@ -149,6 +150,8 @@ class H5ResultsRepository(ResultsRepository):
             "scan_id": results.scan_id,
             "status": results.status.value,
             "partial": bool(results.partial),
+            # samples acquired but lost on a full record ring (exact; also per line in `lines`)
+            "dropped_samples": results.dropped_samples,
             "error": results.error or "",
             "stall_detection": results.config.stall_detection,
             "config": _json(results.config.to_dict()),
@@ -161,7 +164,8 @@ class H5ResultsRepository(ResultsRepository):
             "lines": _json([
                 {"index": line.index, "slow_mm": line.slow_mm, "fast_from_mm": line.fast_from_mm,
                  "fast_to_mm": line.fast_to_mm, "state": line.state.value, "t_start_ns": line.t_start_ns,
-                 "t_end_ns": line.t_end_ns, "samples": line.samples, "partial": line.partial}
+                 "t_end_ns": line.t_end_ns, "samples": line.samples, "dropped": line.dropped,
+                 "partial": line.partial}
                 for line in results.lines
             ]),
         }
@@ -308,7 +312,7 @@ def load_results(location: str | Path) -> ScanResults:
             np.asarray(baseline_counts_dwa.data[0]).reshape(counts.shape).astype(np.int64))
     lines = tuple(
         LineSummary(line["index"], line["slow_mm"], line["fast_from_mm"], line["fast_to_mm"], LineState(line["state"]),
-                    line["t_start_ns"], line["t_end_ns"], line["samples"])
+                    line["t_start_ns"], line["t_end_ns"], line["samples"], int(line.get("dropped", 0)))
         for line in json.loads(attrs["lines"])
     )
     prov = json.loads(attrs["provenance"])

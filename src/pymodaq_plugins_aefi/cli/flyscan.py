@@ -431,6 +431,7 @@ def build_stats(
         "missed_triggers": engine.get("missed_triggers"),
         "dropped_records": engine.get("dropped_records"),
         "link_retries": engine.get("link_retries", 0),
+        "implausible_positions": engine.get("implausible_positions", 0),
         "rejected_samples": engine.get("rejected_samples", 0),
         "stall_detection": config.stall_detection,
         "encoder_error_counts": encoder_error,
@@ -567,7 +568,8 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
         f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz ({_wire_limit(stats['wire_limit_hz'])}); "
         f"{triggers}, dropped {stats['dropped_records']}; "
-        f"link retries {stats['link_retries']}, rejected board replies {stats['rejected_samples']}; "
+        f"link retries {stats['link_retries']} (implausible positions {stats['implausible_positions']}), "
+        f"rejected board replies {stats['rejected_samples']}; "
         f"stall detection {stats['stall_detection']}",
         detector,
     ]

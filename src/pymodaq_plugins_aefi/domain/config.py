@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -32,6 +32,11 @@ TRAVEL_MIN_MM = 0.0
 TRAVEL_MAX_MM = 1200.0
 #: The fastest legacy speed mode (HS 3000 pulses/s); the bench's usual HS is 1500.
 MAX_SPEED_PPS = 3000.0
+#: What the PMX-4EX-SA can represent (arcus::limits, read by Python as _engine.POSITION_*_STEPS and
+#: MIN/MAX_SPEED_PPS; a test holds these equal): its 32-bit position counter and its HS/LS window.
+POSITION_MIN_STEPS = -(2**31)
+POSITION_MAX_STEPS = 2**31 - 1
+CONTROLLER_SPEED_WINDOW_PPS = (1.0, 6_000_000.0)
 MAX_SAMPLE_RATE_HZ = 50_000.0
 MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
@@ -42,12 +47,31 @@ DEFAULT_EXCITATION_SETTLE_MS = 50.0
 MAX_EXCITATION_SETTLE_MS = 10_000.0
 #: Seeds are 64-bit unsigned integers (the simulators' noise generators).
 MAX_SEED = 2**64 - 1
+_FLOAT_FIELDS = ("step_um", "travel_min_mm", "travel_max_mm", "fast_start_mm", "fast_stop_mm", "slow_start_mm",
+                 "slow_stop_mm", "max_speed_pps", "speed_mm_s", "sample_rate_hz", "settle_ms", "excitation_settle_ms")
 
 
-def _finite(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise InvalidScanConfig(name, f"must be a finite number, got {value!r}")
-    return float(value)
+def _is_number(value: object) -> bool:
+    # bool is an int to Python, never a length or a rate to a user
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _finite(name: str, value: object) -> float:
+    if not _is_number(value):
+        raise InvalidScanConfig(name, f"must be a finite number, got {_shown(value)}")
+    try:
+        number = float(value)  # type: ignore[arg-type]  # a real number, checked above
+    except OverflowError:
+        number = math.inf  # an int past the float range
+    if not math.isfinite(number):
+        raise InvalidScanConfig(name, f"must be a finite number, got {_shown(value)}")
+    return number
+
+
+def _shown(value: object) -> str:
+    """The refused value for a message: its repr, cut short (a file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _in_range(name: str, value: float, low: float, high: float, unit: str) -> None:
@@ -55,9 +79,9 @@ def _in_range(name: str, value: float, low: float, high: float, unit: str) -> No
         raise InvalidScanConfig(name, f"{value:g} {unit} is outside the allowed range [{low:g}, {high:g}] {unit}")
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise InvalidScanConfig(name, f"{value!r} is not one of {', '.join(allowed)}")
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidScanConfig(name, f"{_shown(value)} is not one of {', '.join(allowed)}")
 
 
 def expand_ai_channels(spec: str) -> list[str]:
@@ -83,11 +107,19 @@ def expand_ai_channels(spec: str) -> list[str]:
     return out
 
 
-def _count(name: str, value: int, low: int, high: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise InvalidScanConfig(name, f"must be a whole number in [{low}, {high}], got {value!r}")
+def _count(name: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise InvalidScanConfig(name, f"must be a whole number in [{low}, {high}], got {_shown(value)}")
     if not low <= value <= high:
-        raise InvalidScanConfig(name, f"{value} is outside the allowed range [{low}, {high}]")
+        raise InvalidScanConfig(name, f"{_shown(value)} is outside the allowed range [{low}, {high}]")
+    return int(value)
+
+
+def _whole(name: str, value: object) -> object:
+    """A count read from a file: 13.0 is 13; anything else is handed on as is for _count to refuse."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -157,28 +189,36 @@ class FlyScanConfig:
             )
         if self.detector in DAQ_DETECTORS:
             self._check_daq()
-        step_um = _finite("step_um", self.step_um)
-        _in_range("step_um", step_um, 0.01, 1000.0, "µm")
-        object.__setattr__(self, "scale", StepScale(step_um))
-        travel_min = _finite("travel_min_mm", self.travel_min_mm)
-        travel_max = _finite("travel_max_mm", self.travel_max_mm)
+        # Values are stored as plain floats and ints once checked (numpy scalars, ints from a file),
+        # so every later computation and every file sees one type.
+        for name in _FLOAT_FIELDS:
+            object.__setattr__(self, name, _finite(name, getattr(self, name)))
+        _in_range("step_um", self.step_um, 0.01, 1000.0, "µm")
+        object.__setattr__(self, "scale", StepScale(self.step_um))
+        travel_min, travel_max = self.travel_min_mm, self.travel_max_mm
+        # every position of the plan (run-up and run-out too, checked by the engine) lies in the travel
+        for name in ("travel_min_mm", "travel_max_mm"):
+            self._in_position_counter(name, getattr(self, name))
         if not travel_min < travel_max:
             raise InvalidScanConfig("travel_max_mm", f"must exceed travel_min_mm ({travel_min:g} mm)")
         for name in ("fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm"):
-            _in_range(name, _finite(name, getattr(self, name)), travel_min, travel_max, "mm")
-        _count("lines", self.lines, 1, MAX_LINES)
-        _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
-        _count("board_n_avg", self.board_n_avg, 1, 255)  # the MCU averages 1..255 per sample (board protocol)
+            _in_range(name, getattr(self, name), travel_min, travel_max, "mm")
+        object.__setattr__(self, "lines", _count("lines", self.lines, 1, MAX_LINES))
+        points = _count("points_per_line", self.points_per_line, 2, MAX_POINTS_PER_LINE)
+        object.__setattr__(self, "points_per_line", points)
+        # the MCU averages 1..255 per sample (board protocol)
+        object.__setattr__(self, "board_n_avg", _count("board_n_avg", self.board_n_avg, 1, 255))
         if self.seed is not None:
-            _count("seed", self.seed, 0, MAX_SEED)
+            object.__setattr__(self, "seed", _count("seed", self.seed, 0, MAX_SEED))
         if self.fast_span_mm < 10 * self.scale.step_mm:
             raise InvalidScanConfig(
                 "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"
             )
         if self.lines > 1 and self.slow_start_mm == self.slow_stop_mm:
             raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
-        max_speed_pps = _finite("max_speed_pps", self.max_speed_pps)
-        speed_mm_s = _finite("speed_mm_s", self.speed_mm_s)
+        low_pps, high_pps = CONTROLLER_SPEED_WINDOW_PPS
+        _in_range("max_speed_pps", self.max_speed_pps, low_pps, high_pps, "pps")
+        max_speed_pps, speed_mm_s = self.max_speed_pps, self.speed_mm_s
         if speed_mm_s > max_speed_pps * self.scale.step_mm * (1 + 1e-9):
             from .speeds import over_limit_message
 
@@ -190,13 +230,13 @@ class FlyScanConfig:
         _in_range("encoder_counts_per_step", _finite("encoder_counts_per_step", self.encoder_counts_per_step),
                   0.0, MAX_ENCODER_COUNTS_PER_STEP, "counts/step")
         if not isinstance(self.differential, (bool, np.bool_)):
-            raise InvalidScanConfig("differential", f"must be true or false, got {self.differential!r}")
+            raise InvalidScanConfig("differential", f"must be true or false, got {_shown(self.differential)}")
+        object.__setattr__(self, "differential", bool(self.differential))
         if self.differential and self.detector != "board":
             raise InvalidScanConfig(
                 "differential", f"needs the board detector, whose DDS1/DDS2 gains mute the excitation "
                                 f"(detector is {self.detector!r})")
-        _in_range("excitation_settle_ms", _finite("excitation_settle_ms", self.excitation_settle_ms), 0.0,
-                  MAX_EXCITATION_SETTLE_MS, "ms")
+        _in_range("excitation_settle_ms", self.excitation_settle_ms, 0.0, MAX_EXCITATION_SETTLE_MS, "ms")
         # Every map cell must see at least one sample, or the map has holes by construction.
         if self.trigger != "continuous" and self.sample_spacing_mm > self.fast_pitch_mm:
             raise InvalidScanConfig(
@@ -206,12 +246,25 @@ class FlyScanConfig:
                 f"use at least {self.speed_mm_s / self.fast_pitch_mm:.4g} Hz or fewer points_per_line",
             )
 
+    def _in_position_counter(self, name: str, position_mm: float) -> None:
+        steps = self.scale.to_steps(position_mm)
+        if not POSITION_MIN_STEPS <= steps <= POSITION_MAX_STEPS:
+            limit_mm = POSITION_MAX_STEPS * self.scale.step_mm
+            raise InvalidScanConfig(
+                name,
+                f"{position_mm:g} mm is {steps:.4g} steps at {self.step_um:g} µm/step, outside the controller's "
+                f"32-bit position counter [{POSITION_MIN_STEPS}, {POSITION_MAX_STEPS}] steps (±{limit_mm:.2f} mm)",
+            )
+
     def _check_daq(self) -> None:
         if self.trigger != "hardware":
             raise InvalidScanConfig(
                 "trigger",
                 f"the DAQ samples on its own clock at sample_rate_hz: trigger 'hardware', not {self.trigger!r}")
         _choice("daq_start_trigger", self.daq_start_trigger, DAQ_START_TRIGGERS)
+        for name in ("daq_channels", "daq_trigger_source"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidScanConfig(name, f"must be text, got {_shown(getattr(self, name))}")
         channels = expand_ai_channels(self.daq_channels)
         if len(channels) > MAX_DAQ_CHANNELS:
             raise InvalidScanConfig("daq_channels",
@@ -229,11 +282,15 @@ class FlyScanConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> FlyScanConfig:
         """Rebuild from `to_dict()` output; unknown keys are refused (a typo must not pass silently)."""
         known = {f.name: f for f in fields(cls) if f.init}
-        unknown = sorted(set(values) - set(known))
+        # a key may be anything a file holds: named by its repr unless it reads as a parameter name
+        unknown = sorted(k if isinstance(k, str) and k.isidentifier() else repr(k) for k in values if k not in known)
         if unknown:
             raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
+        missing = [name for name, f in known.items() if name not in values and f.default is MISSING]
+        if missing:
+            raise InvalidScanConfig(missing[0], "missing (a required parameter)")
         ints = ("lines", "points_per_line", "board_n_avg", "seed")
-        parameters: dict[str, Any] = {k: (int(v) if k in ints and v is not None else v) for k, v in values.items()}
+        parameters: dict[str, Any] = {k: (_whole(k, v) if k in ints else v) for k, v in values.items()}
         if isinstance(parameters.get("differential"), np.bool_):
             parameters["differential"] = bool(parameters["differential"])
         return cls(**parameters)

@@ -16,7 +16,7 @@ import numpy as np
 from .config import FlyScanConfig
 from .fly_scan import FlyScan, LineState, ScanStatus
 from .gridding import GriddedMap, grid_samples
-from .samples import RawSamples
+from .samples import RawSamples, SampleFlag
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,14 @@ class LineSummary:
     t_start_ns: Optional[int]
     t_end_ns: Optional[int]
     samples: int
+    #: Samples the engine acquired for this line but dropped on a full record ring (see `dropped_by_line`).
+    dropped: int = 0
 
     @property
     def partial(self) -> bool:
-        """The line a scan's end interrupted: some of its samples acquired, the line not finished."""
-        return self.state is LineState.FAILED and self.samples > 0
+        """The line a scan's end interrupted (some samples acquired, the line not finished), or a line
+        that lost samples on a full record ring."""
+        return (self.state is LineState.FAILED and self.samples > 0) or self.dropped > 0
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,16 @@ class ScanResults:
 
     @property
     def partial(self) -> bool:
-        """True unless the scan completed with every line acquired."""
-        return self.status is not ScanStatus.COMPLETED or any(
+        """True unless the scan completed with every line acquired and no sample dropped."""
+        return self.status is not ScanStatus.COMPLETED or self.dropped_samples > 0 or any(
             line.state not in (LineState.ACQUIRED, LineState.CORRELATED) for line in self.lines
         )
+
+    @property
+    def dropped_samples(self) -> int:
+        """Samples the engine acquired but dropped because its record ring was full (exact: the
+        engine's count; the sequence numbers skip them)."""
+        return int(self.stats.get("dropped_records", 0) or 0)
 
     @property
     def lines_done(self) -> int:
@@ -121,9 +130,10 @@ def assemble_results(
         raise ValueError(f"placed_fast_mm has {fast.size} rows, raw stream {len(raw)}")
     config = scan.config
     gridded = grid_samples(fast, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
+    dropped = dropped_by_line(raw, int((stats or {}).get("dropped_records", 0) or 0))
     lines = tuple(
         LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, line.state, line.t_start_ns,
-                    line.t_end_ns, line.samples)
+                    line.t_end_ns, line.samples, dropped.get(line.index, 0))
         for line in scan.lines
     )
     return ScanResults(
@@ -138,3 +148,46 @@ def with_baseline(results: ScanResults, baseline_raw: RawSamples) -> ScanResults
     baseline = grid_samples(baseline_raw.fast_mm, baseline_raw.slow_mm, baseline_raw.channels_volts,
                             grid.fast_axis_mm, grid.slow_axis_mm)
     return replace(results, baseline=baseline, baseline_raw=baseline_raw)
+
+
+def dropped_by_line(raw: RawSamples, dropped_total: int) -> dict[int, int]:
+    """Where the `dropped_total` samples lost on a full ring were: line index -> count.
+
+    The engine numbers every sample it acquires (`seq`), pushed or dropped, so each gap in the
+    sequence is a run of dropped samples. A gap inside a line is that line's. A gap between two
+    lines belongs to the next line when the previous one's last sample arrived, to the previous
+    one when the next one's first sample arrived, and to both when neither did (both lost
+    samples, how many each is unknown). Drops before the first sample received go to its line,
+    drops after the last received (the count beyond the gaps) to the last line received.
+    """
+    if dropped_total <= 0:
+        return {}
+    if not len(raw):
+        return {-1: dropped_total}  # no sample received: no line to name
+    order = np.argsort(raw.seq, kind="stable")
+    seq = raw.seq[order].astype(np.int64)
+    line = raw.line[order].astype(np.int64)
+    first = (raw.flags[order] & int(SampleFlag.LINE_FIRST)) != 0
+    last = (raw.flags[order] & int(SampleFlag.LINE_LAST)) != 0
+    counts: dict[int, int] = {}
+
+    def add(index: int, n: int) -> None:
+        counts[index] = counts.get(index, 0) + n
+
+    accounted = int(seq[0])
+    if accounted:
+        add(int(line[0]), accounted)
+    for i in np.flatnonzero(np.diff(seq) > 1):
+        gap = int(seq[i + 1] - seq[i] - 1)
+        accounted += gap
+        before, after = int(line[i]), int(line[i + 1])
+        if before == after or first[i + 1]:
+            add(before, gap)
+        elif last[i]:
+            add(after, gap)
+        else:
+            add(before, gap)
+            add(after, gap)
+    if dropped_total > accounted:
+        add(int(line[-1]), dropped_total - accounted)
+    return counts

@@ -209,7 +209,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
         }
         let timeout_ns = (timeout_s * 1e9) as i64;
         let driver = py.detach(|| BoardDriver::open(&BenchOpener, &url, timeout_ns)).map_err(board_error)?;
-        Ok(Self { link: Lendable::new(url, driver) })
+        Ok(Self { link: Lendable::labelled(format!("board on {url}"), url, driver) })
     }
 
     /// The six channel voltages (V, CHANNEL_NAMES order) of one measurement averaged n_avg times.
@@ -260,7 +260,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
             config.dds[k].gain = gains[k];
             config.dds[k].phase = phases[k];
         }
-        config.register_writes().map_err(|e| board_error(e.into()))?;
+        config.register_writes().map_err(|source| board_error(BoardError::Config { port: self.link.url().to_string(), source }))?;
         self.run(py, move |d| d.configure(&config))
     }
 
@@ -280,7 +280,7 @@ lendable_pymethods!(PyBoardController, "BoardController", {
 pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<Box<dyn Detector>> {
     let ctrl = board.cast::<PyBoardController>().map_err(|_| pyo3::exceptions::PyTypeError::new_err("board must be a BoardController"))?;
     let ctrl = ctrl.get();
-    let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.url()))?;
+    let lent = ctrl.link.shared().lend("flyscan").map_err(|e| lease_error(e, ctrl.link.label()))?;
     // a simulated board draws its noise from the plan's seed: the run can be repeated
     if let (Some(seed), Ok(LinkUrl::Sim { name, .. })) = (plan.seed, LinkUrl::parse(ctrl.link.url())) {
         if let Some(handle) = board_handle(&name) {

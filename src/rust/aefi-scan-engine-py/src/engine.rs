@@ -211,6 +211,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict
     d.set_item("detector_faults", s.detector_faults)?;
     d.set_item("rejected_samples", s.rejected_samples)?;
     d.set_item("link_retries", s.link_retries)?;
+    d.set_item("implausible_positions", s.implausible_positions)?;
     match &s.excitation {
         Some(x) => {
             let xd = PyDict::new(py);

@@ -254,7 +254,7 @@ pub fn board_class(e: &BoardError) -> Exc {
     match e {
         BoardError::Link(source) => transport_class(source),
         BoardError::Protocol { .. } => Exc::Board,
-        BoardError::Config(_) => Exc::InvalidArgument,
+        BoardError::Config { .. } => Exc::InvalidArgument,
     }
 }
 
@@ -396,7 +396,10 @@ mod tests {
         let protocol =
             BoardError::Protocol { port: "p".into(), source: BoardProtocolError::TooFewCodes { got: 5, expected: 8, line: "l".into() } };
         assert_eq!(board_class(&protocol), Exc::Board);
-        let config = BoardError::Config(ConfigError { parameter: "osr".into(), value: "3".into(), allowed: "a".into() });
+        let config = BoardError::Config {
+            port: "p".into(),
+            source: ConfigError { parameter: "osr".into(), value: "3".into(), allowed: "a".into() },
+        };
         assert_eq!(board_class(&config), Exc::InvalidArgument);
     }
 

@@ -1,6 +1,6 @@
 //! Facts of the bench and the controller, defined once in the core and read by Python from here
 //! (the stage's checks, the plugins' defaults, the channel labels).
-use aefi_scan_engine::arcus::limits::{self, MAX_SPEED_PPS, MIN_ACCEL_MS, MIN_SPEED_PPS};
+use aefi_scan_engine::arcus::limits::{self, MAX_SPEED_PPS, MIN_ACCEL_MS, MIN_SPEED_PPS, POSITION_RANGE};
 use aefi_scan_engine::board::convert::CHANNEL_NAMES;
 use aefi_scan_engine::engine::plan::BENCH_STEP_UM;
 use pyo3::prelude::*;
@@ -18,5 +18,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_SPEED_PPS", MIN_SPEED_PPS)?;
     m.add("MAX_SPEED_PPS", MAX_SPEED_PPS)?;
     m.add("MIN_ACCEL_MS", MIN_ACCEL_MS)?;
+    m.add("POSITION_MIN_STEPS", *POSITION_RANGE.start())?;
+    m.add("POSITION_MAX_STEPS", *POSITION_RANGE.end())?;
     Ok(())
 }

@@ -12,13 +12,25 @@ use crate::errors::lease_error;
 /// An open link (`url`) whose driver can be lent to a scan.
 pub(crate) struct Lendable<T> {
     url: String,
+    /// How lease errors name the link (the URL, or "board on URL").
+    label: String,
     shared: Shared<T>,
 }
 
 impl<T: Send> Lendable<T> {
     /// Puts the driver opened on `url` in a lendable slot.
     pub(crate) fn new(url: String, driver: T) -> Self {
-        Self { url, shared: Shared::new(driver) }
+        Self { label: url.clone(), url, shared: Shared::new(driver) }
+    }
+
+    /// As [`Lendable::new`], lease errors naming the link `label` (e.g. "board on URL").
+    pub(crate) fn labelled(label: String, url: String, driver: T) -> Self {
+        Self { label, url, shared: Shared::new(driver) }
+    }
+
+    /// How errors name the link.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
     }
 
     /// The URL it was opened with.
@@ -40,12 +52,12 @@ impl<T: Send> Lendable<T> {
         driver_error: impl FnOnce(E) -> PyErr,
     ) -> PyResult<R> {
         let shared = self.shared.clone();
-        py.detach(move || shared.with(f)).map_err(|e| lease_error(e, &self.url))?.map_err(driver_error)
+        py.detach(move || shared.with(f)).map_err(|e| lease_error(e, &self.label))?.map_err(driver_error)
     }
 
     /// Closes the link (PortBusyError while it is lent).
     pub(crate) fn close(&self) -> PyResult<()> {
-        self.shared.close().map_err(|e| lease_error(e, &self.url))
+        self.shared.close().map_err(|e| lease_error(e, &self.label))
     }
 
     /// `Class("url", open | lent to WHO | closed)`.

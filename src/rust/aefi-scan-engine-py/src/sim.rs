@@ -141,13 +141,13 @@ fn sim_truth_log(py: Python<'_>, url: &str) -> PyResult<String> {
     py.detach(move || truth.log().to_json()).map_err(|e| crate::errors::invalid_argument(e.to_string()))
 }
 
-const FAULT_KINDS: &str = "drop(count=1), garble(count=1), delay(delay_ms, count=1), disconnect, reconnect, \
+const FAULT_KINDS: &str = "drop(count=1), garble(count=1), corrupt(count=1), delay(delay_ms, count=1), disconnect, reconnect, \
      limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)";
 
 fn fault_of(kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Fault> {
     let get = |key: &str| -> Option<Bound<'_, PyAny>> { params.and_then(|p| p.get_item(key).ok().flatten()) };
     let allowed: &[&str] = match kind {
-        "drop" | "garble" => &["count"],
+        "drop" | "garble" | "corrupt" => &["count"],
         "delay" => &["delay_ms", "count"],
         "disconnect" | "reconnect" => &[],
         "limit" => &["axis", "position_steps"],
@@ -171,6 +171,7 @@ fn fault_of(kind: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<Fault> {
     Ok(match kind {
         "drop" => Fault::DropReplies { count: count()? },
         "garble" => Fault::GarbleReplies { count: count()? },
+        "corrupt" => Fault::CorruptNumbers { count: count()? },
         "delay" => {
             let ms: f64 = required("delay_ms")?.extract()?;
             if !(0.0..=60_000.0).contains(&ms) {

@@ -91,6 +91,12 @@ pub enum Fault {
         /// How many.
         count: u64,
     },
+    /// The next `count` numeric replies of two or more digits lose their first digit (`27523` →
+    /// `7523`): line noise that still parses, a wrong value only physics can tell.
+    CorruptNumbers {
+        /// How many.
+        count: u64,
+    },
     /// Delay the next `count` replies by `delay_ns` more.
     DelayReplies {
         /// How many.
@@ -173,6 +179,7 @@ struct AxisSim {
 struct ReplyFaults {
     drop_next: u64,
     garble_next: u64,
+    corrupt_next: u64,
     delay_next: u64,
     delay_next_ns: i64,
     dead: bool,
@@ -501,6 +508,7 @@ impl ArcusSim {
         match fault {
             Fault::DropReplies { count } => self.faults.drop_next += count,
             Fault::GarbleReplies { count } => self.faults.garble_next += count,
+            Fault::CorruptNumbers { count } => self.faults.corrupt_next += count,
             Fault::DelayReplies { count, delay_ns } => {
                 self.faults.delay_next += count;
                 self.faults.delay_next_ns = delay_ns.max(0);

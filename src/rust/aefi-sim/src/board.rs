@@ -417,7 +417,11 @@ pub struct BoardSimPort {
     model: BoardModel,
     framer: CommandFramer,
     queue: VecDeque<Chunk>,
+    lost_commands: u64,
 }
+
+/// Reply chunks a board holds for a host that floods it with commands (two per measurement).
+pub const MAX_QUEUED_CHUNKS: usize = 256;
 
 /// The simulated board was unplugged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -427,7 +431,7 @@ pub struct Unplugged;
 impl BoardSimPort {
     /// A port on `model`.
     pub fn new(model: BoardModel) -> Self {
-        Self { model, framer: CommandFramer::new(), queue: VecDeque::new() }
+        Self { model, framer: CommandFramer::new(), queue: VecDeque::new(), lost_commands: 0 }
     }
 
     /// The model's handle.
@@ -451,6 +455,12 @@ impl BoardSimPort {
         let wire = if self.model.cfg.wire_timing { self.model.cfg.timing.wire_ns(bytes.len()) } else { 0 };
         self.framer.push(bytes);
         while let Some(cmd) = self.framer.next_command() {
+            // The MCU answers one command at a time: a flood beyond its backlog is lost, as
+            // bytes past a full receive buffer are (the host's driver times out and resyncs).
+            if self.queue.len() >= MAX_QUEUED_CHUNKS {
+                self.lost_commands += 1;
+                continue;
+            }
             let chunks = self.model.handle_command(now_ns + wire, cmd);
             self.queue.extend(chunks);
         }
@@ -474,6 +484,16 @@ impl BoardSimPort {
             }
         }
         Ok(n)
+    }
+
+    /// Commands lost because too many replies were waiting (a flood).
+    pub fn lost_commands(&self) -> u64 {
+        self.lost_commands
+    }
+
+    /// Reply chunks waiting to be released.
+    pub fn queued_chunks(&self) -> usize {
+        self.queue.len()
     }
 
     /// When the next queued chunk is released, if any.
@@ -610,6 +630,28 @@ mod tests {
         let c2 = parse_codes(&lines(&mut p, 0)[1]).unwrap();
         assert!((f64::from(c2[2]) / f64::from(c1[2]) - 2.0).abs() < 0.01, "{c1:?} {c2:?}");
         assert_eq!(p.model().registers().adc_scale().gains, [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn a_flood_is_bounded_and_the_board_answers_after_it() {
+        let mut p = port(true, static_probe(38.0, 32.0));
+        let mut flood = b"m255*".repeat(100_000);
+        flood.extend((0..1_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+        flood.extend(vec![b'7'; 1 << 20]);
+        for chunk in flood.chunks(4096) {
+            p.write(chunk, 0).unwrap();
+            assert!(p.queued_chunks() <= MAX_QUEUED_CHUNKS);
+        }
+        assert!(p.lost_commands() > 0);
+        // the host gives up on what it sent, reads everything out, and starts again: one `*` ends
+        // whatever half command the flood left
+        let mut sink = Vec::new();
+        p.read_ready(i64::MAX, &mut sink).unwrap();
+        assert!(sink.len() < 256 * 100, "{} bytes queued", sink.len());
+        p.write(b"*", 0).unwrap();
+        p.read_ready(i64::MAX, &mut sink).unwrap();
+        p.write(b"a17*", 0).unwrap();
+        assert_eq!(lines(&mut p, i64::MAX), vec!["a17*OK"]);
     }
 
     #[test]

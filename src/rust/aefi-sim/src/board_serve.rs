@@ -5,6 +5,7 @@
 //! writes each reply chunk when the board model releases it (the board's timing), and stops when
 //! `stop` is set or the board is unplugged (the master is then closed, so the client's next
 //! read/write fails as with a pulled USB-serial adapter).
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +17,8 @@ use aefi_scan_engine::clock::mono_ns;
 
 /// Longest the server sleeps between checks of `stop` (ns).
 const IDLE_POLL_NS: i64 = 5_000_000;
+/// Reply bytes kept for a client that does not read (a few seconds of data lines at 87 Hz).
+const TX_BACKLOG_BYTES: usize = 16 * 1024;
 
 /// Why serving ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,6 +60,10 @@ impl BoardPty {
     /// I/O errors on the master side.
     pub fn serve(mut self, mut port: BoardSimPort, stop: &AtomicBool) -> std::io::Result<ServeEnd> {
         let mut buf = [0u8; 512];
+        // Replies released but not yet taken by the terminal: a client that writes without
+        // reading must not block the server (it would stop reading, and the client's writes
+        // would stall); past TX_BACKLOG_BYTES the oldest bytes are lost, as from a UART's buffer.
+        let mut backlog: VecDeque<u8> = VecDeque::with_capacity(TX_BACKLOG_BYTES);
         let mut out = Vec::with_capacity(256);
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -67,11 +74,34 @@ impl BoardPty {
             if port.read_ready(now, &mut out).is_err() {
                 return Ok(ServeEnd::Unplugged);
             }
-            if !out.is_empty() {
-                self.master.write_all(&out)?;
-                self.master.flush()?;
+            backlog.extend(out.iter().copied());
+            if backlog.len() > TX_BACKLOG_BYTES {
+                let excess = backlog.len() - TX_BACKLOG_BYTES;
+                backlog.drain(..excess);
             }
-            let wait_ns = port.next_release_ns().map_or(IDLE_POLL_NS, |t| (t - mono_ns()).clamp(0, IDLE_POLL_NS));
+            if !backlog.is_empty() {
+                self.master.set_timeout(Duration::from_micros(100))?;
+                let (head, _) = backlog.as_slices();
+                match self.master.write(head) {
+                    Ok(n) => {
+                        backlog.drain(..n);
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                        ) => {}
+                    // EIO: no client has the slave open; what it did not read is gone with it
+                    Err(e) if e.raw_os_error() == Some(libc::EIO) => backlog.clear(),
+                    Err(e) => return Err(e),
+                }
+            }
+            let wait_ns = if backlog.is_empty() {
+                port.next_release_ns().map_or(IDLE_POLL_NS, |t| (t - mono_ns()).clamp(0, IDLE_POLL_NS))
+            } else {
+                // the terminal is full: look again soon, reading meanwhile
+                1_000_000
+            };
             // TTYPort::read polls for at most its timeout; 0 would mean "forever" for some backends
             self.master.set_timeout(Duration::from_nanos(wait_ns.max(100_000) as u64))?;
             match self.master.read(&mut buf) {

@@ -116,7 +116,7 @@ fn configuration_is_written_through_the_registers() {
     assert_eq!(d2.read_codes(50).unwrap()[4], 8_388_607);
     assert_eq!(board_handle(&name).unwrap().measurements(), 5);
     let bad = BoardConfig { osr: 5, ..BoardConfig::default() };
-    assert!(matches!(d2.configure(&bad), Err(BoardError::Config(e)) if e.parameter == "osr"));
+    assert!(matches!(d2.configure(&bad), Err(BoardError::Config { source: e, .. }) if e.parameter == "osr"));
 }
 
 #[test]

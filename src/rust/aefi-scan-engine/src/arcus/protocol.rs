@@ -744,6 +744,30 @@ mod tests {
         prop_oneof![Just(SyncRegister::Position), Just(SyncRegister::Condition), Just(SyncRegister::Width)]
     }
 
+    fn reply_strategy() -> impl Strategy<Value = Reply> {
+        let codes = prop_oneof![
+            Just(ControllerError::Pulsing),
+            Just(ControllerError::Limit),
+            Just(ControllerError::Alarm),
+            Just(ControllerError::Errored),
+            Just(ControllerError::BufferFull),
+            Just(ControllerError::IncrementalMode),
+            Just(ControllerError::IndexOutOfRange),
+            Just(ControllerError::SspdError),
+            Just(ControllerError::SubNotInitialized),
+            Just(ControllerError::TimerRunning),
+            "[A-Z][A-Z0-9=]{0,10}".prop_map(|c| ControllerError::from_code(&c)),
+        ];
+        prop_oneof![
+            Just(Reply::Ok),
+            any::<i64>().prop_map(Reply::Int),
+            proptest::collection::vec(any::<i64>(), 2..10).prop_map(Reply::List),
+            // device names and versions: printable, not a number, no ':' and not "OK"
+            "[A-Z][A-Za-z0-9 ]{0,15}".prop_filter("OK is its own reply", |t| t != "OK").prop_map(Reply::Text),
+            codes.prop_map(Reply::Error),
+        ]
+    }
+
     fn command_strategy() -> impl Strategy<Value = Command> {
         let a = axis_strategy;
         let oa = || proptest::option::of(axis_strategy());
@@ -828,6 +852,52 @@ mod tests {
         #[test]
         fn command_parser_never_panics(text in "\\PC{0,40}") {
             let _ = Command::parse(&text);
+        }
+
+        #[test]
+        fn every_reply_round_trips(reply in reply_strategy()) {
+            prop_assert_eq!(parse_reply(reply.encode().as_bytes()), Ok(reply));
+        }
+
+        #[test]
+        fn a_reply_with_a_control_or_high_byte_is_garbled(
+            text in "[-?:0-9OKA-Z ]{0,20}", at in any::<prop::sample::Index>(), bad in prop_oneof![0u8..0x20, 0x7fu8..=0xff]
+        ) {
+            let mut bytes = text.into_bytes();
+            bytes.insert(at.index(bytes.len() + 1), bad);
+            prop_assert!(matches!(parse_reply(&bytes), Err(ProtocolError::Garbled(_))));
+        }
+
+        #[test]
+        fn device_frames_do_not_depend_on_chunking(
+            frames in proptest::collection::vec((0u8..=99, "[A-Z0-9=+-]{1,12}"), 1..8),
+            noise in "[a-z ]{0,5}", cuts in proptest::collection::vec(1usize..9, 1..40)
+        ) {
+            let mut stream = noise.into_bytes();
+            for (device, command) in &frames {
+                stream.extend_from_slice(format!("@{device:02}{command}\r\n").as_bytes());
+            }
+            let mut decoder = super::super::framing::DeviceFrameDecoder::new();
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*cut).min(rest.len()));
+                got.extend(decoder.push(chunk).into_iter().map(|f| (f.device, f.command)));
+                rest = tail;
+            }
+            let want: Vec<_> = frames.into_iter().map(|(d, c)| (Some(d), c)).collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(decoder.partial_len(), 0);
+        }
+
+        #[test]
+        fn device_frame_decoder_never_panics_and_stays_bounded(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut decoder = super::super::framing::DeviceFrameDecoder::new();
+            let _ = decoder.push(&bytes);
+            prop_assert!(decoder.partial_len() <= 256);
         }
 
         #[test]

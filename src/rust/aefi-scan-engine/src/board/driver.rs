@@ -17,8 +17,8 @@ pub const DEFAULT_TIMEOUT_NS: i64 = 1_000_000_000;
 /// A failure of the board driver.
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
-    /// The link failed (timeout, disconnection, I/O); the message names the port.
-    #[error(transparent)]
+    /// The link failed (timeout, disconnection, I/O); the message names the board and the port.
+    #[error("board: {0}")]
     Link(#[from] TransportError),
     /// The board answered something that is not a valid reply, or refused a command.
     #[error("board on {port}: {source}")]
@@ -30,8 +30,14 @@ pub enum BoardError {
         source: BoardProtocolError,
     },
     /// A configuration value out of range (nothing was written).
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    #[error("board on {port}: {source}")]
+    Config {
+        /// The port.
+        port: String,
+        /// The value refused.
+        #[source]
+        source: ConfigError,
+    },
 }
 
 /// One measurement with its timing.
@@ -184,7 +190,7 @@ impl<L: ByteLink> BoardDriver<L> {
     /// # Errors
     /// [`BoardError::Config`] (before anything is written) or the first failing write.
     pub fn configure(&mut self, config: &BoardConfig) -> Result<usize, BoardError> {
-        let writes = config.register_writes()?;
+        let writes = config.register_writes().map_err(|source| BoardError::Config { port: self.link.name().to_string(), source })?;
         for &(a, v) in &writes {
             self.write_register(a, v)?;
         }

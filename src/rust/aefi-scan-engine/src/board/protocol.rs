@@ -368,20 +368,40 @@ impl CommandFramer {
     /// (its bytes are consumed), `None` when no `*` has arrived yet. Whitespace and line breaks
     /// between commands are ignored (a terminal user may type them).
     pub fn next_command(&mut self) -> Option<Result<(Command, String), BoardProtocolError>> {
-        while matches!(self.buf.first(), Some(b' ' | b'\r' | b'\n' | b'\t')) {
-            self.buf.remove(0);
-        }
+        // one drain, not a byte at a time: a flood of blanks must not cost quadratic time
+        let blanks = self.buf.iter().take_while(|b| matches!(b, b' ' | b'\r' | b'\n' | b'\t')).count();
+        self.buf.drain(..blanks);
         let Some(end) = self.buf.iter().position(|&b| b == b'*') else {
             if self.buf.len() > MAX_COMMAND_BYTES {
-                let junk = lossy(&self.buf);
+                let junk = quoted_head(&self.buf);
                 self.buf.clear();
                 return Some(Err(BoardProtocolError::UnknownCommand(junk)));
             }
             return None;
         };
+        if end > MAX_COMMAND_BYTES {
+            // a run too long for any command, pushed in one block: refused as a whole, quoted short
+            let junk = quoted_head(&self.buf[..end]);
+            self.buf.drain(..=end);
+            return Some(Err(BoardProtocolError::UnknownCommand(junk)));
+        }
         let body: Vec<u8> = self.buf.drain(..=end).collect();
         let text = lossy(&body);
         Some(Command::parse(&body[..body.len() - 1]).map(|c| (c, text)))
+    }
+
+    /// Bytes received and not yet split into a command.
+    pub fn pending_len(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// The first bytes of a refused run and its length: an error line stays short whatever came.
+fn quoted_head(bytes: &[u8]) -> String {
+    if bytes.len() <= MAX_COMMAND_BYTES {
+        lossy(bytes)
+    } else {
+        format!("{}… ({} bytes)", lossy(&bytes[..MAX_COMMAND_BYTES]), bytes.len())
     }
 }
 
@@ -514,6 +534,49 @@ mod tests {
             let mut c = CommandFramer::new();
             c.push(&bytes);
             for _ in 0..64 { if c.next_command().is_none() { break; } }
+        }
+
+        #[test]
+        fn lines_do_not_depend_on_chunking(
+            lines in proptest::collection::vec(("[ -~\t]{0,120}", any::<bool>()), 1..10),
+            cuts in proptest::collection::vec(1usize..40, 1..60)
+        ) {
+            let mut stream = Vec::new();
+            for (line, crlf) in &lines {
+                stream.extend_from_slice(line.as_bytes());
+                stream.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+            }
+            let mut f = LineFramer::new();
+            let mut got = Vec::new();
+            let mut rest = &stream[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*cut).min(rest.len()));
+                f.push(chunk);
+                while let Some(line) = f.next_line().unwrap() {
+                    got.push(line);
+                }
+                rest = tail;
+            }
+            let want: Vec<String> = lines.into_iter().map(|(line, _)| line).collect();
+            prop_assert_eq!(got, want);
+            prop_assert!(f.pending().is_empty());
+        }
+
+        #[test]
+        fn framers_stay_bounded_under_a_flood(bytes in proptest::collection::vec(any::<u8>(), 0..4000)) {
+            let mut f = LineFramer::new();
+            let mut c = CommandFramer::new();
+            for chunk in bytes.chunks(64) {
+                f.push(chunk);
+                while !matches!(f.next_line(), Ok(None)) {}
+                prop_assert!(f.pending().len() <= MAX_LINE_BYTES + 64);
+                c.push(chunk);
+                while c.next_command().is_some() {}
+                prop_assert!(c.pending_len() <= MAX_COMMAND_BYTES + 64);
+            }
         }
 
         #[test]

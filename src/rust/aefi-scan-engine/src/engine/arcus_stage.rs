@@ -257,6 +257,11 @@ impl<C: DerefMut<Target = ArcusController> + Send> Stage for ArcusStage<C> {
         self.retries
     }
 
+    fn max_reply_age_ns(&self) -> i64 {
+        // a late reply answers one of the last few attempts, each given the query timeout
+        i64::from(QUERY_ATTEMPTS).saturating_mul(self.query_timeout.as_nanos().min(i64::MAX as u128) as i64)
+    }
+
     fn stop_all(&mut self) -> Result<i64, StageError> {
         // The frame is on the wire at once; its reply is awaited no longer than a query's, so that
         // a lost link does not hold the scan's end for the driver's whole timeout.

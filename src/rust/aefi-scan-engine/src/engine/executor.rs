@@ -36,6 +36,7 @@ use super::fault::{AxisRefusal, ScanFault};
 use super::model::{LinkTiming, Poll, Trapezoid};
 use super::physics::{self, StartPositions};
 use super::plan::{validate, Axis, AxisSpeeds, Cadence, FlyPlan, LineSpec, PlanError, TriggerMode, ValidatedPlan};
+use super::plausibility::PositionGuard;
 use super::record::{drain_columns, ring, Columns, Record};
 use super::stage::{AxisMotion, Latch, Stage, StageError, StageErrorKind};
 use super::stats::{Live, Progress, ScanState, ScanStats, ThreadDone};
@@ -65,6 +66,8 @@ const MSG_CAPACITY: usize = 1 << 16;
 /// How long a move refused with `PULSING` (an axis a hair from the end of its previous move) is
 /// retried before it counts as a fault (ns).
 const PULSING_RETRY_NS: i64 = 200_000_000;
+/// Reads of one position before an ever-implausible value counts as a lost link (as a query's attempts).
+const POSITION_READS: u32 = 3;
 
 enum Interrupt {
     Abort,
@@ -103,6 +106,7 @@ struct MotionOutcome {
     poll_wire_ns: f64,
     physical_min_s: Option<f64>,
     link_retries: u64,
+    implausible_positions: u64,
 }
 
 /// The fast axis' compare output (`SYN`) armed for a line.
@@ -163,6 +167,11 @@ struct Motion<'a, S: Stage> {
     step_um: f64,
     /// The last target commanded to each axis, for the message of a link lost mid-move.
     targets: Vec<(Axis, i64)>,
+    /// Position readings checked against the last accepted ones before the model sees them.
+    guard: PositionGuard,
+    /// Readings refused as physically impossible (line noise that parsed), and read again.
+    implausible_positions: u64,
+    position_rereads: u64,
     /// The detector's excitation switch (differential scans).
     excitation: Option<Arc<dyn ExcitationSwitch>>,
 }
@@ -252,7 +261,23 @@ impl<S: Stage> Motion<'_, S> {
     }
 
     fn poll(&mut self, axis: Axis) -> Result<Poll, Interrupt> {
-        let p = self.stage.poll(axis)?;
+        let mut p = self.stage.poll(axis)?;
+        let mut reads = 1;
+        // A reading the axis cannot have reached is noise on the link: read again (positions are
+        // idempotent), and when it stays impossible the link is treated as lost. Never fitted.
+        while let Err(jump) = self.guard.check(axis, &p) {
+            self.implausible_positions += 1;
+            if reads >= POSITION_READS {
+                return Err(Interrupt::Fault(ScanFault::Stage(StageError::new(
+                    StageErrorKind::Link,
+                    format!("{jump}; read {reads} times, never plausible: the link corrupts replies"),
+                ))));
+            }
+            reads += 1;
+            self.position_rereads += 1;
+            p = self.stage.poll(axis)?;
+        }
+        self.guard.accept(axis, &p);
         self.poll_out_ns = (f64::from(p.bytes_out) * self.timing.byte_time_ns) as i64;
         self.poll_rt_ns = p.t_recv_ns - p.t_send_ns;
         if axis == self.fast {
@@ -479,6 +504,7 @@ impl<S: Stage> Motion<'_, S> {
             // plan's physical minimum.
             let speeds = self.stage.speeds(sa)?;
             self.slow_speeds = Some(speeds);
+            self.guard.set_max_speed(sa, speeds.hs_pps.max(speeds.ls_pps));
             for m in self.pending.iter_mut().filter(|m| m.axis == sa) {
                 m.end_ns = Some(m.t_cmd_ns + (physics::move_s(m.from, m.target, &speeds) * 1e9) as i64);
             }
@@ -796,13 +822,24 @@ fn motion_thread<S: Stage>(
         poll_wire_ns: 0.0,
         step_um: vp.plan.step_um,
         targets: Vec::with_capacity(2),
+        guard: PositionGuard::new(),
+        implausible_positions: 0,
+        position_rereads: 0,
         excitation,
     };
+    m.guard.set_reply_age_ns(m.stage.max_reply_age_ns());
+    // The axes rest where `check` read them until the motion thread commands them.
+    let t0 = live.now_ns();
+    m.guard.anchor(fast, start.fast_steps, t0);
+    if let (Some(sa), Some(steps)) = (vp.plan.slow_axis, start.slow_steps) {
+        m.guard.anchor(sa, steps, t0);
+    }
     let mut previous_hs = None;
     let result = (|| {
         // The fly speed is the fast axis' high speed for the whole scan; set before any motion
         // (whether a controller takes a parameter while another axis pulses is not known).
         previous_hs = Some(m.stage.set_axis_high_speed(fast, vp.fly_speeds.hs_pps)?);
+        m.guard.set_max_speed(fast, vp.fly_speeds.hs_pps);
         m.encoder_origin()?;
         m.sync_setup()?;
         m.start_slow_to_first_line(&vp)?;
@@ -842,7 +879,8 @@ fn motion_thread<S: Stage>(
     let abort_latency_ms = m.abort_sent_ns.map(|t| (t - live.abort_requested_ns.load(Ordering::Acquire)) as f64 * 1e-6);
     let _ = m.send(Msg::Finish);
     live.set_final(state);
-    let link_retries = m.stage.link_retries();
+    let link_retries = m.stage.link_retries() + m.position_rereads;
+    let implausible_positions = m.implausible_positions;
     MotionOutcome {
         state,
         error,
@@ -852,6 +890,7 @@ fn motion_thread<S: Stage>(
         poll_wire_ns: m.poll_wire_ns,
         physical_min_s,
         link_retries,
+        implausible_positions,
     }
     // `stage` drops here: a lent link goes home on every path.
 }
@@ -1176,6 +1215,7 @@ impl Scan {
             start_error: None,
         });
         let link_retries = mo.as_ref().map_or(0, |m| m.link_retries);
+        let implausible_positions = mo.as_ref().map_or(0, |m| m.implausible_positions);
         let (flying_ns, polls, abort_latency_ms, poll_wire_ns, physical_min_s) =
             mo.map(|m| (m.flying_ns, m.polls, m.abort_latency_ms, m.poll_wire_ns, m.physical_min_s)).unwrap_or((0, 0, None, 0.0, None));
         // The wire limit of the polls actually made (their frame sizes), else the link's figure.
@@ -1224,6 +1264,7 @@ impl Scan {
             detector_faults: ro.detector_faults,
             rejected_samples: ro.rejected_samples,
             link_retries,
+            implausible_positions,
             excitation: self.excitation_report(),
         }
     }

@@ -12,6 +12,7 @@
 //! - [`executor`]: a scan in four verbs (prepare, kickoff, complete, collect) and abort; a motion
 //!   thread and a trigger thread per scan.
 //! - [`fault`]: why a scan was refused or failed (the executor's one error type).
+//! - [`plausibility`]: a position reading checked against the physics before the model uses it.
 //! - [`physics`]: the physical minimum time of a plan (the scan's efficiency).
 //! - [`stats`]: state, progress and final statistics.
 //! - [`arcus_stage`]: the Arcus driver as a [`stage::Stage`].
@@ -25,6 +26,7 @@ pub mod model;
 pub mod pacer;
 pub mod physics;
 pub mod plan;
+pub mod plausibility;
 pub mod record;
 pub mod rt;
 #[cfg(windows)]

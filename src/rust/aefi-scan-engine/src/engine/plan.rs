@@ -5,6 +5,8 @@
 //! so the Python side can raise `PlanError(.field)`. Validation also computes the run-up and
 //! run-out from the acceleration so that every sample of a line falls in the constant-speed part.
 
+use crate::arcus::limits::{MAX_SPEED_PPS, MIN_SPEED_PPS, POSITION_RANGE};
+
 /// Stage travel per Arcus pulse on the AEFI bench (µm): TB6600 drivers at 1/16 microstep on a
 /// 69.76 mm/turn drive. The one definition; Python reads it as `_engine.BENCH_STEP_UM`.
 pub const BENCH_STEP_UM: f64 = 21.8;
@@ -329,13 +331,33 @@ fn finite_in(field: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), Pl
     }
 }
 
+/// Refuses a position (steps) the controller's position counter cannot hold; `what` names a
+/// position derived from `field` (the run-up's start), empty for the field's own value.
+fn in_position_counter(field: &str, what: &str, steps: i64, step_mm: f64, step_um: f64) -> Result<(), PlanError> {
+    if POSITION_RANGE.contains(&steps) {
+        return Ok(());
+    }
+    let (lo, hi) = (*POSITION_RANGE.start(), *POSITION_RANGE.end());
+    let subject = if what.is_empty() { String::new() } else { format!("its {what} reaches ") };
+    Err(PlanError::new(
+        field,
+        format!(
+            "{subject}{steps} steps ({} mm), outside the controller's 32-bit position counter {lo}..={hi} steps \
+             (±{} mm at {} µm/step)",
+            mm_text(steps as f64 * step_mm),
+            mm_text(hi as f64 * step_mm),
+            mm_text(step_um),
+        ),
+    ))
+}
+
 /// Slow positions: linspace(start, stop, lines), rounded to whole steps.
 pub fn slow_positions(start: i64, stop: i64, lines: u32) -> Vec<i64> {
     if lines <= 1 {
         return vec![start];
     }
     let n = f64::from(lines - 1);
-    (0..lines).map(|i| (start as f64 + (stop - start) as f64 * f64::from(i) / n).round() as i64).collect()
+    (0..lines).map(|i| (start as f64 + (stop as f64 - start as f64) * f64::from(i) / n).round() as i64).collect()
 }
 
 /// Which end of a fly line needs room beyond the sampled span.
@@ -415,6 +437,33 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     if plan.travel_min_steps >= plan.travel_max_steps {
         return Err(PlanError::new("travel_max_steps", "must be greater than travel_min_steps"));
     }
+    // The controller's own ranges first: a value it cannot represent is refused whatever the bench.
+    finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
+    let step_mm = plan.step_um * 1e-3;
+    for (field, steps) in [
+        ("fast_start_steps", plan.fast_start_steps),
+        ("fast_stop_steps", plan.fast_stop_steps),
+        ("slow_start_steps", plan.slow_start_steps),
+        ("slow_stop_steps", plan.slow_stop_steps),
+        ("travel_min_steps", plan.travel_min_steps),
+        ("travel_max_steps", plan.travel_max_steps),
+    ] {
+        in_position_counter(field, "", steps, step_mm, plan.step_um)?;
+    }
+    let window = MIN_SPEED_PPS as f64..=MAX_SPEED_PPS as f64;
+    if !(plan.speed_pps.is_finite() && window.contains(&plan.speed_pps)) {
+        return Err(PlanError::new(
+            "speed_pps",
+            format!(
+                "{} pps ({} mm/s) is outside the controller's speed window {MIN_SPEED_PPS}..={MAX_SPEED_PPS} pps \
+                 ({} mm/s at {} µm/step)",
+                plan.speed_pps,
+                mm_text(plan.speed_pps * step_mm),
+                mm_text(MAX_SPEED_PPS as f64 * step_mm),
+                mm_text(plan.step_um),
+            ),
+        ));
+    }
     let lo_speed = speeds.ls_pps.max(1.0);
     // a relative 1e-9 tolerance on HS: 32.7 mm/s at 21.8 µm/step is 1500.0000000000002 pps in
     // floating point, i.e. exactly the bench's HS
@@ -455,7 +504,6 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             format!("{:?} is outside 0..={} (AD9106 gain words)", plan.excitation_gains, crate::board::registers::DDS_GAIN_MAX),
         ));
     }
-    finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
     finite_in("probe_noise_volts", plan.probe_noise_volts, 0.0, 10.0, "V")?;
     finite_in("encoder_counts_per_step", plan.encoder_counts_per_step, 0.0, 1000.0, "counts per pulse")?;
     finite_in("encoder_max_slip_steps", plan.encoder_max_slip_steps, 0.5, 1e9, "steps")?;
@@ -473,6 +521,7 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     // Arcus ramps are linear in speed from LS to HS over ACC ms: the distance is the mean speed
     // times the ramp time.
     let margin = v * RUN_MARGIN_S + 2.0;
+    // `as` saturates: a ramp the controller reports absurdly long gives i64::MAX, refused below
     let runup = ((fly.ls_pps + v) / 2.0 * fly.acc_ms * 1e-3 + margin).ceil() as i64;
     let runout = ((fly.ls_pps + v) / 2.0 * fly.dec_ms * 1e-3 + margin).ceil() as i64;
 
@@ -493,13 +542,12 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             slow_steps: slow,
             span_from_steps: from,
             span_to_steps: to,
-            runup_start_steps: from - dir * runup,
-            runout_end_steps: to + dir * runout,
+            runup_start_steps: from.saturating_sub(dir * runup),
+            runout_end_steps: to.saturating_add(dir * runout),
             baseline,
         });
     }
     let (tmin, tmax) = (plan.travel_min_steps, plan.travel_max_steps);
-    let step_mm = plan.step_um * 1e-3;
     for l in &lines {
         let from_field = if l.span_from_steps == plan.fast_start_steps { "fast_start_steps" } else { "fast_stop_steps" };
         let to_field = if l.span_to_steps == plan.fast_stop_steps { "fast_stop_steps" } else { "fast_start_steps" };
@@ -507,6 +555,7 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             (from_field, RunSide::Up, l.span_from_steps, l.runup_start_steps),
             (to_field, RunSide::Out, l.span_to_steps, l.runout_end_steps),
         ] {
+            in_position_counter(field, run.name(), reach, step_mm, plan.step_um)?;
             if reach < tmin || reach > tmax {
                 let distance = (reach - span_end).abs();
                 let bound = if reach < tmin { Bound::AtLeast(tmin + distance) } else { Bound::AtMost(tmax - distance) };
@@ -583,12 +632,47 @@ mod tests {
                 "slow_stop_steps",
             ),
             (FlyPlan { settle_ms: -1.0, ..FlyPlan::default() }, "settle_ms"),
+            (FlyPlan { fast_start_steps: i64::MIN, ..FlyPlan::default() }, "fast_start_steps"),
+            (FlyPlan { slow_stop_steps: 1 << 31, ..FlyPlan::default() }, "slow_stop_steps"),
+            (FlyPlan { travel_max_steps: i64::MAX, ..FlyPlan::default() }, "travel_max_steps"),
+            (FlyPlan { speed_pps: 6_000_001.0, ..FlyPlan::default() }, "speed_pps"),
         ];
         for (plan, field) in cases {
             let err = validate(&plan, &BENCH).unwrap_err();
             assert_eq!(err.field, field, "{err}");
             assert!(!err.message.is_empty());
         }
+    }
+
+    #[test]
+    fn positions_outside_the_position_counter_name_value_limit_and_unit() {
+        let plan = FlyPlan { fast_stop_steps: 3_000_000_000, travel_max_steps: i64::from(i32::MAX), ..FlyPlan::default() };
+        let err = validate(&plan, &BENCH).unwrap_err();
+        assert_eq!(err.field, "fast_stop_steps");
+        for needle in ["3000000000 steps (65400000 mm)", "-2147483648..=2147483647 steps", "32-bit position counter", "21.8 µm/step"] {
+            assert!(err.message.contains(needle), "{needle:?} not in {err}");
+        }
+        // a span that ends at the counter's end: the run-out would leave the counter
+        let top = i64::from(i32::MAX);
+        let plan = FlyPlan { fast_start_steps: top - 1000, fast_stop_steps: top, travel_max_steps: top, ..FlyPlan::default() };
+        let err = validate(&plan, &BENCH).unwrap_err();
+        assert_eq!(err.field, "fast_stop_steps");
+        assert!(err.message.contains("its run-out reaches") && err.message.contains("position counter"), "{err}");
+        // a ramp the controller reports absurdly long saturates and is refused, never wraps
+        let long = AxisSpeeds { acc_ms: 1e300, ..BENCH };
+        let err = validate(&FlyPlan::default(), &long).unwrap_err();
+        assert!(err.message.contains("its run-up reaches"), "{err}");
+    }
+
+    #[test]
+    fn a_speed_outside_the_speed_window_names_the_window_in_pps_and_mm_s() {
+        let fast = AxisSpeeds { hs_pps: 1e9, ..BENCH };
+        let err = validate(&FlyPlan { speed_pps: 7e6, ..FlyPlan::default() }, &fast).unwrap_err();
+        assert_eq!(err.field, "speed_pps");
+        for needle in ["7000000 pps (152600 mm/s)", "speed window 1..=6000000 pps", "130800 mm/s"] {
+            assert!(err.message.contains(needle), "{needle:?} not in {err}");
+        }
+        assert!(validate(&FlyPlan { speed_pps: 0.5, ..FlyPlan::default() }, &fast).is_err());
     }
 
     #[test]

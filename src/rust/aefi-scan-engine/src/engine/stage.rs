@@ -194,6 +194,12 @@ pub trait Stage: Send {
         0
     }
 
+    /// How much older than its exchange a reply may be (ns): replies carry no sequence number,
+    /// so the late reply of a timed-out query can be read as the answer to a later one.
+    fn max_reply_age_ns(&self) -> i64 {
+        0
+    }
+
     /// Motion states of several axes, in the order given (a controller that reports every axis
     /// in one status query answers in one transaction).
     ///
@@ -258,6 +264,9 @@ impl<T: Stage + ?Sized> Stage for Box<T> {
     }
     fn link_retries(&self) -> u64 {
         (**self).link_retries()
+    }
+    fn max_reply_age_ns(&self) -> i64 {
+        (**self).max_reply_age_ns()
     }
     fn stop_all(&mut self) -> Result<i64, StageError> {
         (**self).stop_all()

@@ -410,8 +410,11 @@ pub struct ScanStats {
     pub detector_faults: u64,
     /// Detector samples rejected as invalid (a board reply that did not parse); never recorded.
     pub rejected_samples: u64,
-    /// Position or status queries asked again after a timeout or a garbled reply.
+    /// Position or status queries asked again after a timeout, a garbled reply or an implausible position.
     pub link_retries: u64,
+    /// Position readings refused as farther than the axis can move since the last one (line
+    /// noise that parsed as a number); each was read again, none reached the position model.
+    pub implausible_positions: u64,
     /// What a differential scan did to the excitation (None for other scans).
     pub excitation: Option<super::detector::ExcitationReport>,
 }

@@ -97,7 +97,8 @@ fn percent_decode(v: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
+        // two hex digits, checked here: from_str_radix alone would take "%+1" for byte 1
+        if bytes[i] == b'%' && i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() {
             if let Some(b) = v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(b);
                 i += 3;
@@ -234,6 +235,90 @@ impl LinkUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Every outcome of `parse` is a URL or a `BadUrl` quoting the whole input with a reason.
+    fn parses_or_says_why(url: &str) -> Result<(), TestCaseError> {
+        match LinkUrl::parse(url) {
+            Ok(_) => Ok(()),
+            Err(TransportError::BadUrl { url: quoted, reason }) => {
+                prop_assert_eq!(quoted, url);
+                prop_assert!(!reason.is_empty());
+                Ok(())
+            }
+            Err(other) => Err(TestCaseError::fail(format!("{url:?}: not a BadUrl: {other:?}"))),
+        }
+    }
+
+    /// `%XX` for the bytes the query syntax gives a meaning to, and for `%` itself.
+    fn percent_encode(v: &str) -> String {
+        v.chars()
+            .map(|c| match c {
+                '%' | '&' | '?' | '=' | '#' => format!("%{:02X}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(url in "\\PC{0,60}") {
+            parses_or_says_why(&url)?;
+        }
+
+        #[test]
+        fn parser_never_panics_on_near_misses(
+            url in "(sim|serial|tcp|usb|performax|ftp|)(://|:/|)[a-z0-9:/.%-]{0,16}(\\?([a-z_]{0,6}(=[a-zA-Z0-9%.:=-]{0,8})?&?){0,4})?"
+        ) {
+            parses_or_says_why(&url)?;
+        }
+
+        #[test]
+        fn sim_urls_round_trip(
+            name in "[a-z][a-z0-9_-]{0,12}", baud in 300u32..=10_000_000, device in 0u8..=99, wire in any::<bool>(),
+            options in proptest::collection::vec(("[a-z][a-z_]{0,8}", "[A-Za-z0-9:.=-]{0,10}"), 0..4)
+        ) {
+            let options: Vec<(String, String)> =
+                options.into_iter().filter(|(k, _)| !["baud", "device", "timing"].contains(&k.as_str())).collect();
+            let timing = if wire { "wire" } else { "none" };
+            let mut url = format!("sim://{name}?baud={baud}&device={device}&timing={timing}");
+            for (k, v) in &options {
+                url.push_str(&format!("&{k}={v}"));
+            }
+            let timing = if wire { SimTiming::Wire } else { SimTiming::None };
+            prop_assert_eq!(LinkUrl::parse(&url).ok(), Some(LinkUrl::Sim { name, baud, timing, device, options }));
+        }
+
+        #[test]
+        fn tcp_urls_round_trip(host in "[a-z0-9][a-z0-9.-]{0,20}", port in any::<u16>(), device in 0u8..=99) {
+            let url = format!("tcp://{host}:{port}?device={device}");
+            prop_assert_eq!(LinkUrl::parse(&url).ok(), Some(LinkUrl::Tcp { addr: format!("{host}:{port}"), device, baud: None }));
+        }
+
+        #[test]
+        fn out_of_range_baud_and_device_are_refused(baud in 10_000_001u64..u64::MAX, device in 100u32..100_000) {
+            for url in [
+                format!("serial:///dev/x?baud={baud}"),
+                format!("serial:///dev/x?baud={}", baud % 300),
+                format!("tcp://h:1?device={device}"),
+            ] {
+                prop_assert!(LinkUrl::parse(&url).is_err(), "{} was accepted", url);
+            }
+        }
+
+        #[test]
+        fn dll_paths_round_trip_through_percent_escapes(path in "\\PC{1,40}") {
+            let url = format!("performax://0?dll={}", percent_encode(&path));
+            prop_assert_eq!(LinkUrl::parse(&url).ok(), Some(LinkUrl::Performax { device: PerformaxDevice::Index(0), dll: Some(path) }));
+        }
+
+        #[test]
+        fn text_without_hex_escapes_is_decoded_as_is(v in "[%+ 0-9a-fA-Fg-z-]{0,12}") {
+            let escapes = v.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+            prop_assume!(!escapes);
+            prop_assert_eq!(percent_decode(&v), v);
+        }
+    }
 
     #[test]
     fn url_table() {

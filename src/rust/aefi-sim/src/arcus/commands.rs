@@ -46,7 +46,13 @@ impl ArcusSim {
             }
             Err(_) => Reply::Error(ControllerError::UnknownCommand(text.to_string())),
         };
-        let reply_text = reply.encode();
+        let mut reply_text = reply.encode();
+        if self.faults.corrupt_next > 0 {
+            if let Some(cut) = without_first_digit(&reply_text) {
+                self.faults.corrupt_next -= 1;
+                reply_text = cut;
+            }
+        }
         self.replies += 1;
         let f = &self.cfg.faults;
         let n = self.replies;
@@ -401,4 +407,10 @@ fn values_in_range(cmd: &Command) -> bool {
         Command::SetToc(ms) => fits(*ms),
         _ => true,
     }
+}
+
+/// A number's text without its first digit (`-27523` → `-7523`), for numbers of two digits or more.
+fn without_first_digit(text: &str) -> Option<String> {
+    let (sign, digits) = text.strip_prefix('-').map_or(("", text), |d| ("-", d));
+    (digits.len() >= 2 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| format!("{sign}{}", &digits[1..]))
 }

@@ -403,6 +403,17 @@ fn reply_faults() {
         }
         o => panic!("{o:?}"),
     }
+    // a number loses its first digit, still a number; OK and a one-digit number are left alone
+    b.sim.inject(Fault::CorruptNumbers { count: 1 }, T0);
+    assert_eq!(b.at(0.0, "PX=-27523"), "OK");
+    assert_eq!(b.at(0.0, "PX"), "-7523");
+    assert_eq!(b.at(0.0, "PX"), "-27523", "one reply corrupted");
+    assert_eq!(b.at(0.0, "PX=0"), "OK");
+    b.sim.inject(Fault::CorruptNumbers { count: 1 }, T0);
+    assert_eq!(b.at(0.0, "PX"), "0", "a single digit is kept, the fault waits for a longer number");
+    assert_eq!(b.at(0.0, "PX=12"), "OK");
+    assert_eq!(b.at(0.0, "PX"), "2");
+    assert_eq!(b.at(0.0, "PX=0"), "OK");
     b.sim.inject(Fault::DelayReplies { count: 1, delay_ns: 5 * MS }, T0);
     match b.sim.handle_command("PX", T0 + MS, f, true) {
         FrameOutcome::Reply { ready_ns, .. } => {
