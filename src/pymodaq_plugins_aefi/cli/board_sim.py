@@ -32,7 +32,15 @@ assumptions (the real board's documentation leaves these open; the simulator doe
     the DDS1/DDS2 amplitude (0 = sources off);
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
-  - noise: 300 uV per conversion (1 sigma), divided by sqrt(n).
+  - noise: 300 uV per conversion (1 sigma), divided by sqrt(n);
+  - detection chain: each channel goes through a first-order low-pass of --filter-tau-ms (the
+    synchronous detection's output filter; default 0 = none; the bench's real value is unknown, its
+    notes say so) on the demodulated outputs, then the ADS131A04 sinc3 filter's group delay,
+    1.5 data periods at the configured OSR (datasheet SBAS590E, "Digital Decimation Filter",
+    Equation 6; 16.384 MHz CLKIN / 2 / ICLK divider: 1.4996 ms at the bench's OSR 4096);
+    muting the sources (DDS1/DDS2 gains 0) makes the outputs decay with the same low-pass.
+    The chain lags the probe by tau + the group delay, which a flyscan sees as a shift of
+    speed x lag along each line.
 """
 
 
@@ -55,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wire: reply when the real board would; none: at once")
     parser.add_argument("--noise-uv", type=float, default=300.0, help="noise of one conversion, µV (1 sigma)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the noise (reproducible runs)")
+    parser.add_argument("--filter-tau-ms", type=float, default=0.0,
+                        help="time constant (ms) of the detection chain's first-order low-pass on the demodulated "
+                             "outputs (default 0: none; the real bench's value is unknown); the ADS131A04 filter's "
+                             "group delay at the configured OSR (1.5 ms at OSR 4096) comes on top")
     parser.add_argument("--rates", action="store_true",
                         help="instead of serving: measure the sample rate at n = 1, 10, 127 on the in-process "
                              "simulated board (wire timing) and compare with the model and the legacy bench")
@@ -118,13 +130,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # SIGTERM ends the server like Ctrl-C (the Rust loop checks for pending Python signals)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
+    if not 0 <= args.filter_tau_ms <= 10_000:
+        raise SystemExit(f"aefi-board-sim: --filter-tau-ms must be in [0, 10000] ms (got {args.filter_tau_ms})")
     if args.mm_per_step <= 0:
         raise SystemExit(f"aefi-board-sim: --mm-per-step must be > 0 (got {args.mm_per_step})")
     where = "the simulated Arcus's X/Y" if args.with_arcus else f"{probe[0]:g},{probe[1]:g} mm"
 
     def ready(path: str) -> None:
         print(path, flush=True)
-        print(f"aefi-board-sim: board on {path}, probe at {where}, timing={args.timing}", file=sys.stderr, flush=True)
+        print(f"aefi-board-sim: board on {path}, probe at {where}, timing={args.timing}, "
+              f"detection low-pass {args.filter_tau_ms:g} ms", file=sys.stderr, flush=True)
 
     def arcus_ready(path: str) -> None:
         print(path, flush=True)
@@ -135,7 +150,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         ended = _engine.serve_board_sim(probe_mm=probe, timing=args.timing, noise_volts=args.noise_uv * 1e-6,
                                         seed=args.seed, on_ready=ready, arcus_options=arcus_options,
-                                        on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step)
+                                        on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step,
+                                        filter_tau_ms=args.filter_tau_ms)
     except KeyboardInterrupt:
         return 0
     print(f"aefi-board-sim: {ended}", file=sys.stderr)

@@ -4,7 +4,9 @@
 //! steps × [`DEFAULT_MM_PER_STEP`]), so a flyscan through `sim://NAME` for both links is checkable
 //! against truth. It is created on the first board open of that bench and kept with it; one
 //! link at a time has it (a second open is `PortBusy`, as an exclusively opened serial port).
-//! The link's `timing=wire|none` query sets the board's reply pacing for that link.
+//! The link's `timing=wire|none` query sets the board's reply pacing for that link. The board
+//! options of the URL that created the bench (`filter_tau_ms=20`: the detection chain's low-pass,
+//! see [`crate::detection`]) configure its board.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -39,7 +41,14 @@ fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {
             return (Arc::clone(&e.slot), e.handle.clone());
         }
     }
-    let model = BoardModel::new(BoardSimConfig::default(), bench_probe(bench, DEFAULT_MM_PER_STEP));
+    let mut cfg = BoardSimConfig::default();
+    for (k, v) in &bench.board_options {
+        // checked when the bench was created from its URL
+        if let Err(reason) = cfg.apply_option(k, v) {
+            debug_assert!(false, "{reason}");
+        }
+    }
+    let model = BoardModel::new(cfg, bench_probe(bench, DEFAULT_MM_PER_STEP));
     let handle = model.handle();
     let slot: BoardSlot = Arc::new(Mutex::new(Some(BoardSimPort::new(model))));
     reg.insert(bench.name.clone(), Entry { bench: Arc::downgrade(bench), slot: Arc::clone(&slot), handle: handle.clone() });

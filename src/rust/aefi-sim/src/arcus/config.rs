@@ -212,7 +212,8 @@ impl SimConfig {
             other => {
                 return Err(format!(
                     "unknown simulator option {other:?} (allowed: baud, device, turnaround_us, limit, home, \
-                     encoder_ratio, encoder, encoder_ppr, drop_every, garble_every, delay_ms, disconnect_after, limit_hit, stall)"
+                     encoder_ratio, encoder, encoder_ppr, drop_every, garble_every, delay_ms, disconnect_after, limit_hit, stall; \
+                     the board's: filter_tau_ms)"
                 ))
             }
         }
