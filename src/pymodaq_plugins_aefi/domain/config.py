@@ -31,6 +31,8 @@ MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
 #: Seeds are 64-bit unsigned integers (the simulators' noise generators).
 MAX_SEED = 2**64 - 1
+#: Longest detector lag one can configure (ms): far beyond any lock-in output filter a flyscan can use.
+MAX_DETECTOR_LAG_MS = 500.0
 
 
 def _finite(name: str, value: float) -> float:
@@ -87,6 +89,9 @@ class FlyScanConfig:
     max_speed_pps: float = MAX_SPEED_PPS
     #: Seed of the simulated noise (virtual probe, simulated board): a run can be repeated. None: fresh.
     seed: Optional[int] = None
+    #: The detector's lag (ms): each sample is gridded where the probe was at t − lag. None: measured from
+    #: the scan itself (serpentine lines flown both ways) and applied when it can be; 0: no compensation.
+    detector_lag_ms: Optional[float] = None
     scale: StepScale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +122,9 @@ class FlyScanConfig:
         _count("board_n_avg", self.board_n_avg, 1, 255)  # the MCU averages 1..255 per sample (board protocol)
         if self.seed is not None:
             _count("seed", self.seed, 0, MAX_SEED)
+        if self.detector_lag_ms is not None:
+            _in_range("detector_lag_ms", _finite("detector_lag_ms", self.detector_lag_ms), 0.0, MAX_DETECTOR_LAG_MS,
+                      "ms")
         if self.fast_span_mm < 10 * self.scale.step_mm:
             raise InvalidScanConfig(
                 "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"
