@@ -11,7 +11,9 @@ STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz"
               "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
               "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
               "stall_detection", "cadence", "detector_rate_hz", "detector_rate_limit_hz", "sample_interval_us",
-              "smear_mm", "samples_per_cell"}
+              "smear_mm", "samples_per_cell", "detector_lag_ms", "detector_lag_uncertainty_ms", "detector_lag_source",
+              "detector_lag_applied", "detector_lag_pairs", "detector_lag_note", "detector_lag_true_ms",
+              "map_rms_error_rel_uncompensated"}
 
 
 @pytest.fixture
@@ -34,6 +36,8 @@ def test_hardware_run_writes_files_with_null_truth_figures(tmp_path, fake_port, 
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert set(stats) == STATS_KEYS
     assert stats["position_error_steps"] is None and stats["map_rms_error_rel"] is None
+    assert stats["detector_lag_true_ms"] is None and stats["map_rms_error_rel_uncompensated"] is None
+    assert stats["detector_lag_source"] in ("estimated", "unknown") and isinstance(stats["detector_lag_applied"], bool)
     assert stats["efficiency"] is None and stats["overhead_per_line_ms"] is None  # the fake reports no physics
     assert stats["status"] == "completed" and stats["lines"] == 4 and stats["samples"] > 0
     assert stats["step_scan_estimate_s"] > 60

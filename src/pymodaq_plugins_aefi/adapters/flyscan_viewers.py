@@ -310,7 +310,28 @@ def viewer_defaults() -> dict:
     return {"url": config("arcus", "url"), "board_url": config("board", "url"), "step_um": config("arcus", "step_um"),
             **{key: config("flyscan", key) for key in (
                 "fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "lines",
-                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir")}, "raw": False}
+                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir")},
+            "detector_lag_ms": _config_or(config, ("flyscan", "detector_lag_ms"), "auto"), "raw": False}
+
+
+def _config_or(config: Any, path: tuple[str, ...], default: Any) -> Any:
+    """A configuration value, or `default` in a configuration written before the key existed."""
+    try:
+        return config(*path)
+    except (KeyError, TypeError):
+        return default
+
+
+def detector_lag_setting(text: Any) -> Optional[float] | str:
+    """The viewer's "Detector lag (ms)" text as FlyScanConfig.detector_lag_ms: "auto" → None (measured
+    from the raster), a number → that lag; anything else is handed on for the config to refuse by name."""
+    value = str(text).strip()
+    if value.lower() in ("auto", ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
@@ -347,6 +368,11 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
          "value": settings["detector"]},
         {"title": "Board URL:", "name": "board_url", "type": "str", "value": settings["board_url"]},
         {"title": "Step size (µm):", "name": "step_um", "type": "float", "value": settings["step_um"]},
+        {"title": "Detector lag (ms):", "name": "detector_lag_ms", "type": "str",
+         "value": str(settings["detector_lag_ms"]),
+         "tip": "Samples are gridded where the probe was at t − lag. auto: measured from the raster's lines flown "
+                "both ways" + (" (a single line has nothing to measure it from: give a number)" if not raster else "")
+                + "; 0: no compensation"},
     ]
     if raster:
         params += [
@@ -371,6 +397,7 @@ def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[floa
     if raster:
         names += ["slow_start_mm", "slow_stop_mm", "lines", "pattern"]
     request = {name: settings[name] for name in names}
+    request["detector_lag_ms"] = detector_lag_setting(settings["detector_lag_ms"])
     if request["detector"] == "board":
         request["trigger"] = "continuous"  # the board's one cadence: back to back, at the pace its averaging sets
     if not raster:

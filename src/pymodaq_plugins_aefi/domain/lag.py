@@ -11,14 +11,15 @@ the other way, the lag L that best superposes it on their mean once all three ar
 channel whose shape changes sign between the lines, as the in-plane field across a feature does,
 counts by its magnitude). Averaging the two neighbours cancels, to first order, how the field
 changes across the slow axis, which would otherwise bias a line-to-line comparison. The estimate is
-the mean over lines, its uncertainty their standard error. A unidirectional scan, a single line or
-lines without common structure give no estimate.
+the mean over lines, its uncertainty their standard error; it is applied when it exceeds twice its
+uncertainty (a scan of two or three lines gives an estimate without uncertainty: recorded, not
+applied). A unidirectional scan, a single line or lines without common structure give no estimate.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -31,11 +32,15 @@ MAX_LAG_MS = 500.0
 MAX_SHIFT_FRACTION = 0.1
 #: A line counts when its best superposition reaches this score (1: identical shapes).
 MIN_PAIR_SCORE = 0.8
+#: An estimated lag is applied when it exceeds its uncertainty this many times (told from zero).
+SIGNIFICANCE = 2.0
 #: Candidates of the coarse search, then of the refinement around its best.
 _COARSE_CANDIDATES = 81
 _FINE_CANDIDATES = 21
 #: Grid points per mm on which two lines are compared.
 _GRID_PER_MM = 20.0
+#: Structure (energy left after removing a line's straight fit) below this fraction of its energy is rounding.
+_STRUCTURE_FLOOR = 1e-20
 
 
 @dataclass(frozen=True)
@@ -128,13 +133,17 @@ def _profile(line: _Line, lag_s: float, grid_mm: np.ndarray) -> np.ndarray:
 
 
 def _score(line: _Line, neighbours: list[_Line], lag_s: float, grid_mm: np.ndarray) -> float:
-    """How well a line superposes on its neighbours' mean once all are placed at t − lag (≤ 1)."""
-    pa = _detrended(_profile(line, lag_s, grid_mm), grid_mm)
-    pb = _detrended(np.mean([_profile(n, lag_s, grid_mm) for n in neighbours], axis=0), grid_mm)
-    energy = math.sqrt(float(np.sum(pa * pa)) * float(np.sum(pb * pb)))
-    if energy <= 0:
+    """How well a line superposes on its neighbours' mean once all are placed at t − lag (≤ 1; 0
+    when either is a straight line along the grid, which no shift changes)."""
+    raw_a = _profile(line, lag_s, grid_mm)
+    raw_b = np.mean([_profile(n, lag_s, grid_mm) for n in neighbours], axis=0)
+    pa, pb = _detrended(raw_a, grid_mm), _detrended(raw_b, grid_mm)
+    ea, eb = float(np.sum(pa * pa)), float(np.sum(pb * pb))
+    # what is left of a straight line after removing its fit is rounding: no structure to match
+    floor = _STRUCTURE_FLOOR * max(float(np.sum(raw_a * raw_a)), float(np.sum(raw_b * raw_b)))
+    if ea <= floor or eb <= floor:
         return 0.0
-    return float(np.sum(np.abs(np.sum(pa * pb, axis=1)))) / energy
+    return float(np.sum(np.abs(np.sum(pa * pb, axis=1)))) / math.sqrt(ea * eb)
 
 
 def _best(line: _Line, neighbours: list[_Line], candidates_s: np.ndarray, grid_mm: np.ndarray
@@ -246,15 +255,21 @@ def resolve_lag(raw: RawSamples, configured_ms: Optional[float], fast_mm: Option
                 ) -> tuple[DetectorLag, np.ndarray]:
     """The lag a map is gridded with and the positions it gives (mm).
 
-    A configured lag is applied as given (0 turns compensation off); otherwise the lag is estimated
-    and applied when the data give one, and the positions stay as placed when they do not.
+    A configured lag is applied as given (0: no compensation). Otherwise the lag is estimated and
+    applied when the data tell it from zero: an uncertainty is known (at least two lines matched)
+    and the lag exceeds it `SIGNIFICANCE` times; else the positions stay as placed and the record
+    says why.
     """
     placed = raw.fast_mm if fast_mm is None else np.asarray(fast_mm, dtype=np.float64)
     if configured_ms is not None:
-        lag = DetectorLag(float(configured_ms), None, "configured", True, 0, "")
+        lag = DetectorLag(float(configured_ms), None, "configured", configured_ms != 0, 0, "")
         return lag, positions_at_lag(raw, lag.lag_ms or 0.0, placed)
     lag = estimate_lag(raw, placed)
     if lag.lag_ms is None:
         return lag, placed
-    applied = DetectorLag(lag.lag_ms, lag.uncertainty_ms, lag.source, True, lag.pairs, lag.note)
-    return applied, positions_at_lag(raw, lag.lag_ms, placed)
+    if lag.uncertainty_ms is None:
+        return replace(lag, note=f"{lag.note}; not applied"), placed
+    if abs(lag.lag_ms) < SIGNIFICANCE * lag.uncertainty_ms:
+        note = f"not applied: within {SIGNIFICANCE:g} × its uncertainty of zero"
+        return replace(lag, note=note), placed
+    return replace(lag, applied=True), positions_at_lag(raw, lag.lag_ms, placed)
