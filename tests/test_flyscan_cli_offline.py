@@ -76,3 +76,26 @@ def test_no_warning_when_every_cell_gets_samples(tmp_path, fake_port, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "4.3 samples per 1 mm cell" in out and "warning:" not in out
+
+
+def test_a_configured_detector_lag_is_applied_and_recorded(tmp_path, fake_port, capsys):
+    code = flyscan.main(["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--lines", "4", "--no-progress",
+                         "--detector-lag-ms", "12.5"])
+    assert code == 0
+    assert fake_port.ports[0].executed[0].config.detector_lag_ms == 12.5
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["detector_lag_ms"] == 12.5 and stats["detector_lag_source"] == "configured"
+    assert stats["detector_lag_applied"] is True and stats["detector_lag_uncertainty_ms"] is None
+    assert "detector lag 12.50 ms (configured), applied" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, message", [("abc", "expected auto or a number of ms"),
+                                            ("-3", "outside the allowed range")])
+def test_a_bad_detector_lag_is_refused_before_anything_moves(tmp_path, fake_port, capsys, value, message):
+    argv = ["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--no-progress", "--detector-lag-ms", value]
+    try:
+        code = flyscan.main(argv)
+    except SystemExit as exit_:  # argparse refuses what is not a number
+        code = exit_.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not fake_port.ports or not fake_port.ports[0].executed
