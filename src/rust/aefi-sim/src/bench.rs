@@ -12,8 +12,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use super::board::{BoardSimConfig, BOARD_OPTIONS};
 use super::arcus::{ArcusSim, Fault, FrameOutcome, PublishedTruth, SimConfig, TruthLog, TruthRead};
+use super::board::{BoardSimConfig, BOARD_OPTIONS};
 use aefi_scan_engine::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
 use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::clock::{Clock, MonotonicClock};
@@ -144,8 +144,7 @@ pub fn open_bench_with_board_options(
         return Ok(Arc::clone(b));
     }
     let arcus = Arc::new(Mutex::new(ArcusSim::new(cfg()?, clock.now_ns())));
-    let bench =
-        Arc::new(SimBench { name: name.to_string(), clock, truth: TruthHandle::new(Arc::clone(&arcus)), arcus, board_options });
+    let bench = Arc::new(SimBench { name: name.to_string(), clock, truth: TruthHandle::new(Arc::clone(&arcus)), arcus, board_options });
     reg.insert(name.to_string(), Arc::clone(&bench));
     Ok(bench)
 }
