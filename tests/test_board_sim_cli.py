@@ -90,8 +90,6 @@ def test_one_process_serves_the_arcus_and_a_board_that_follows_it():
             for command in (b"@00PX=1743\r", b"@00PY=1468\r"):  # the stage counters: on the strongest feature
                 arcus.write(command)
                 assert arcus.read_until(b"\r") == b"OK\r"
-            # the board's detection chain answers one ADC filter group delay late (1.5 ms at OSR 4096)
-            time.sleep(0.005)
             _, codes, _ = _measure(board, 50)
         volts = np.array(codes[:6]) / 2**23 * VREF_VOLTS
         truth = _engine.field_map_volts(np.array([1743 * 0.0218]), np.array([1468 * 0.0218]))[0]

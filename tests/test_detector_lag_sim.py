@@ -45,7 +45,7 @@ def test_the_sim_option_gives_the_board_its_chain_and_the_truth_its_lag():
     plain = f"sim://{_name('lag-option')}?timing=none"
     with _engine.BoardController(plain) as board:
         board.measure_timed(1)
-    assert _engine.sim_board_truth(plain)["lag_ns"][0] == round(ADC_DELAY_MS * 1e6), "no low-pass by default"
+    assert _engine.sim_board_truth(plain)["lag_ns"][0] == 0, "no chain by default: an ideal detector"
     for bad in ("-1", "abc", "20000"):
         with pytest.raises(_engine.InvalidArgumentError, match="filter_tau_ms"):
             _engine.BoardController(f"sim://{_name('lag-option')}?filter_tau_ms={bad}")

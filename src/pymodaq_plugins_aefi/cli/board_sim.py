@@ -33,14 +33,14 @@ assumptions (the real board's documentation leaves these open; the simulator doe
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
   - noise: 300 uV per conversion (1 sigma), divided by sqrt(n);
-  - detection chain: each channel goes through a first-order low-pass of --filter-tau-ms (the
-    synchronous detection's output filter; default 0 = none; the bench's real value is unknown, its
-    notes say so) on the demodulated outputs, then the ADS131A04 sinc3 filter's group delay,
-    1.5 data periods at the configured OSR (datasheet SBAS590E, "Digital Decimation Filter",
-    Equation 6; 16.384 MHz CLKIN / 2 / ICLK divider: 1.4996 ms at the bench's OSR 4096);
-    muting the sources (DDS1/DDS2 gains 0) makes the outputs decay with the same low-pass.
-    The chain lags the probe by tau + the group delay, which a flyscan sees as a shift of
-    speed x lag along each line.
+  - detection chain (with --filter-tau-ms > 0; the default 0 is an ideal detector without lag):
+    each channel goes through a first-order low-pass of --filter-tau-ms (the synchronous
+    detection's output filter; the bench's real value is unknown, its notes say so) on the
+    demodulated outputs, then the ADS131A04 sinc3 filter's group delay, 1.5 data periods at the
+    configured OSR (datasheet SBAS590E, "Digital Decimation Filter", Equation 6; 16.384 MHz CLKIN
+    / 2 / ICLK divider: 1.4996 ms at the bench's OSR 4096); muting the sources (DDS1/DDS2 gains 0)
+    makes the outputs decay with the same low-pass. The chain lags the probe by tau + the group
+    delay, which a flyscan sees as a shift of speed x lag along each line.
 """
 
 
@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="seed of the noise (reproducible runs)")
     parser.add_argument("--filter-tau-ms", type=float, default=0.0,
                         help="time constant (ms) of the detection chain's first-order low-pass on the demodulated "
-                             "outputs (default 0: none; the real bench's value is unknown); the ADS131A04 filter's "
-                             "group delay at the configured OSR (1.5 ms at OSR 4096) comes on top")
+                             "outputs (default 0: no chain, an ideal detector without lag; the real bench's value is "
+                             "unknown); with a chain, the ADS131A04 filter's group delay at the configured OSR "
+                             "(1.5 ms at OSR 4096) comes on top")
     parser.add_argument("--rates", action="store_true",
                         help="instead of serving: measure the sample rate at n = 1, 10, 127 on the in-process "
                              "simulated board (wire timing) and compare with the model and the legacy bench")

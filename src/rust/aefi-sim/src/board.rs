@@ -71,7 +71,8 @@ pub struct BoardSimConfig {
     pub map: FieldMap,
     /// Sensor → lab rotation of the simulated probe (the sensor reads the inverse).
     pub sensor_to_lab: Rotation,
-    /// Time constant (ms) of the synchronous detection's first-order output low-pass; 0: none.
+    /// Time constant (ms) of the synchronous detection's first-order output low-pass; 0 (the
+    /// default): no detection chain at all, an ideal detector reading the field without lag.
     /// The bench's value is unknown.
     pub filter_tau_ms: f64,
 }
@@ -332,7 +333,8 @@ impl BoardModel {
         let start = t_rx_ns + if self.cfg.wire_timing { timing.window_start_after_rx_ns() } else { 0 };
         let window = timing.window_ns(n);
         let points = n.min(WINDOW_POINTS);
-        let adc_delay_ns = adc_group_delay_ns(self.registers.get(addr::CLK2));
+        // no chain configured: the ideal detector of the simulator's default (no lag at all)
+        let adc_delay_ns = if self.chain.tau_ns() > 0.0 { adc_group_delay_ns(self.registers.get(addr::CLK2)) } else { 0 };
         let (probe, map, calibration) = (&self.probe, &self.cfg.map, &self.calibration);
         let field = |t: i64| {
             let (x, y) = probe(t);

@@ -21,7 +21,10 @@
 //!    fMOD = 4.096 MHz, fDATA = 1 kHz, group delay 1.4996 ms.
 //!
 //! The true lag of the chain (its group delay at low frequency, what shifts a flown profile) is
-//! `τ + ADC group delay`; every measurement logs it in its truth.
+//! `τ + ADC group delay`; every measurement logs it in its truth. With `filter_tau_ms = 0` (the
+//! default) the board has no chain at all: an ideal detector without lag, the simulator's
+//! behaviour before the chain existed, which every figure and test that does not ask for a chain
+//! relies on (a probe read at its true position the instant a stage counter is set, for one).
 //!
 //! The input is integrated exactly for an input linear between sub-steps of at most
 //! [`MAX_STEP_NS`] (a quarter of τ if shorter), split at every excitation change. The state is
