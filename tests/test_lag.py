@@ -170,3 +170,10 @@ def test_the_config_checks_and_keeps_the_lag():
         with pytest.raises(InvalidScanConfig) as info:
             config(detector_lag_ms=bad)
         assert info.value.field == "detector_lag_ms"
+
+
+def test_a_large_raster_is_measured_on_a_bounded_number_of_lines():
+    cfg = config(lines=40, slow_start_mm=10.0, slow_stop_mm=49.0)  # 1 mm apart
+    estimate = estimate_lag(flown(cfg, 0.0215))
+    assert estimate.pairs == 32  # of the 38 lines with a neighbour on each side
+    assert abs(estimate.lag_ms - 21.5) < max(3 * estimate.uncertainty_ms, 0.5), estimate

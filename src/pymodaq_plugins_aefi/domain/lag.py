@@ -32,6 +32,8 @@ MAX_LAG_MS = 500.0
 MAX_SHIFT_FRACTION = 0.1
 #: A line counts when its best superposition reaches this score (1: identical shapes).
 MIN_PAIR_SCORE = 0.8
+#: Most lines matched against their neighbours for one estimate.
+MAX_MATCHED_LINES = 32
 #: An estimated lag is applied when it exceeds its uncertainty this many times (told from zero).
 SIGNIFICANCE = 2.0
 #: Candidates of the coarse search, then of the refinement around its best.
@@ -208,6 +210,9 @@ def estimate_lag(raw: RawSamples, fast_mm: Optional[np.ndarray] = None) -> Detec
             groups = [(first, [second])]
     groups = [(line, neighbours) for line, neighbours in groups
               if all(line.speed_mm_s * n.speed_mm_s < 0 for n in neighbours)]
+    if len(groups) > MAX_MATCHED_LINES:
+        # evenly over the raster: the estimate's cost stays bounded on a large map
+        groups = [groups[int(k)] for k in np.linspace(0, len(groups) - 1, MAX_MATCHED_LINES).round()]
     if not groups:
         return DetectorLag.none("no neighbouring lines flown in opposite directions (a serpentine of 2 lines or "
                                 "more is needed to measure the lag)")
