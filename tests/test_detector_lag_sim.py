@@ -123,7 +123,7 @@ def test_the_measured_lag_compensates_the_comb(lagged_scan):
     true_lag_ms = stats["detector_lag_true_ms"]
     assert true_lag_ms == pytest.approx(TAU_MS + ADC_DELAY_MS, abs=1e-6)
     assert stats["detector_lag_source"] == "estimated" and stats["detector_lag_applied"]
-    assert stats["detector_lag_pairs"] == 4 and stats["detector_lag_uncertainty_ms"] is not None
+    assert stats["detector_lag_lines"] == 4 and stats["detector_lag_uncertainty_ms"] is not None
     assert stats["detector_lag_ms"] == pytest.approx(true_lag_ms, rel=0.15), stats
     # placed at t − lag the map matches the field; at the stamps each line is off by v·lag = 0.43 mm
     assert stats["map_rms_error_rel"] <= 0.01

@@ -64,7 +64,7 @@ def results_of(cfg, raw):
 @pytest.mark.parametrize("lag_ms", [0.0, 1.5, 21.5, 60.0])
 def test_the_lag_is_measured_within_its_uncertainty(lag_ms):
     estimate = estimate_lag(flown(config(), lag_ms * 1e-3))
-    assert estimate.source == "estimated" and estimate.pairs == 6 and not estimate.applied
+    assert estimate.source == "estimated" and estimate.lines_matched == 6 and not estimate.applied
     assert estimate.uncertainty_ms is not None and estimate.uncertainty_ms < 3.0
     # the mean over 6 lines, each off by the field's change across the slow axis (second order)
     assert abs(estimate.lag_ms - lag_ms) < max(3 * estimate.uncertainty_ms, 0.5), estimate
@@ -121,7 +121,7 @@ def test_two_lines_give_an_estimate_without_uncertainty_that_is_not_applied():
     cfg = config(lines=2, slow_start_mm=30.0, slow_stop_mm=33.0)
     raw = flown(cfg, 0.0215)
     lag, positions = resolve_lag(raw, None)
-    assert lag.lag_ms is not None and lag.uncertainty_ms is None and not lag.applied and lag.pairs == 1
+    assert lag.lag_ms is not None and lag.uncertainty_ms is None and not lag.applied and lag.lines_matched == 1
     np.testing.assert_array_equal(positions, raw.fast_mm)
 
 
@@ -175,5 +175,5 @@ def test_the_config_checks_and_keeps_the_lag():
 def test_a_large_raster_is_measured_on_a_bounded_number_of_lines():
     cfg = config(lines=40, slow_start_mm=10.0, slow_stop_mm=49.0)  # 1 mm apart
     estimate = estimate_lag(flown(cfg, 0.0215))
-    assert estimate.pairs == 32  # of the 38 lines with a neighbour on each side
+    assert estimate.lines_matched == 32  # of the 38 lines with a neighbour on each side
     assert abs(estimate.lag_ms - 21.5) < max(3 * estimate.uncertainty_ms, 0.5), estimate

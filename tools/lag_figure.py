@@ -91,7 +91,7 @@ def main() -> None:
     plt.close(fig)
     print(f"{results.scan_id}: {results.status.value}, {len(raw)} samples, {config.lines} lines at "
           f"{config.speed_mm_s:g} mm/s; filter_tau_ms {args.filter_tau_ms:g}")
-    print(f"detector lag measured {lag.lag_ms:.2f}{spread} ms from {lag.pairs} lines "
+    print(f"detector lag measured {lag.lag_ms:.2f}{spread} ms from {lag.lines_matched} lines "
           f"({'applied' if lag.applied else 'not applied'}); simulator's true lag {true_lag:.2f} ms "
           f"({100 * (lag.lag_ms - true_lag) / true_lag:+.1f} %)")
     print(f"map RMS error vs the field: {100 * before:.2f} % of range without compensation, {100 * after:.2f} % with")

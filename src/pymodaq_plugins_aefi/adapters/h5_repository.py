@@ -389,7 +389,13 @@ def load_journal(location: str | Path) -> ScanResults:
         t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (None, None)
         lines.append(LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, state, t_start, t_end,
                                  len(samples)))
-    lag, fast_mm = resolve_lag(raw, config.detector_lag_ms)
+    # A journal is read while its scan runs (and to recover a crashed one): its map applies a configured
+    # lag only; measuring it is left to `aefi-flyscan regrid`, which reads journals too.
+    if config.detector_lag_ms is None:
+        lag, fast_mm = DetectorLag.none("a line journal's map: the lag is not measured (aefi-flyscan regrid measures "
+                                        "it)"), raw.fast_mm
+    else:
+        lag, fast_mm = resolve_lag(raw, config.detector_lag_ms)
     grid = grid_samples(fast_mm, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
     error = "the process ended mid-scan; the file holds the lines written before" if interrupted else None
     return ScanResults(str(attrs["scan_id"]), config, status, raw, grid, tuple(lines), {}, Provenance(), error, lag)

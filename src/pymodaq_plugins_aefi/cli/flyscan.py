@@ -454,7 +454,7 @@ def lag_summary(stats: dict[str, Any]) -> str:
     else:
         spread = stats["detector_lag_uncertainty_ms"]
         text = f"  detector lag {lag:.2f}" + (f" ± {spread:.2f}" if spread is not None else "") + " ms"
-        text += (f" (estimated from {stats['detector_lag_pairs']} lines)" if source == "estimated" else f" ({source})")
+        text += (f" (estimated from {stats['detector_lag_lines']} lines)" if source == "estimated" else f" ({source})")
         text += ", applied" if stats["detector_lag_applied"] else ", not applied"
     true_lag = stats.get("detector_lag_true_ms")
     if true_lag is not None:

@@ -28,10 +28,10 @@ from .samples import RawSamples, SampleFlag
 
 #: Longest lag searched (ms): far beyond any lock-in output filter a flyscan can use.
 MAX_LAG_MS = 500.0
-#: Fraction of a pair's common span the search may shift a line by.
+#: Fraction of the lines' common span the search may shift a line by.
 MAX_SHIFT_FRACTION = 0.1
 #: A line counts when its best superposition reaches this score (1: identical shapes).
-MIN_PAIR_SCORE = 0.8
+MIN_LINE_SCORE = 0.8
 #: Most lines matched against their neighbours for one estimate.
 MAX_MATCHED_LINES = 32
 #: An estimated lag is applied when it exceeds its uncertainty this many times (told from zero).
@@ -40,7 +40,7 @@ SIGNIFICANCE = 2.0
 _COARSE_CANDIDATES = 81
 _FINE_CANDIDATES = 21
 #: Grid points per mm on which two lines are compared.
-_GRID_PER_MM = 20.0
+_GRID_PER_MM = 10.0
 #: Structure (energy left after removing a line's straight fit) below this fraction of its energy is rounding.
 _STRUCTURE_FLOOR = 1e-20
 
@@ -57,7 +57,7 @@ class DetectorLag:
     uncertainty_ms: Optional[float]
     source: str
     applied: bool
-    pairs: int = 0
+    lines_matched: int = 0  # lines the estimate rests on
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class DetectorLag:
             "detector_lag_uncertainty_ms": self.uncertainty_ms,
             "detector_lag_source": self.source,
             "detector_lag_applied": self.applied,
-            "detector_lag_pairs": self.pairs,
+            "detector_lag_lines": self.lines_matched,
             "detector_lag_note": self.note,
         }
 
@@ -75,7 +75,7 @@ class DetectorLag:
     def from_dict(cls, values: Mapping[str, Any]) -> DetectorLag:
         return cls(values.get("detector_lag_ms"), values.get("detector_lag_uncertainty_ms"),
                    str(values.get("detector_lag_source", "unknown")), bool(values.get("detector_lag_applied", False)),
-                   int(values.get("detector_lag_pairs", 0)), str(values.get("detector_lag_note", "")))
+                   int(values.get("detector_lag_lines", 0)), str(values.get("detector_lag_note", "")))
 
     @classmethod
     def none(cls, note: str = "") -> DetectorLag:
@@ -189,7 +189,7 @@ def line_lag_s(line: _Line, neighbours: list[_Line]) -> Optional[tuple[float, fl
         curvature = s0 - 2 * s1 + s2
         if curvature < 0:
             lag += 0.5 * (s0 - s2) / curvature * (fine[1] - fine[0])
-    if best < MIN_PAIR_SCORE:
+    if best < MIN_LINE_SCORE:
         return None
     return float(lag), float(best)
 
