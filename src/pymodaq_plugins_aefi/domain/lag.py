@@ -85,9 +85,8 @@ class DetectorLag:
 @dataclass(frozen=True)
 class _Line:
     index: int
-    t_s: np.ndarray  # seconds since the scan's first sample
-    fast_mm: np.ndarray
-    channels: np.ndarray  # (n, 6)
+    fast_mm: np.ndarray  # bin centres of mass along the line (mm), as placed at the stamps
+    channels: np.ndarray  # (n, 6), the bins' means
     speed_mm_s: float
 
 
@@ -104,6 +103,16 @@ def _speed(t_s: np.ndarray, fast_mm: np.ndarray) -> float:
     return float(np.dot(t, fast_mm - fast_mm.mean()) / np.dot(t, t))
 
 
+def _binned(fast_mm: np.ndarray, channels: np.ndarray, bin_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """A line's samples averaged in bins of `bin_mm` along its own positions: the matching's cost then
+    depends on the line's length, not on how many samples a fast detector gave it."""
+    index = np.floor((fast_mm - fast_mm.min()) / bin_mm).astype(np.int64)
+    counts = np.bincount(index)
+    filled = counts > 0
+    mean = lambda values: (np.bincount(index, weights=values) / np.maximum(counts, 1))[filled]  # noqa: E731
+    return mean(fast_mm), np.stack([mean(channels[:, c]) for c in range(channels.shape[1])], axis=1)
+
+
 def _lines(raw: RawSamples, fast_mm: np.ndarray) -> list[_Line]:
     if not len(raw):
         return []
@@ -115,7 +124,9 @@ def _lines(raw: RawSamples, fast_mm: np.ndarray) -> list[_Line]:
         order = np.argsort(raw.t_ns[mask], kind="stable")
         t_s = (raw.t_ns[mask][order] - t0) * 1e-9
         fast = fast_mm[mask][order]
-        out.append(_Line(int(index), t_s, fast, raw.channels_volts[mask][order], _speed(t_s, fast)))
+        speed = _speed(t_s, fast)
+        binned_mm, binned_volts = _binned(fast, raw.channels_volts[mask][order], 0.5 / _GRID_PER_MM)
+        out.append(_Line(int(index), binned_mm, binned_volts, speed))
     return out
 
 
