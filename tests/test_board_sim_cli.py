@@ -131,3 +131,17 @@ def test_a_bad_filter_time_constant_is_refused():
     exe = Path(sys.executable).parent / "aefi-board-sim"
     done = subprocess.run([str(exe), "--filter-tau-ms", "-1"], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "--filter-tau-ms must be in [0, 10000] ms" in done.stderr
+
+
+def test_offset_flag_is_the_muted_boards_reading():
+    """--offset-uv: with DDS1/DDS2's gains at 0 the board reads its noise plus the offset, on every channel."""
+    proc, (path,) = _start("--probe-mm", "38,32", "--seed", "3", "--timing", "none", "--offset-uv", "5000")
+    try:
+        with serial.Serial(path, 1_500_000, timeout=2, exclusive=True) as port:
+            for command in (b"a53*", b"d0*", b"a52*", b"d0*"):
+                port.write(command)
+                assert port.readline().decode("ascii").rstrip("\r\n") == command.decode() + "OK"
+            muted = np.mean([np.array(_measure(port, 127)[1][:6]) for _ in range(4)], axis=0) / 2**23 * VREF_VOLTS
+    finally:
+        _stop(proc)
+    np.testing.assert_allclose(muted, 5e-3, atol=6 * 300e-6 / np.sqrt(4 * 127) + 2 * VREF_VOLTS / 2**23)

@@ -229,16 +229,19 @@ def _lines_until(proc, word, limit=5):
 
 @pytest.mark.slow
 def test_kill_9_mid_scan_leaves_every_finished_line_readable(tmp_path):
-    proc = flyscan(tmp_path, "--port", "sim://fault-kill9?timing=none", "--lines", "8")
-    _lines_until(proc, "flying")
-    journal = tmp_path / "scan.h5"
-    deadline = time.monotonic() + 60
-    lines_done = 0
-    while lines_done < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        lines_done = sum(line.state is LineState.ACQUIRED for line in load_results(journal).lines)
-    proc.kill()
-    proc.communicate(timeout=30)
+    """Read while the scan writes (SWMR: never half-written metadata), then killed wherever it is."""
+    proc = flyscan(tmp_path, "--port", "sim://fault-kill9?timing=none", "--lines", "8", "--detector", "virtual_probe")
+    try:
+        _lines_until(proc, "flying")
+        journal = tmp_path / "scan.h5"
+        deadline = time.monotonic() + 60
+        lines_done = 0
+        while lines_done < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            lines_done = sum(line.state is LineState.ACQUIRED for line in load_results(journal).lines)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
     left = load_results(journal)
     done = [line for line in left.lines if line.state is LineState.ACQUIRED]
     assert len(done) >= 2 and left.status.value == "failed" and "ended mid-scan" in left.error
@@ -267,15 +270,20 @@ def test_disk_full_mid_scan_saves_to_the_temp_folder_without_a_crash(tmp_path, s
            "--no-progress", "--port", "sim://fault-disk-full?timing=none", "--lines", "4",
            "--detector", "virtual_probe"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    _lines_until(proc, "flying")
-    time.sleep(4.0)  # a line or so in the journal, then the disk fills up
-    with open(small_disk / "filler", "wb") as filler:
-        try:
-            while True:
-                filler.write(b"\0" * 65536)
-        except OSError:
-            pass
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        _lines_until(proc, "flying")
+        time.sleep(4.0)  # a line or so in the journal, then the disk fills up
+        with open(small_disk / "filler", "wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+            except OSError:
+                pass
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
     assert proc.returncode == 1, stderr  # complete, but not where --out said
     assert "Traceback" not in stderr and "the line journal stopped" in stderr
     (fallback,) = tmp_path.glob("aefi-scan_*.h5")

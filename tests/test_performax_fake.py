@@ -58,6 +58,10 @@ def test_dll_errors_are_typed_and_say_what_to_do(tmp_path):
         _engine.ArcusController("performax://0?baud=9600&x=1")
 
 
+def _not_json(constant: str) -> None:
+    raise AssertionError(f"stats.json holds {constant}, which JSON has not")
+
+
 @pytest.mark.slow
 def test_a_flyscan_over_the_dll_matches_the_simulator_truth(tmp_path):
     from pymodaq_plugins_aefi.adapters.h5_repository import load_results
@@ -69,9 +73,10 @@ def test_a_flyscan_over_the_dll_matches_the_simulator_truth(tmp_path):
            "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    stats = json.loads((tmp_path / "stats.json").read_text())
+    stats = json.loads((tmp_path / "stats.json").read_text(), parse_constant=_not_json)
     assert stats["status"] == "completed" and stats["lines"] == 3 and stats["dropped_records"] == 0
-    assert stats["poll_rate_hz"] > 0
+    assert stats["poll_rate_hz"] > 0 and stats["wire_limit_hz"] is None  # USB: no wire time, so no limit
+    assert "no wire limit" in done.stdout
 
     results = load_results(tmp_path / "scan.h5")
     raw = results.raw

@@ -398,21 +398,3 @@ def read_position_steps(url: str, axis: str, opener: Optional[Callable[[str], Ar
         return holder.position_steps(axis)
     with arbiter.lease(f"reading the {axis} position") as controller:
         return int(controller.positions()[ArcusStage._check_axis(axis)])
-
-
-def apply_speed_profile(url: str, high_speed_pps: int, low_speed_pps: int, accel_ms: int, decel_ms: int,
-                        opener: Optional[Callable[[str], ArcusLink]] = None) -> bool:
-    """Set the bench's motion profile on every axis when no stage holds the link; True when set.
-
-    The move plugin applies the profile of the package configuration when it opens the controller;
-    a flyscan viewer used without it does the same here, so the fly speed of the defaults is within
-    the controller's high speed either way. With a stage holding the link, its profile stands.
-    """
-    arbiter = PortArbiter.for_url(url, opener or default_opener)
-    if isinstance(arbiter.holder, ArcusStage):
-        return False
-    with arbiter.lease("applying the speed profile") as controller:
-        for axis in AXES:
-            controller.set_speeds(axis, high_speed_pps=int(high_speed_pps), low_speed_pps=int(low_speed_pps),
-                                  accel_ms=int(accel_ms), decel_ms=int(decel_ms))
-    return True

@@ -25,17 +25,21 @@ from pymodaq_utils.utils import ThreadCommand
 from qtpy import QtCore
 
 from ..application.study_service import StudyService
+from ..domain.config import DEFAULT_EXCITATION_SETTLE_MS
 from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
+from ..domain.gridding import GriddedMap
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
 from ..domain.results import ScanResults
-from .arcus_stage import apply_speed_profile, read_position_steps
+from .arcus_stage import read_position_steps
 from .links import OTHER_URL
 
 ServiceFactory = Callable[[], StudyService]
 
-#: Name of the raster viewer's data.
+#: Name of the raster viewer's data (and, in a differential grab, of the baseline and the difference).
 MAP_NAME = "AEFI map"
+BASELINE_NAME = "AEFI baseline"
+DIFFERENCE_NAME = "AEFI difference"
 
 # PyMoDAQ's logger: its warnings reach ~/.pymodaq/log/pymodaq.log and the log window
 logger = set_logger("pymodaq_plugins_aefi.flyscan", add_to_console=False)
@@ -157,9 +161,14 @@ def line_event_dte(event: FlyScanLineCorrelated, fast_axis: str) -> DataToExport
 
 
 def line_dte(results: ScanResults, raw: bool) -> DataToExport:
-    """The result of a one-line grab: its profile, its figures and, if asked, its raw samples."""
-    data = [line_profile_dwa("AEFI line", results.map.fast_axis_mm, results.map.row(0), results.config.fast_axis),
+    """The result of a one-line grab: its profile, its figures and, if asked, its raw samples; a
+    differential grab adds the line's baseline and the difference."""
+    fast_axis_mm, fast_axis = results.map.fast_axis_mm, results.config.fast_axis
+    data = [line_profile_dwa("AEFI line", fast_axis_mm, results.map.row(0), fast_axis),
             line_figures_dwa(line_figures(results, 0))]
+    if results.config.differential:
+        data += [line_profile_dwa("AEFI baseline line", fast_axis_mm, results.baseline_volts[:, 0, :], fast_axis),
+                 line_profile_dwa("AEFI difference line", fast_axis_mm, results.difference_volts[:, 0, :], fast_axis)]
     if raw:
         data += raw_dwas(results)
     return DataToExport("AEFI", data=data)
@@ -231,9 +240,16 @@ def map_dwa(name: str, results_map: Any, fast_axis: str, slow_axis: str, channel
 
 
 def map_dte(results: ScanResults, channels: Iterable[int]) -> DataToExport:
-    """The result of a raster grab: the map of the chosen channels (NaN where no sample fell)."""
-    return DataToExport("AEFI", data=[map_dwa(MAP_NAME, results.map, results.config.fast_axis,
-                                              results.config.slow_axis, list(channels))])
+    """The result of a raster grab: the map of the chosen channels (NaN where no sample fell); a
+    differential grab adds the baseline map and the difference (excited − baseline) on the same grid."""
+    config, channels = results.config, list(channels)
+    data = [map_dwa(MAP_NAME, results.map, config.fast_axis, config.slow_axis, channels)]
+    if config.differential:
+        grid = results.map
+        for name, volts in ((BASELINE_NAME, results.baseline_volts), (DIFFERENCE_NAME, results.difference_volts)):
+            view = GriddedMap(grid.fast_axis_mm, grid.slow_axis_mm, volts, grid.counts)
+            data.append(map_dwa(name, view, config.fast_axis, config.slow_axis, channels))
+    return DataToExport("AEFI", data=data)
 
 
 
@@ -257,13 +273,10 @@ class FlyscanViewerMixin:
     _failed_dte: Callable[[], DataToExport]
 
     def ini_detector(self, controller: Optional[StudyRunner] = None) -> tuple[str, bool]:
-        from .. import config
-
+        # no speed is set here: every grab applies the bench's profile for its flight and undoes it
         try:
             url = self.settings["url"]
             read_position_steps(url, self.settings["slow_axis"])  # the link is there (and not held elsewhere)
-            apply_speed_profile(url, config("arcus", "high_speed_pps"), config("arcus", "low_speed_pps"),
-                                config("arcus", "accel_ms"), config("arcus", "decel_ms"))
         except Exception as error:
             return f"AEFI flyscan: {error}", False
         self.controller = StudyRunner(self._service)
@@ -310,8 +323,9 @@ def viewer_defaults() -> dict:
     return {"url": config("arcus", "url"), "board_url": config("board", "url"), "step_um": config("arcus", "step_um"),
             **{key: config("flyscan", key) for key in (
                 "fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "lines",
-                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir")},
-            "detector_lag_ms": _config_or(config, ("flyscan", "detector_lag_ms"), "auto"), "raw": False}
+                "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir")}, "raw": False,
+            "differential": False, "excitation_settle_ms": DEFAULT_EXCITATION_SETTLE_MS,
+            "detector_lag_ms": _config_or(config, ("flyscan", "detector_lag_ms"), "auto")}
 
 
 def _config_or(config: Any, path: tuple[str, ...], default: Any) -> Any:
@@ -368,6 +382,12 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
          "value": settings["detector"]},
         {"title": "Board URL:", "name": "board_url", "type": "str", "value": settings["board_url"]},
         {"title": "Step size (µm):", "name": "step_um", "type": "float", "value": settings["step_um"]},
+        {"title": "Differential:", "name": "differential", "type": "bool", "value": settings["differential"],
+         "tip": "Board only: each line flown again with the excitation muted (DDS1/DDS2 gains 0, phase kept); "
+                "the baseline and the difference (excited − baseline) come with the data"},
+        {"title": "Settle after mute (ms):", "name": "excitation_settle_ms", "type": "float",
+         "value": settings["excitation_settle_ms"], "min": 0.0,
+         "tip": "Wait after each mute and unmute before the line's samples (50 ms: the bench's step scans' value)"},
         {"title": "Detector lag (ms):", "name": "detector_lag_ms", "type": "str",
          "value": str(settings["detector_lag_ms"]),
          "tip": "Samples are gridded where the probe was at t − lag. auto: measured from the raster's lines flown "
@@ -400,6 +420,8 @@ def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[floa
     request["detector_lag_ms"] = detector_lag_setting(settings["detector_lag_ms"])
     if request["detector"] == "board":
         request["trigger"] = "continuous"  # the board's one cadence: back to back, at the pace its averaging sets
+    if settings["differential"]:
+        request.update(differential=True, excitation_settle_ms=settings["excitation_settle_ms"])
     if not raster:
         request.update(slow_start_mm=slow_position_mm, slow_stop_mm=slow_position_mm, lines=1)
     return request

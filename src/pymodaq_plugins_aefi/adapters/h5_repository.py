@@ -7,6 +7,10 @@ Layout (what H5Browser shows), under `/RawData/Detector000` titled "AEFI flyscan
     Data1D/CH00 "raw_volts"    the raw stream's six channels (V) against time since the first sample (s)
     Data1D/CH01 "raw_positions" fast_mm, slow_mm, pos_err_mm of every sample
     Data1D/CH02 "raw_index"    seq, t_ns (monotonic ns), line, flags of every sample, exact integer types
+    then, beside the map (same dim, same axes): "baseline" (the differential scan's lines flown with the
+    excitation muted, NaN everywhere for other scans), "difference" (map − baseline), "baseline_counts";
+    and for a differential scan its baseline samples: "baseline_raw_volts", "baseline_raw_positions",
+    "baseline_raw_index" (as the raw stream; `line` is the map row).
 
 The detector group carries the scan's identity and status (`scan_id`, `status` completed / aborted /
 failed, `partial`, `error`), the detector lag the map was gridded with (`detector_lag_ms`, NaN when
@@ -46,6 +50,7 @@ _INDEX_COLUMNS = ("seq", "t_ns", "line", "flags")
 _POSITION_COLUMNS = ("fast_mm", "slow_mm", "pos_err_mm")
 _RAW_COLUMNS = _INDEX_COLUMNS + _POSITION_COLUMNS
 JOURNAL_GROUP = "Journal"
+_LINE_ENTRIES = "line_entries"
 #: Bytes one sample takes in a file: seq, t_ns, line, three positions (8 each), flags (4), six channels (8 each).
 SAMPLE_BYTES = 8 * 6 + 4 + 8 * 6
 #: Room kept free on top of what a write needs: HDF5's metadata, and other writers.
@@ -54,7 +59,8 @@ _MARGIN_BYTES = 2_000_000
 
 def file_bytes(samples: int, map_cells: int = 0) -> int:
     """What a results file of `samples` samples and a map of `map_cells` cells takes, with margin."""
-    return int(1.5 * (samples * SAMPLE_BYTES + 7 * map_cells * 8)) + 200_000
+    # per cell: the map, the baseline and the difference (6 channels each) and two counts
+    return int(1.5 * (samples * SAMPLE_BYTES + 20 * map_cells * 8)) + 200_000
 
 
 def _check_room(folder: Path, needed_bytes: int) -> None:
@@ -110,7 +116,7 @@ class H5ResultsRepository(ResultsRepository):
         self.last_error = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _check_room(path.parent, file_bytes(results.samples, results.map.counts.size))
+            _check_room(path.parent, file_bytes(results.samples + len(results.baseline_raw), results.map.counts.size))
             self._write(results, part)
             os.replace(part, path)
             return str(path)
@@ -119,7 +125,7 @@ class H5ResultsRepository(ResultsRepository):
             with contextlib.suppress(OSError):
                 part.unlink(missing_ok=True)
         fallback = Path(tempfile.gettempdir()) / f"aefi-{results.scan_id}.h5"
-        _check_room(fallback.parent, file_bytes(results.samples, results.map.counts.size))
+        _check_room(fallback.parent, file_bytes(results.samples + len(results.baseline_raw), results.map.counts.size))
         self._write(results, fallback)
         return str(fallback)
 
@@ -203,20 +209,60 @@ class H5ResultsRepository(ResultsRepository):
             DataWithAxes("counts", source=DataSource.raw, dim=map_dim, labels=["samples per cell"],
                          data=[rows(grid.counts.astype(np.float64))], axes=[a.copy() for a in map_axes]),
         ]
-        raw = results.raw
-        if len(raw) >= 2:  # PyMoDAQ squeezes a one-point signal to 0D; a line has far more samples
-            time_axis = [Axis("time", units="s", data=(raw.t_ns - raw.t_ns[0]) * 1e-9, index=0)]
-            data += [
-                DataWithAxes("raw_volts", source=DataSource.raw, dim=DataDim.Data1D, units="V",
-                             labels=list(CHANNEL_NAMES),
-                             data=[raw.channels_volts[:, c].copy() for c in range(len(CHANNEL_NAMES))], axes=time_axis),
-                DataWithAxes("raw_positions", source=DataSource.raw, dim=DataDim.Data1D, units="mm",
-                             labels=list(_POSITION_COLUMNS), data=[getattr(raw, n).copy() for n in _POSITION_COLUMNS],
-                             axes=[a.copy() for a in time_axis]),
-                DataWithAxes("raw_index", source=DataSource.raw, dim=DataDim.Data1D, labels=list(_INDEX_COLUMNS),
-                             data=[getattr(raw, n).copy() for n in _INDEX_COLUMNS], axes=[a.copy() for a in time_axis]),
-            ]
+        data += _raw_dwas("raw", results.raw)
+        # after the raw stream: a single-line scan's map is 1D, and the raw stream keeps its channels
+        baseline_counts = results.baseline.counts if results.baseline is not None else np.zeros_like(grid.counts)
+        data += [
+            DataWithAxes("baseline", source=DataSource.raw, dim=map_dim, units="V", labels=list(CHANNEL_NAMES),
+                         data=[rows(results.baseline_volts[c]) for c in range(len(CHANNEL_NAMES))],
+                         axes=[a.copy() for a in map_axes]),
+            DataWithAxes("difference", source=DataSource.raw, dim=map_dim, units="V", labels=list(CHANNEL_NAMES),
+                         data=[rows(results.difference_volts[c]) for c in range(len(CHANNEL_NAMES))],
+                         axes=[a.copy() for a in map_axes]),
+            DataWithAxes("baseline_counts", source=DataSource.raw, dim=map_dim, labels=["samples per cell"],
+                         data=[rows(baseline_counts.astype(np.float64))], axes=[a.copy() for a in map_axes]),
+        ]
+        if results.config.differential:
+            data += _raw_dwas("baseline_raw", results.baseline_raw)
         return DataToExport("AEFI flyscan", data=data)
+
+
+def _raw_dwas(prefix: str, raw: RawSamples) -> list[DataWithAxes]:
+    """A raw stream as three 1D data: channels (V), positions (mm), index columns, against time (s)."""
+    if len(raw) < 2:  # PyMoDAQ squeezes a one-point signal to 0D; a line has far more samples
+        return []
+    time_axis = [Axis("time", units="s", data=(raw.t_ns - raw.t_ns[0]) * 1e-9, index=0)]
+    return [
+        DataWithAxes(f"{prefix}_volts", source=DataSource.raw, dim=DataDim.Data1D, units="V",
+                     labels=list(CHANNEL_NAMES),
+                     data=[raw.channels_volts[:, c].copy() for c in range(len(CHANNEL_NAMES))], axes=time_axis),
+        DataWithAxes(f"{prefix}_positions", source=DataSource.raw, dim=DataDim.Data1D, units="mm",
+                     labels=list(_POSITION_COLUMNS), data=[getattr(raw, n).copy() for n in _POSITION_COLUMNS],
+                     axes=[a.copy() for a in time_axis]),
+        DataWithAxes(f"{prefix}_index", source=DataSource.raw, dim=DataDim.Data1D, labels=list(_INDEX_COLUMNS),
+                     data=[getattr(raw, n).copy() for n in _INDEX_COLUMNS], axes=[a.copy() for a in time_axis]),
+    ]
+
+
+def _load_named(loader: DataLoader, group_path: str, dim: str, name: str) -> Optional[DataWithAxes]:
+    """The data called `name` under a dim of the detector group (channels are numbered in saving order)."""
+    for k in range(32):
+        dwa = _load_channel(loader, group_path, dim, f"CH{k:02d}")
+        if dwa is None:
+            return None
+        if dwa.name == name:
+            return dwa
+    return None
+
+
+def _raw_from(volts_dwa: Optional[DataWithAxes], pos_dwa: Optional[DataWithAxes],
+              index_dwa: Optional[DataWithAxes]) -> RawSamples:
+    if volts_dwa is None or pos_dwa is None or index_dwa is None:
+        return RawSamples.empty()
+    columns = dict(zip(_INDEX_COLUMNS, index_dwa.data, strict=False))
+    columns.update(zip(_POSITION_COLUMNS, pos_dwa.data, strict=False))
+    columns["channels_volts"] = np.stack(volts_dwa.data, axis=1)
+    return RawSamples.from_columns(columns)
 
 
 def _find_detector_group(loader: DataLoader) -> Any:
@@ -251,6 +297,11 @@ def load_results(location: str | Path) -> ScanResults:
             first_raw = 2
         volts_dwa, pos_dwa, index_dwa = (_load_channel(loader, path, "Data1D", f"CH{first_raw + k:02d}")
                                          for k in range(3))
+        map_dim = "Data2D" if map_dwa is not None and map_dwa.dim is DataDim.Data2D else "Data1D"
+        baseline_dwa, baseline_counts_dwa = (_load_named(loader, path, map_dim, n) for n in ("baseline",
+                                                                                          "baseline_counts"))
+        baseline_raw = _raw_from(*(_load_named(loader, path, "Data1D", f"baseline_raw_{n}")
+                                   for n in ("volts", "positions", "index")))
     if map_dwa is None or counts_dwa is None:
         raise ValueError(f"{location}: the map is missing")
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
@@ -264,13 +315,13 @@ def load_results(location: str | Path) -> ScanResults:
     volts = volts.reshape(len(CHANNEL_NAMES), slow_axis.size, fast_axis.size)
     counts = np.asarray(counts_dwa.data[0]).reshape(slow_axis.size, fast_axis.size).astype(np.int64)
     grid = GriddedMap(fast_axis, slow_axis, volts, counts)
-    if volts_dwa is None or pos_dwa is None or index_dwa is None:
-        raw = RawSamples.empty()
-    else:
-        columns = dict(zip(_INDEX_COLUMNS, index_dwa.data, strict=False))
-        columns.update(zip(_POSITION_COLUMNS, pos_dwa.data, strict=False))
-        columns["channels_volts"] = np.stack(volts_dwa.data, axis=1)
-        raw = RawSamples.from_columns(columns)
+    raw = _raw_from(volts_dwa, pos_dwa, index_dwa)
+    baseline = None
+    if config.differential and baseline_dwa is not None and baseline_counts_dwa is not None:
+        baseline = GriddedMap(
+            fast_axis, slow_axis,
+            np.stack([np.asarray(a, dtype=np.float64) for a in baseline_dwa.data]).reshape(volts.shape),
+            np.asarray(baseline_counts_dwa.data[0]).reshape(counts.shape).astype(np.int64))
     lines = tuple(
         LineSummary(line["index"], line["slow_mm"], line["fast_from_mm"], line["fast_to_mm"], LineState(line["state"]),
                     line["t_start_ns"], line["t_end_ns"], line["samples"])
@@ -289,6 +340,8 @@ def load_results(location: str | Path) -> ScanResults:
         stats=json.loads(attrs["stats"]),
         provenance=provenance,
         error=attrs["error"] or None,
+        baseline=baseline,
+        baseline_raw=baseline_raw,
         lag=DetectorLag.from_dict(json.loads(attrs["detector_lag"])) if "detector_lag" in attrs else DetectorLag.none(),
     )
 
@@ -297,11 +350,16 @@ class H5LineJournal:
     """A ScanObserver appending each line's samples to an HDF5 file as the line completes, flushed
     each time: a crash or `kill -9` mid-scan leaves a readable file holding every finished line.
 
-    Layout: root attributes `scan_id`, `status` ("running" until the scan ends), `config`, `lines`
-    (JSON, one entry per line written, `partial` for an interrupted one); group `/Journal` with one
-    growing dataset per raw column and `channels_volts` (N, 6). `load_results` reads it when the
-    final PyMoDAQ file was never written. A write error is kept in `error` and stops the journal,
-    never the scan.
+    The file is written in HDF5's single-writer/multiple-reader mode (SWMR): its metadata is always
+    consistent on disk, so the journal of a running scan, or of a killed process, opens and reads
+    (`load_results`) up to its last flush. Without SWMR, a kill or a concurrent read during an append
+    meets half-written metadata.
+
+    Layout: root attributes `scan_id`, `status` ("running" until the scan ends), `partial`, `config`;
+    group `/Journal` with one growing dataset per raw column, `channels_volts` (N, 6) and
+    `line_entries` (M, 3): line index, samples, partial (1 for an interrupted line), one row per line
+    written. `load_results` reads it when the final PyMoDAQ file was never written. A write error is
+    kept in `error` and stops the journal, never the scan.
     """
 
     def __init__(self, path: Path, scan_id: str, config: FlyScanConfig) -> None:
@@ -309,17 +367,20 @@ class H5LineJournal:
 
         self.path = Path(path)
         self.error: Optional[str] = None
-        self._lines: list[dict[str, Any]] = []
+        self._lines_written = 0
         # No HDF5 file lock, as the readers: the journal of a running scan can be read at any time.
-        self._file: Any = h5py.File(self.path, "w", locking=False)
+        self._file: Any = h5py.File(self.path, "w", libver="latest", locking=False)
         self._file.attrs.update({"scan_id": scan_id, "status": "running", "partial": True,
-                                 "config": _json(config.to_dict()), "lines": "[]", JOURNAL_GROUP: 1})
+                                 "config": _json(config.to_dict()), JOURNAL_GROUP: 1})
         group = self._file.create_group(JOURNAL_GROUP)
         for name in _RAW_COLUMNS:
             dtype = np.asarray(getattr(RawSamples.empty(), name)).dtype
             group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         group.create_dataset("channels_volts", shape=(0, len(CHANNEL_NAMES)), maxshape=(None, len(CHANNEL_NAMES)),
                              dtype=np.float64, chunks=(4096, len(CHANNEL_NAMES)))
+        group.create_dataset(_LINE_ENTRIES, shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(256, 3))
+        # SWMR: from here on no object or attribute is created, only datasets grow.
+        self._file.swmr_mode = True
         self._file.flush()
 
     @property
@@ -334,9 +395,8 @@ class H5LineJournal:
                 self._append(event)
             elif isinstance(event, (FlyScanCompleted, FlyScanAborted, FlyScanFailed)):
                 status = {FlyScanCompleted: "completed", FlyScanAborted: "aborted", FlyScanFailed: "failed"}
-                self._file.attrs["status"] = status[type(event)]
-                self._file.attrs["partial"] = not isinstance(event, FlyScanCompleted)
                 self.close()
+                self._mark_ended(status[type(event)], partial=not isinstance(event, FlyScanCompleted))
         except Exception as err:  # a full disk or a vanished folder: keep the scan going, say it later
             self.error = f"{self.path}: the line journal stopped: {err}"
             self.close()
@@ -350,9 +410,20 @@ class H5LineJournal:
             group[name][start:] = getattr(samples, name)
         group["channels_volts"].resize((start + n, len(CHANNEL_NAMES)))
         group["channels_volts"][start:] = samples.channels_volts
-        self._lines.append({"index": event.line, "samples": n, "partial": bool(event.partial)})
-        self._file.attrs["lines"] = _json(self._lines)
+        # The line's entry last: a reader trusts only the samples that an entry accounts for.
+        entries = group[_LINE_ENTRIES]
+        entries.resize((self._lines_written + 1, 3))
+        entries[self._lines_written] = (event.line, n, int(bool(event.partial)))
+        self._lines_written += 1
         self._file.flush()
+
+    def _mark_ended(self, status: str, partial: bool) -> None:
+        """The status is an attribute, which SWMR cannot write: set it once the writer has closed."""
+        import h5py
+
+        with h5py.File(self.path, "r+", locking=False) as file:
+            file.attrs["status"] = status
+            file.attrs["partial"] = partial
 
     def close(self) -> None:
         if self._file is not None:
@@ -363,29 +434,41 @@ class H5LineJournal:
                 self.error = self.error or f"{self.path}: {type(err).__name__}: {err}"
 
 
-def load_journal(location: str | Path) -> ScanResults:
-    """Read the line-by-line journal a scan left (its final file never written) into ScanResults.
-
-    Without HDF5's file lock: the journal of a scan still running can be read (up to its last flush).
-    """
+def _open_for_reading(location: str | Path) -> Any:
+    """Opens any of our files for reading, a journal being written (or left by a killed writer)
+    included: SWMR reading skips the 'still open for writing' mark such a file carries.
+    Without HDF5's file lock, as the writer."""
     import h5py
 
-    with h5py.File(location, "r", locking=False) as file:
+    return h5py.File(location, "r", locking=False, libver="latest", swmr=True)
+
+
+def load_journal(location: str | Path) -> ScanResults:
+    """Read the line-by-line journal a scan left (its final file never written) into ScanResults:
+    the lines whose entry was flushed, and exactly their samples."""
+    with _open_for_reading(location) as file:
         attrs = dict(file.attrs)
         group = file[JOURNAL_GROUP]
-        columns: dict[str, Any] = {name: group[name][()] for name in _RAW_COLUMNS}
-        columns["channels_volts"] = group["channels_volts"][()]
+        entries = group[_LINE_ENTRIES][()]
+        # A reader racing the writer may see a column grown further than the entries account for.
+        on_disk = min(group[name].shape[0] for name in (*_RAW_COLUMNS, "channels_volts"))
+        ends = np.cumsum(entries[:, 1]) if len(entries) else np.zeros(0, dtype=np.int64)
+        whole = int(np.searchsorted(ends, on_disk, side="right"))
+        entries = entries[:whole]
+        n = int(ends[whole - 1]) if whole else 0
+        columns: dict[str, Any] = {name: group[name][:n] for name in _RAW_COLUMNS}
+        columns["channels_volts"] = group["channels_volts"][:n]
     raw = RawSamples.from_columns(columns)
     config = FlyScanConfig.from_dict(json.loads(attrs["config"]))
-    written = {entry["index"]: entry for entry in json.loads(attrs["lines"])}
+    written = {int(index): bool(partial) for index, _, partial in entries}
     status_text = str(attrs["status"])
     interrupted = status_text == "running"  # the process ended before the scan did
     status = ScanStatus.FAILED if interrupted else ScanStatus(status_text)
     lines = []
     for line in FlyScan(config).lines:
-        entry = written.get(line.index)
         samples = raw.for_line(line.index)
-        state = LineState.PENDING if entry is None else LineState.FAILED if entry["partial"] else LineState.ACQUIRED
+        state = LineState.PENDING if line.index not in written else LineState.FAILED if written[line.index] \
+            else LineState.ACQUIRED
         t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (None, None)
         lines.append(LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, state, t_start, t_end,
                                  len(samples)))
@@ -398,11 +481,9 @@ def load_journal(location: str | Path) -> ScanResults:
         lag, fast_mm = resolve_lag(raw, config.detector_lag_ms)
     grid = grid_samples(fast_mm, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
     error = "the process ended mid-scan; the file holds the lines written before" if interrupted else None
-    return ScanResults(str(attrs["scan_id"]), config, status, raw, grid, tuple(lines), {}, Provenance(), error, lag)
+    return ScanResults(str(attrs["scan_id"]), config, status, raw, grid, tuple(lines), {}, Provenance(), error, lag=lag)
 
 
 def _is_journal(location: str | Path) -> bool:
-    import h5py
-
-    with h5py.File(location, "r", locking=False) as file:
+    with _open_for_reading(location) as file:
         return JOURNAL_GROUP in file and JOURNAL_GROUP in file.attrs

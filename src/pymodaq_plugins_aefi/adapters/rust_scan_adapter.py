@@ -26,7 +26,8 @@ from ..domain.correlation import Placement
 from ..domain.errors import InvalidScanConfig, InvalidTransition, ScanAborted, ScanBusyError, ScanExecutionError
 from ..domain.fly_scan import FlyScan, ScanStatus
 from ..domain.ports import FlightProgress, ScanCompletion, ScanOutcome, ScanPort
-from ..domain.samples import RawSamples
+from ..domain.samples import RawSamples, SampleFlag
+from ..domain.speeds import BenchSpeeds, SpeedProfile
 from .aefi_board import board_arbiter
 from .port_arbiter import LeaseBusyError, PortArbiter
 
@@ -50,12 +51,19 @@ PLAN_TO_CONFIG_FIELD = {
     "settle_ms": "settle_ms",
     "step_um": "step_um",
     "seed": "seed",
+    "differential": "differential",
+    "excitation_settle_ms": "excitation_settle_ms",
+    "excitation_gains": "excitation_gains",
 }
+
+#: How long a speed restore waits for an axis still decelerating (the controller refuses with PULSING).
+RESTORE_PULSING_S = 3.0
 
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
 
 
-def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realtime: bool = True) -> dict[str, Any]:
+def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realtime: bool = True,
+               excitation_gains: Optional[tuple[int, int]] = None) -> dict[str, Any]:
     """The engine plan (docs/architecture.md "Flyscan plan") of a config: millimetres to whole steps."""
     scale = config.scale
     plan: dict[str, Any] = {
@@ -80,6 +88,11 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
     }
     if config.seed is not None:
         plan["seed"] = int(config.seed)
+    if config.differential:
+        plan["differential"] = True
+        plan["excitation_settle_ms"] = float(config.excitation_settle_ms)
+        if excitation_gains is not None:
+            plan["excitation_gains"] = [int(g) for g in excitation_gains]
     if ring_capacity is not None:
         plan["ring_capacity"] = int(ring_capacity)
     return plan
@@ -126,6 +139,8 @@ class RustScanAdapter(ScanPort):
         executor_factory: Optional[Callable[[], Any]] = None,
         arcus_opener: Optional[Callable[[str], Any]] = None,
         board_opener: Optional[Callable[[str], Any]] = None,
+        speeds: Optional[BenchSpeeds] = None,
+        excitation_gains: Optional[tuple[int, int]] = None,
     ) -> None:
         if not 0 < progress_period_s <= 0.1:
             raise ValueError(f"progress_period_s must be in (0, 0.1] s (progress at ≥10 Hz), got {progress_period_s}")
@@ -138,6 +153,15 @@ class RustScanAdapter(ScanPort):
         self._executor_factory = executor_factory
         self._arcus_opener = arcus_opener
         self._board_opener = board_opener
+        #: The bench's profile, applied to the scan's axes for the scan and undone after; None: the
+        #: controller's speeds as they are.
+        self.speeds = speeds
+        self._speeds_report: Optional[dict[str, Any]] = None
+        #: DDS1/DDS2 gain words a differential scan writes back when the board's driver was never
+        #: configured (None: the engine's default, the simulated board's power-up words).
+        self.excitation_gains = excitation_gains
+        # A differential scan's baseline samples, kept out of collect()'s stream.
+        self._baseline: list[RawSamples] = []
         # Written without a lock: abort() may run in a signal handler on the scanning thread itself.
         self._executor: Any = None
         self._abort_requested = False
@@ -152,13 +176,18 @@ class RustScanAdapter(ScanPort):
         if self._leases is not None:
             raise ScanBusyError(f"scan {self._scan.id if self._scan else '?'} is prepared on {self.arcus_url}; "
                                 "let it complete or abort it first")
-        plan = build_plan(scan.config, self.ring_capacity, self.realtime)
+        plan = build_plan(scan.config, self.ring_capacity, self.realtime, self.excitation_gains)
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
+        self._speeds_report = None
+        self._baseline = []
+        profiles = self.speeds.for_scan(scan.config) if self.speeds is not None else None  # before any lease
         leases = ExitStack()
         try:
             arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
             arcus = leases.enter_context(arbiter.lease(f"flyscan {scan.id}"))
+            if profiles is not None:
+                self._apply_speeds(arcus, profiles, leases)
             board = leases.enter_context(self._board_lease(scan)) if scan.config.detector == "board" else None
             if self._abort_requested:
                 # asked before the engine had the scan: nothing moved
@@ -214,7 +243,21 @@ class RustScanAdapter(ScanPort):
     def collect(self) -> RawSamples:
         if self._ended_early is not None:
             return RawSamples.empty()
-        return records_to_samples(self._prepared().collect(), self._step_mm())
+        raw = records_to_samples(self._prepared().collect(), self._step_mm())
+        if not self._differential():
+            return raw
+        # The engine numbers the lines it flies (map row k: flight 2k excited, 2k + 1 baseline);
+        # the domain numbers map rows.
+        columns = raw.columns()
+        columns["line"] = columns["line"] // 2
+        raw = RawSamples.from_columns(columns)
+        baseline = raw.has_flag(SampleFlag.BASELINE)
+        if baseline.any():
+            self._baseline.append(raw.select(baseline))
+        return raw.select(~baseline)
+
+    def baseline_samples(self) -> RawSamples:
+        return RawSamples.concat(self._baseline)
 
     def abort(self) -> None:
         self._abort_requested = True
@@ -223,10 +266,24 @@ class RustScanAdapter(ScanPort):
             executor.abort()
 
     # ---- internals ----------------------------------------------------------------------------------
+    def _apply_speeds(self, arcus: Any, profiles: Mapping[str, SpeedProfile], leases: ExitStack) -> None:
+        """Apply the scan's profiles; the previous ones go back when the leases close (every ending)."""
+        previous = {axis: {k: int(v) for k, v in dict(arcus.speeds(axis)).items()} for axis in profiles}
+        report: dict[str, Any] = {"applied": {axis: p.as_kwargs() for axis, p in profiles.items()},
+                                  "previous": previous, "restored": None, "restore_error": None}
+        self._speeds_report = report
+        # registered before the first write: a write failing half-way is undone as well
+        leases.callback(_restore_speeds, arcus, previous, report)
+        for axis, profile in profiles.items():
+            arcus.set_speeds(axis, **profile.as_kwargs())
+
     def _prepared(self) -> Any:
         if self._executor is None:
             raise InvalidTransition("no scan was prepared on this port")
         return self._executor
+
+    def _differential(self) -> bool:
+        return self._scan is not None and self._scan.config.differential
 
     def _step_mm(self) -> float:
         return self._scan.config.scale.step_mm if self._scan is not None else 0.0
@@ -245,9 +302,12 @@ class RustScanAdapter(ScanPort):
 
     def _progress(self, progress: Mapping[str, Any]) -> FlightProgress:
         step_mm = self._step_mm()
+        done, total, current = (int(progress[k]) for k in ("lines_done", "lines_total", "current_line"))
+        if self._differential():  # flights → map rows: row k is done once its excited flight 2k is
+            done, total, current = (done + 1) // 2, total // 2, current // 2
         return FlightProgress(
-            state=str(progress["state"]), lines_done=int(progress["lines_done"]),
-            lines_total=int(progress["lines_total"]), current_line=int(progress["current_line"]),
+            state=str(progress["state"]), lines_done=done,
+            lines_total=total, current_line=current,
             samples=int(progress["samples"]), fast_mm=float(progress["fast_steps"]) * step_mm,
             slow_mm=float(progress["slow_steps"]) * step_mm, elapsed_s=float(progress["elapsed_s"]),
             dropped_records=int(progress.get("dropped_records", 0)),
@@ -255,6 +315,11 @@ class RustScanAdapter(ScanPort):
 
     def _outcome(self, stats: Mapping[str, Any]) -> ScanOutcome:
         status = _FINAL_STATES.get(str(stats.get("status")), ScanStatus.FAILED)
+        if self._speeds_report is not None:
+            stats = {**stats, "axis_speeds": self._speeds_report}  # completed by the restore
+        if self._differential():
+            flights = int(stats.get("lines", 0))
+            stats = {**stats, "flights": flights, "lines": (flights + 1) // 2}
         error = stats.get("error") or None
         return ScanOutcome(
             status=status, stats=dict(stats),
@@ -262,6 +327,28 @@ class RustScanAdapter(ScanPort):
             error_type=None if error is None else error.get("type"),
             plan=dict(self._plan), versions=engine_versions(), source=self.arcus_url,
         )
+
+
+def _restore_speeds(arcus: Any, previous: Mapping[str, Mapping[str, int]], report: dict[str, Any]) -> None:
+    """Put each axis' speeds back; an axis still decelerating (after an abort) is waited for. A link
+    that is gone cannot take them: the report says so, the scan's own ending stands."""
+    import time
+
+    try:
+        for axis, speeds in previous.items():
+            give_up = time.monotonic() + RESTORE_PULSING_S
+            while True:
+                try:
+                    arcus.set_speeds(axis, **speeds)
+                    break
+                except _engine.ControllerError as err:
+                    if getattr(err, "code", None) != "PULSING" or time.monotonic() > give_up:
+                        raise
+                    time.sleep(0.02)
+    except Exception as err:
+        report.update(restored=False, restore_error=f"{type(err).__name__}: {err}")
+    else:
+        report.update(restored=True)
 
 
 class _RustCompletion(ScanCompletion):

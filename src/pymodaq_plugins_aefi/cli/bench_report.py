@@ -154,19 +154,20 @@ def render(doc: Mapping[str, Any]) -> str:
 
 
 def write_json(doc: Mapping[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(_finite(doc), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(json_safe(doc), indent=2, sort_keys=False) + "\n")
 
 
-def _finite(node: Any) -> Any:
-    # JSON has no NaN/inf: missing figures become null.
+def json_safe(node: Any) -> Any:
+    """`node` with every NaN/inf float as None: JSON has neither (Python would write `Infinity`,
+    which strict readers refuse), and a figure that does not exist is null."""
     if isinstance(node, float):
         return node if math.isfinite(node) else None
     if isinstance(node, Mapping):
-        return {str(k): _finite(v) for k, v in node.items()}
+        return {str(k): json_safe(v) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
-        return [_finite(v) for v in node]
+        return [json_safe(v) for v in node]
     if isinstance(node, np.generic):
-        return _finite(node.item())
+        return json_safe(node.item())
     return node
 
 

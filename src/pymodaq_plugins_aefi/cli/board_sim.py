@@ -33,6 +33,8 @@ assumptions (the real board's documentation leaves these open; the simulator doe
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
   - noise: 300 uV per conversion (1 sigma), divided by sqrt(n);
+  - baseline: every channel carries --offset-uv plus --drift-uv-per-s x the time since the first
+    measurement, excitation on or muted (DDS1/DDS2 gains 0); both 0 by default;
   - detection chain (with --filter-tau-ms > 0; the default 0 is an ideal detector without lag):
     each channel goes through a first-order low-pass of --filter-tau-ms (the synchronous
     detection's output filter; the bench's real value is unknown, its notes say so) on the
@@ -63,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wire: reply when the real board would; none: at once")
     parser.add_argument("--noise-uv", type=float, default=300.0, help="noise of one conversion, µV (1 sigma)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the noise (reproducible runs)")
+    parser.add_argument("--offset-uv", type=float, default=0.0,
+                        help="offset of every channel, µV, with or without excitation: the baseline a differential "
+                             "scan measures with the excitation muted (default 0; sim:// option board_offset_uv)")
+    parser.add_argument("--drift-uv-per-s", type=float, default=0.0,
+                        help="drift of every channel, µV/s from the first measurement, with or without excitation "
+                             "(default 0; sim:// option board_drift_uv_per_s)")
     parser.add_argument("--filter-tau-ms", type=float, default=0.0,
                         help="time constant (ms) of the detection chain's first-order low-pass on the demodulated "
                              "outputs (default 0: no chain, an ideal detector without lag; the real bench's value is "
@@ -152,6 +160,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ended = _engine.serve_board_sim(probe_mm=probe, timing=args.timing, noise_volts=args.noise_uv * 1e-6,
                                         seed=args.seed, on_ready=ready, arcus_options=arcus_options,
                                         on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step,
+                                        offset_volts=args.offset_uv * 1e-6,
+                                        drift_volts_per_s=args.drift_uv_per_s * 1e-6,
                                         filter_tau_ms=args.filter_tau_ms)
     except KeyboardInterrupt:
         return 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import signal
 import sys
@@ -39,6 +40,7 @@ from ..domain.fly_scan import ScanStatus
 from ..domain.gridding import grid_samples
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.results import ScanResults
+from .bench_report import json_safe
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -47,14 +49,15 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals exit with 128 + their numb
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 #: The demo raster: the simulated sample's features sit at 20–65 mm; the simulator starts at 0 and
-#: the run-up needs ~4 mm before the first sample. 20 mm/s stays under the controller's factory
-#: high speed (1000 pulses/s = 21.8 mm/s); the whole scan takes about half a minute. With the board
-#: at one average (~87 Hz by its timing model) a 1 mm cell gets ~4 samples, each smeared 5 µm.
+#: the run-up needs ~4 mm before the first sample. The scan runs its axes at the bench's profile of
+#: the configuration ([arcus]: HS 1500 pulses/s = 32.7 mm/s, ramps 300 ms) and puts the controller's
+#: previous speeds back at its end; the whole scan takes about half a minute. With the board at one
+#: average (~87 Hz by its timing model) a 1 mm cell at 20 mm/s gets ~4 samples, each smeared 5 µm.
 DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
-    seed=None, detector_lag_ms=None,
+    seed=None, differential=False, excitation_settle_ms=50.0, detector_lag_ms=None,
 )
 #: Options whose default depends on the detector (None on the command line: not given).
 _DETECTOR_DEFAULTS = ("sample_rate_hz", "trigger")
@@ -104,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="default: board on the simulator (its simulated board) or when --board is given, else none; "
                         "virtual_probe: the field map at a software trigger rate (timing work)")
+    d = p.add_argument_group("differential (the bench's baseline without excitation)")
+    d.add_argument("--differential", action="store_true",
+                   help="fly every line twice at its slow position: excited, then back over it with the excitation "
+                        "muted (the board's DDS1/DDS2 gain registers at 0, phase and frequency untouched; restored "
+                        "on every ending); scan.h5 holds the map, the baseline and their difference (board only)")
+    d.add_argument("--excitation-settle-ms", dest="excitation_settle_ms", type=float,
+                   default=DEFAULTS["excitation_settle_ms"],
+                   help="wait after each mute and unmute before the line's samples (default %(default)g ms, the "
+                        "bench's step scans' value, not yet validated on the bench)")
+    d.add_argument("--excitation-gains", dest="excitation_gains", default=None, metavar="DDS1,DDS2",
+                   help="the AD9106 gain words an unmute writes back (0..16376 each; default: [board] "
+                        "excitation_gains of the configuration, 10000,10000 as shipped; the board cannot be read "
+                        "back, and a board configured in this session keeps its configured words)")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
     p.add_argument("--clear-errors", action="store_true",
                    help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
@@ -131,13 +147,14 @@ def _detector(args: argparse.Namespace, simulated: bool) -> str:
 
 
 def simulated_board_url(arcus_url: str) -> str:
-    """The board of the simulated bench an Arcus sim:// URL names (same bench, same ground truth)."""
+    """The board of the simulated bench an Arcus sim:// URL names (same bench, same ground truth),
+    with the URL's timing and board options (board_offset_uv, board_drift_uv_per_s, filter_tau_ms)."""
     name, _, query = arcus_url[len("sim://"):].partition("?")
-    timing = [kv for kv in query.split("&") if kv.startswith("timing=")]
-    return f"sim://{name}" + (f"?{timing[0]}" if timing else "")
+    kept = [kv for kv in query.split("&") if kv.startswith(("timing=", "board_", "filter_tau_ms="))]
+    return f"sim://{name}" + (f"?{'&'.join(kept)}" if kept else "")
 
 
-def _config(args: argparse.Namespace, simulated: bool) -> FlyScanConfig:
+def _config(args: argparse.Namespace, simulated: bool, max_speed_pps: Optional[float] = None) -> FlyScanConfig:
     detector = _detector(args, simulated)
     if detector == "board" and args.sample_rate_hz is not None:
         model_hz = 1e9 / _board_round_trip_ns(args.board_n_avg)
@@ -150,7 +167,20 @@ def _config(args: argparse.Namespace, simulated: bool) -> FlyScanConfig:
     values = {name: getattr(args, name) for name in DEFAULTS if name not in _DETECTOR_DEFAULTS}
     values["sample_rate_hz"] = DEFAULTS["sample_rate_hz"] if args.sample_rate_hz is None else args.sample_rate_hz
     values["trigger"] = args.trigger or ("continuous" if detector == "board" else DEFAULTS["trigger"])
+    if max_speed_pps is not None:
+        values["max_speed_pps"] = max_speed_pps
     return FlyScanConfig(detector=detector, **values)
+
+
+def _gains(text: str) -> tuple[int, int]:
+    """`--excitation-gains DDS1,DDS2`: two AD9106 gain words."""
+    try:
+        words = [int(w) for w in text.split(",")]
+    except ValueError:
+        words = []
+    if len(words) != 2 or not all(0 <= w <= 16_376 for w in words):
+        raise InvalidScanConfig("excitation_gains", f"{text!r} is not two gain words DDS1,DDS2 in 0..16376")
+    return words[0], words[1]
 
 
 def _board_round_trip_ns(n_avg: int) -> int:
@@ -340,8 +370,42 @@ def build_stats(
         "detector_lag_true_ms": true_lag_ms,
         "map_rms_error_rel_uncompensated": map_error_uncompensated,
         "step_scan_estimate_s": step_scan_estimate_s(config),
+        # the bench's profile applied for the scan and the controller's previous one, put back at the end
+        "axis_speeds": engine.get("axis_speeds"),
+        "differential": differential_stats(results, truth if simulated else None),
         "status": results.status.value,
     }
+
+
+def differential_stats(results: ScanResults, truth: Optional[np.ndarray]) -> Optional[dict[str, Any]]:
+    """A differential scan's figures: what was done to the excitation, the baseline's mean and spread
+    per channel (V), and on the simulator the RMS error of the map and of the difference vs the field."""
+    from ..domain.quality import relative_rms_error
+
+    config = results.config
+    if not config.differential:
+        return None
+    baseline = results.baseline_volts.reshape(len(CHANNEL_NAMES), -1)
+    finite = np.isfinite(baseline).any(axis=1)
+    mean = [float(np.nanmean(row)) if ok else None for row, ok in zip(baseline, finite, strict=True)]
+    spread = [float(np.nanstd(row)) if ok else None for row, ok in zip(baseline, finite, strict=True)]
+    return {
+        "excitation": results.stats.get("excitation"),
+        "excitation_settle_ms": config.excitation_settle_ms,
+        "flights": results.stats.get("flights"),
+        "baseline_samples": len(results.baseline_raw),
+        "baseline_mean_volts": dict(zip(CHANNEL_NAMES, mean, strict=True)),
+        "baseline_std_volts": dict(zip(CHANNEL_NAMES, spread, strict=True)),
+        "map_rms_error_rel": None if truth is None else relative_rms_error(results.map.volts, truth),
+        "difference_rms_error_rel": None if truth is None else relative_rms_error(results.difference_volts, truth),
+    }
+
+
+def _wire_limit(limit_hz: Optional[float]) -> str:
+    """A link without wire time (USB, an untimed simulator) has no limit, not an infinite one."""
+    if limit_hz is None or not math.isfinite(limit_hz):
+        return "no wire limit"
+    return f"wire limit {limit_hz:.0f} Hz"
 
 
 def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str, path: Path) -> None:
@@ -357,7 +421,13 @@ def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str
     extent = (grid.fast_axis_mm.min() - half_fast, grid.fast_axis_mm.max() + half_fast,
               grid.slow_axis_mm.min() - half_slow, grid.slow_axis_mm.max() + half_slow)
     panels = [("flyscan", grid.volts[c], "viridis")]
-    if truth is not None:
+    if config.differential:
+        panels = [("flyscan (excited)", grid.volts[c], "viridis"),
+                  ("baseline (excitation muted)", results.baseline_volts[c], "viridis_own"),
+                  ("excited − baseline", results.difference_volts[c], "viridis")]
+        if truth is not None:
+            panels.append(("(excited − baseline) − truth", results.difference_volts[c] - truth[c], "RdBu_r"))
+    elif truth is not None:
         panels += [("ground truth (field map)", truth[c], "viridis"),
                    ("flyscan − truth", grid.volts[c] - truth[c], "RdBu_r")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
@@ -367,6 +437,9 @@ def save_map_png(results: ScanResults, truth: Optional[np.ndarray], channel: str
         if cmap == "RdBu_r":
             lim = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
             kwargs = dict(vmin=-lim, vmax=lim)
+        elif cmap == "viridis_own":  # its own scale: a baseline is small beside the signal
+            cmap = "viridis"
+            kwargs = dict(vmin=np.nanmin(image), vmax=np.nanmax(image)) if np.isfinite(image).any() else {}
         else:
             kwargs = dict(vmin=vmin, vmax=vmax)
         shown = ax.imshow(image, origin="lower", extent=extent, aspect="equal", cmap=cmap, interpolation="nearest",
@@ -424,7 +497,7 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         f"{_duration(stats['step_scan_estimate_s'])})",
         f"  efficiency {_fraction(stats['efficiency'])} of the physical minimum {_duration(stats['physical_min_s'])}; "
         f"overhead {_ms(stats['overhead_per_line_ms'])} per line",
-        f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz (wire limit {stats['wire_limit_hz'] or 0:.0f} Hz); "
+        f"  position polls {stats['poll_rate_hz'] or 0:.0f} Hz ({_wire_limit(stats['wire_limit_hz'])}); "
         f"{triggers}, dropped {stats['dropped_records']}; "
         f"link retries {stats['link_retries']}, rejected board replies {stats['rejected_samples']}; "
         f"stall detection {stats['stall_detection']}",
@@ -436,6 +509,24 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
     lines.append(lag_summary(stats))
+    diff = stats.get("differential")
+    if diff:
+        x = diff["excitation"] or {}
+        line = (f"  differential: {diff['flights']} lines flown for {stats['lines']} map lines, "
+                f"{x.get('mutes', 0)} mutes / {x.get('unmutes', 0)} unmutes of DDS1/DDS2 "
+                f"(gains {x.get('gains')}), settle {diff['excitation_settle_ms']:g} ms; excitation "
+                + ("restored" if x.get("restored") is not False else f"NOT restored: {x.get('error')}"))
+        if diff["difference_rms_error_rel"] is not None:
+            line += (f"; vs the field: map {100 * diff['map_rms_error_rel']:.2f} %, excited − baseline "
+                     f"{100 * diff['difference_rms_error_rel']:.2f} % of range")
+        lines.append(line)
+    speeds = stats.get("axis_speeds")
+    if speeds:
+        applied = ", ".join(f"{axis} HS {p['high_speed_pps']} LS {p['low_speed_pps']} pulses/s, ramps "
+                            f"{p['accel_ms']}/{p['decel_ms']} ms" for axis, p in speeds["applied"].items())
+        ending = ("previous speeds restored" if speeds["restored"]
+                  else f"previous speeds NOT restored: {speeds['restore_error']}")
+        lines.append(f"  axis speeds for the scan: {applied}; {ending}")
     partial_lines = [line for line in results.lines if line.partial]
     if partial_lines:
         lines.append("  kept the interrupted line (flagged partial): " + ", ".join(
@@ -475,7 +566,7 @@ def estimated_output_bytes(config: FlyScanConfig) -> int:
     from ..adapters.h5_repository import file_bytes
 
     line_s = config.fast_span_mm / config.speed_mm_s + 1.0  # run-up and run-down on top of the line itself
-    samples = int(config.lines * line_s * config.sample_rate_hz)
+    samples = int(config.flights * line_s * config.sample_rate_hz)
     return 2 * file_bytes(samples, config.point_count) + 2_000_000
 
 
@@ -558,11 +649,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return regrid_main(arguments[1:])
     args = _parser().parse_args(arguments)
-    from ..bootstrap import build_flyscan, is_simulated
+    from ..bootstrap import bench_excitation_gains, bench_speeds, build_flyscan, is_simulated
 
     simulated = is_simulated(args.port)
+    speeds = bench_speeds()
     try:
-        config = _config(args, simulated)
+        gains = _gains(args.excitation_gains) if args.excitation_gains is not None else bench_excitation_gains()
+        config = _config(args, simulated, speeds.max_speed_pps)
+        speeds.for_scan(config)  # the speeds the scan will apply, checked before anything is opened
     except InvalidScanConfig as err:
         print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -587,7 +681,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"aefi-flyscan: --clear-errors: {problem}", file=sys.stderr)
             return EXIT_FAILED
     bar = ProgressBar(enabled=not args.no_progress)
-    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar])
+    app = build_flyscan(args.port, board_url, out_dir=out, file_name="scan.h5", observers=[bar], speeds=speeds,
+                        excitation_gains=gains)
     window = None
     if args.gui:
         from .flyscan_gui import FlyscanWindow
@@ -645,7 +740,7 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
     checked = simulated and (config.detector == "virtual_probe" or (config.detector == "board" and board_simulated))
     truth = truth_map(results) if checked else None
     stats = build_stats(results, args.port, checked, truth, board_url if board_simulated else None)
-    problems.append(_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n"))
+    problems.append(_write_text(out / "stats.json", json.dumps(json_safe(stats), indent=2) + "\n"))
     try:
         save_map_png(results, truth, args.channel, out / "map.png")
     except (OSError, ValueError) as err:

@@ -29,6 +29,9 @@ MAX_SPEED_PPS = 3000.0
 MAX_SAMPLE_RATE_HZ = 50_000.0
 MAX_LINES = 10_000
 MAX_POINTS_PER_LINE = 100_000
+#: Settle time after a mute or an unmute of the excitation (ms), as in the bench's step scans.
+DEFAULT_EXCITATION_SETTLE_MS = 50.0
+MAX_EXCITATION_SETTLE_MS = 10_000.0
 #: Seeds are 64-bit unsigned integers (the simulators' noise generators).
 MAX_SEED = 2**64 - 1
 #: Longest detector lag one can configure (ms): far beyond any lock-in output filter a flyscan can use.
@@ -89,6 +92,13 @@ class FlyScanConfig:
     max_speed_pps: float = MAX_SPEED_PPS
     #: Seed of the simulated noise (virtual probe, simulated board): a run can be repeated. None: fresh.
     seed: Optional[int] = None
+    #: Differential scan (board only): each line is flown twice at its slow position, excited and then
+    #: with the excitation muted (the board's DDS1/DDS2 gains at 0; phase and frequency untouched), and
+    #: the map is given with its baseline and their difference.
+    differential: bool = False
+    #: Wait after each mute and unmute before the next line's samples (ms); the bench's differential
+    #: step scans use 50 ms (not yet validated on the bench).
+    excitation_settle_ms: float = DEFAULT_EXCITATION_SETTLE_MS
     #: The detector's lag (ms): each sample is gridded where the probe was at t − lag. None: measured from
     #: the scan itself (serpentine lines flown both ways) and applied when it can be; 0: no compensation.
     detector_lag_ms: Optional[float] = None
@@ -131,10 +141,24 @@ class FlyScanConfig:
             )
         if self.lines > 1 and self.slow_start_mm == self.slow_stop_mm:
             raise InvalidScanConfig("slow_stop_mm", "must differ from slow_start_mm when lines > 1")
-        max_speed = _finite("max_speed_pps", self.max_speed_pps) * self.scale.step_mm
-        _in_range("speed_mm_s", _finite("speed_mm_s", self.speed_mm_s), self.scale.step_mm, max_speed, "mm/s")
+        max_speed_pps = _finite("max_speed_pps", self.max_speed_pps)
+        speed_mm_s = _finite("speed_mm_s", self.speed_mm_s)
+        if speed_mm_s > max_speed_pps * self.scale.step_mm * (1 + 1e-9):
+            from .speeds import over_limit_message
+
+            raise InvalidScanConfig("speed_mm_s", over_limit_message(speed_mm_s, self.speed_pps, max_speed_pps,
+                                                                     self.scale.step_mm))
+        _in_range("speed_mm_s", speed_mm_s, self.scale.step_mm, max_speed_pps * self.scale.step_mm, "mm/s")
         _in_range("sample_rate_hz", _finite("sample_rate_hz", self.sample_rate_hz), 1.0, MAX_SAMPLE_RATE_HZ, "Hz")
         _in_range("settle_ms", _finite("settle_ms", self.settle_ms), 0.0, 60_000.0, "ms")
+        if not isinstance(self.differential, (bool, np.bool_)):
+            raise InvalidScanConfig("differential", f"must be true or false, got {self.differential!r}")
+        if self.differential and self.detector != "board":
+            raise InvalidScanConfig(
+                "differential", f"needs the board detector, whose DDS1/DDS2 gains mute the excitation "
+                                f"(detector is {self.detector!r})")
+        _in_range("excitation_settle_ms", _finite("excitation_settle_ms", self.excitation_settle_ms), 0.0,
+                  MAX_EXCITATION_SETTLE_MS, "ms")
         # Every map cell must see at least one sample, or the map has holes by construction.
         if self.trigger != "continuous" and self.sample_spacing_mm > self.fast_pitch_mm:
             raise InvalidScanConfig(
@@ -157,6 +181,8 @@ class FlyScanConfig:
             raise InvalidScanConfig(unknown[0], f"unknown parameter; known: {', '.join(known)}")
         ints = ("lines", "points_per_line", "board_n_avg", "seed")
         parameters: dict[str, Any] = {k: (int(v) if k in ints and v is not None else v) for k, v in values.items()}
+        if isinstance(parameters.get("differential"), np.bool_):
+            parameters["differential"] = bool(parameters["differential"])
         return cls(**parameters)
 
     # ---- derived values (units in the names) ------------------------------------------------------
@@ -196,6 +222,11 @@ class FlyScanConfig:
     @property
     def point_count(self) -> int:
         return self.lines * self.points_per_line
+
+    @property
+    def flights(self) -> int:
+        """Lines flown: two per map line in a differential scan (excited, then baseline)."""
+        return 2 * self.lines if self.differential else self.lines
 
     def line_direction(self, line: int) -> int:
         """+1 when line `line` flies from fast_start to fast_stop, -1 the other way (serpentine)."""

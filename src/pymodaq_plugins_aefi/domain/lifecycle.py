@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 from .errors import InvalidTransition, ScanAborted
 from .fly_scan import FlyScan, ScanStatus
 from .recorder import FlyScanRecorder
-from .results import ScanResults
+from .results import ScanResults, with_baseline
 from .samples import RawSamples, SampleFlag
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -136,7 +136,10 @@ class Flight:
                 self._add(self.port.collect())
                 self._closed = _close_lines(self.scan, self.recorder, self._closed,
                                             int(outcome.stats.get("lines", self._closed)))
-            self._results = _finish(self.recorder, outcome)
+            results = _finish(self.recorder, outcome)
+            if self.scan.config.differential:
+                results = with_baseline(results, self.port.baseline_samples())
+            self._results = results
         return self._results
 
     def _add(self, chunk: RawSamples) -> RawSamples:

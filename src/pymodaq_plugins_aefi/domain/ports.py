@@ -130,6 +130,11 @@ class ScanPort(abc.ABC):
     def abort(self) -> None:
         """Stop the scan now, whatever its state (motors stopped); returns at once; no-op when idle."""
 
+    def baseline_samples(self) -> RawSamples:
+        """A differential scan's baseline samples (excitation muted) collected so far, kept apart from
+        `collect()`'s; empty for a port that flies no baseline."""
+        return RawSamples.empty()
+
     def execute_scan(self, scan: FlyScan, observer: ScanObserver) -> ScanResults:
         """Run `scan` to its end through the four verbs and return its results.
 

@@ -18,7 +18,7 @@ from .config import FlyScanConfig
 from .errors import InvalidScanConfig
 from .fly_scan import FlyScan, LineState, ScanStatus
 from .gridding import GriddedMap, grid_samples
-from .lag import DetectorLag, resolve_lag
+from .lag import DetectorLag, positions_at_lag, resolve_lag
 from .samples import RawSamples
 
 
@@ -67,6 +67,21 @@ class ScanResults:
     error: Optional[str] = None
     #: The detector lag the map was gridded with (estimated or configured), or why there is none.
     lag: DetectorLag = field(default_factory=DetectorLag.none)
+    #: A differential scan's baseline (the lines flown with the excitation muted) on the map's grid;
+    #: None for other scans.
+    baseline: Optional[GriddedMap] = None
+    #: The baseline lines' samples as taken (their `line` is the map row they share with the excited line).
+    baseline_raw: RawSamples = field(default_factory=RawSamples.empty)
+
+    @property
+    def baseline_volts(self) -> np.ndarray:
+        """The baseline map (6, n_slow, n_fast); NaN everywhere when the scan was not differential."""
+        return self.baseline.volts if self.baseline is not None else np.full_like(self.map.volts, np.nan)
+
+    @property
+    def difference_volts(self) -> np.ndarray:
+        """Excited map − baseline map, cell by cell (NaN where either is missing, or no baseline)."""
+        return self.map.volts - self.baseline_volts
 
     @property
     def partial(self) -> bool:
@@ -120,8 +135,18 @@ def assemble_results(
     )
     return ScanResults(
         scan.id, config, scan.status, raw, gridded, lines, dict(stats or {}), provenance or Provenance(),
-        error, lag,
+        error, lag=lag,
     )
+
+
+def with_baseline(results: ScanResults, baseline_raw: RawSamples) -> ScanResults:
+    """`results` of a differential scan with its baseline samples gridded on the map's grid, placed at
+    t − the lag the map applies (the baseline lines go through the same detection chain)."""
+    grid, lag = results.map, results.lag
+    fast_mm = positions_at_lag(baseline_raw, lag.lag_ms) if lag.applied and lag.lag_ms else baseline_raw.fast_mm
+    baseline = grid_samples(fast_mm, baseline_raw.slow_mm, baseline_raw.channels_volts,
+                            grid.fast_axis_mm, grid.slow_axis_mm)
+    return replace(results, baseline=baseline, baseline_raw=baseline_raw)
 
 
 def regrid(results: ScanResults, pitch_mm: Optional[float] = None, lag_ms: Optional[float] = None,
@@ -146,4 +171,5 @@ def regrid(results: ScanResults, pitch_mm: Optional[float] = None, lag_ms: Optio
     stats = dict(results.stats)
     if regridded_from:
         stats["regridded_from"] = regridded_from
-    return replace(results, config=new_config, map=gridded, stats=stats, lag=lag)
+    regridded = replace(results, config=new_config, map=gridded, stats=stats, lag=lag)
+    return regridded if results.baseline is None else with_baseline(regridded, results.baseline_raw)

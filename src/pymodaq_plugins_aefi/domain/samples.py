@@ -24,6 +24,7 @@ class SampleFlag(IntFlag):
     OUTSIDE_CONSTANT_SPEED = 32
     EXTRAPOLATED = 64  # model extrapolated past the last poll
     DETECTOR_FAULT = 128  # channels are NaN
+    BASELINE = 256  # a differential scan's baseline line (excitation muted)
 
 
 _COLUMNS = {

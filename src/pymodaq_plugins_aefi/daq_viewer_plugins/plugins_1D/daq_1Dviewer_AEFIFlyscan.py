@@ -23,7 +23,7 @@ from pymodaq_plugins_aefi.adapters.flyscan_viewers import (
     line_figures,
     viewer_defaults,
 )
-from pymodaq_plugins_aefi.bootstrap import build_flyscan
+from pymodaq_plugins_aefi.bootstrap import bench_excitation_gains, bench_speeds, build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress
 from pymodaq_plugins_aefi.domain.units import StepScale
 
@@ -47,7 +47,8 @@ class DAQ_1DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
 
     def _service(self):
         return build_flyscan(arcus_url=self.settings["url"], board_url=self.settings["board_url"],
-                             repository=LastResultsRepository()).service
+                             repository=LastResultsRepository(), speeds=bench_speeds(),
+                             excitation_gains=bench_excitation_gains()).service
 
     def grab_data(self, Naverage: int = 1, **kwargs) -> None:
         try:

@@ -23,7 +23,7 @@ from pymodaq_plugins_aefi.adapters.flyscan_viewers import (
     map_dte,
     viewer_defaults,
 )
-from pymodaq_plugins_aefi.bootstrap import build_flyscan
+from pymodaq_plugins_aefi.bootstrap import bench_excitation_gains, bench_speeds, build_flyscan
 from pymodaq_plugins_aefi.domain.events import FlyScanLineCorrelated, FlyScanProgress, FlyScanStarted
 
 _PROGRESS_PERIOD_S = 0.25
@@ -50,7 +50,8 @@ class DAQ_2DViewer_AEFIFlyscan(FlyscanViewerMixin, DAQ_Viewer_base):
         save_dir = self.settings["save_dir"].strip()
         return build_flyscan(arcus_url=self.settings["url"], board_url=self.settings["board_url"],
                              out_dir=Path(save_dir) if save_dir else Path.cwd(),
-                             repository=None if save_dir else LastResultsRepository()).service
+                             repository=None if save_dir else LastResultsRepository(),
+                             speeds=bench_speeds(), excitation_gains=bench_excitation_gains()).service
 
     def grab_data(self, Naverage: int = 1, **kwargs) -> None:
         try:

@@ -39,7 +39,7 @@ use crate::lendable::{lendable_pymethods, Lendable};
 /// chain's first-order low-pass (ms, 0: none; see `aefi_sim::detection`). Blocks with the GIL released
 /// (signals are checked every 50 ms). Returns "stopped" or "unplugged".
 #[pyfunction]
-#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_sim::board::DEFAULT_MM_PER_STEP, filter_tau_ms=0.0))]
+#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_sim::board::DEFAULT_MM_PER_STEP, offset_volts=0.0, drift_volts_per_s=0.0, filter_tau_ms=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn serve_board_sim(
     py: Python<'_>,
@@ -51,6 +51,8 @@ fn serve_board_sim(
     arcus_options: Option<Vec<(String, String)>>,
     on_arcus_ready: Option<Bound<'_, PyAny>>,
     mm_per_step: f64,
+    offset_volts: f64,
+    drift_volts_per_s: f64,
     filter_tau_ms: f64,
 ) -> PyResult<String> {
     let wire_timing = match timing {
@@ -64,7 +66,16 @@ fn serve_board_sim(
     if !(mm_per_step.is_finite() && mm_per_step > 0.0) {
         return Err(crate::errors::invalid_argument(format!("mm_per_step = {mm_per_step} is out of range (allowed: > 0)")));
     }
-    let mut cfg = BoardSimConfig { wire_timing, noise_volts, ..Default::default() };
+    if !(offset_volts.is_finite() && drift_volts_per_s.is_finite()) {
+        return Err(crate::errors::invalid_argument("offset_volts and drift_volts_per_s must be finite numbers".to_string()));
+    }
+    let mut cfg = BoardSimConfig {
+        wire_timing,
+        noise_volts,
+        baseline_offset_volts: offset_volts,
+        baseline_drift_volts_per_s: drift_volts_per_s,
+        ..Default::default()
+    };
     cfg.apply_option("filter_tau_ms", &filter_tau_ms.to_string()).map_err(crate::errors::invalid_argument)?;
     if let Some(seed) = seed {
         cfg.seed = seed;
@@ -281,7 +292,7 @@ pub fn detector_for_scan(board: &Bound<'_, PyAny>, plan: &FlyPlan) -> PyResult<B
     }
     // The board is sampled back to back on its own I/O thread (its cadence; the plan refuses a
     // trigger rate for it): its rate is the one its averaging gives.
-    Ok(Box::new(BoardDetector::with_sampling(lent, plan.board_n_avg, BoardSampling::BackToBack)))
+    Ok(Box::new(BoardDetector::with_excitation(lent, plan.board_n_avg, BoardSampling::BackToBack, plan.excitation_gains)))
 }
 
 fn sim_name(url: &str) -> PyResult<String> {
@@ -329,7 +340,15 @@ fn sim_board_truth<'py>(py: Python<'py>, url: &str, max: usize) -> PyResult<Boun
     Ok(d)
 }
 
+/// Every register write the simulated board of `sim://NAME` accepted, oldest first: a list of
+/// (address, value).
+#[pyfunction]
+fn sim_board_register_writes(url: &str) -> PyResult<Vec<(u16, u16)>> {
+    Ok(board_handle_of(url)?.register_writes())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sim_board_register_writes, m)?)?;
     m.add_class::<PyBoardController>()?;
     m.add_function(wrap_pyfunction!(serve_board_sim, m)?)?;
     m.add_function(wrap_pyfunction!(sim_board_fault, m)?)?;

@@ -119,6 +119,16 @@ pub fn parse_plan(d: &Bound<'_, PyDict>) -> PyResult<(FlyPlan, bool)> {
             "probe_noise_volts" => p.probe_noise_volts = get_float(key, &v)?,
             "encoder_counts_per_step" => p.encoder_counts_per_step = get_float(key, &v)?,
             "encoder_max_slip_steps" => p.encoder_max_slip_steps = get_float(key, &v)?,
+            "differential" => p.differential = v.extract::<bool>().map_err(|_| bad(key, "expected a bool".into()))?,
+            "excitation_settle_ms" => p.excitation_settle_ms = get_float(key, &v)?,
+            "excitation_gains" => {
+                let g: Vec<i64> = v.extract().map_err(|_| bad(key, "expected two gain words [DDS1, DDS2]".into()))?;
+                let word = |x: i64| u16::try_from(x).map_err(|_| bad(key, format!("{x} is outside 0..=16376 (AD9106 gain words)")));
+                match g.as_slice() {
+                    [a, b] => p.excitation_gains = [word(*a)?, word(*b)?],
+                    _ => return Err(bad(key, format!("expected two gain words [DDS1, DDS2], got {}", g.len()))),
+                }
+            }
             "seed" => p.seed = if v.is_none() { None } else { Some(get_count(key, &v, "is not a seed (0..=2**64-1)")?) },
             other => return Err(bad(other, "unknown plan key (see docs/architecture.md, \"Flyscan plan\")".into())),
         }
@@ -194,6 +204,18 @@ fn stats_dict<'py>(py: Python<'py>, s: &ScanStats) -> PyResult<Bound<'py, PyDict
     d.set_item("detector_faults", s.detector_faults)?;
     d.set_item("rejected_samples", s.rejected_samples)?;
     d.set_item("link_retries", s.link_retries)?;
+    match &s.excitation {
+        Some(x) => {
+            let xd = PyDict::new(py);
+            xd.set_item("mutes", x.mutes)?;
+            xd.set_item("unmutes", x.unmutes)?;
+            xd.set_item("gains", x.gains.to_vec())?;
+            xd.set_item("restored", x.restored)?;
+            xd.set_item("error", x.error.clone())?;
+            d.set_item("excitation", xd)?;
+        }
+        None => d.set_item("excitation", py.None())?,
+    }
     Ok(d)
 }
 

@@ -13,7 +13,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::arcus::{ArcusSim, Fault, FrameOutcome, PublishedTruth, SimConfig, TruthLog, TruthRead};
-use super::board::{BoardSimConfig, BOARD_OPTIONS};
 use aefi_scan_engine::arcus::framing::{wire_time_ns, DeviceFrameDecoder, Framing};
 use aefi_scan_engine::arcus::protocol::Axis;
 use aefi_scan_engine::clock::{Clock, MonotonicClock};
@@ -90,9 +89,8 @@ pub struct SimBench {
     pub arcus: SharedArcus,
     /// Its ground truth.
     pub truth: TruthHandle,
-    /// The board options of the URL that created the bench (`filter_tau_ms`, …): the board of
-    /// the bench is created with them on its first open (see `board_bench`).
-    pub board_options: Vec<(String, String)>,
+    // The AEFI acquisition board simulator of this bench goes here (a `board` field reading
+    // `truth` for the probe position).
 }
 
 impl SimBench {
@@ -125,26 +123,12 @@ pub fn open_bench_with_clock(
     clock: Arc<dyn Clock>,
     cfg: impl FnOnce() -> Result<SimConfig, String>,
 ) -> Result<Arc<SimBench>, String> {
-    open_bench_with_board_options(name, clock, cfg, Vec::new())
-}
-
-/// [`open_bench_with_clock`], the bench's board to be created with `board_options` (ignored when
-/// the bench exists).
-///
-/// # Errors
-/// The configuration error of a bench being created.
-pub fn open_bench_with_board_options(
-    name: &str,
-    clock: Arc<dyn Clock>,
-    cfg: impl FnOnce() -> Result<SimConfig, String>,
-    board_options: Vec<(String, String)>,
-) -> Result<Arc<SimBench>, String> {
     let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(b) = reg.get(name) {
         return Ok(Arc::clone(b));
     }
     let arcus = Arc::new(Mutex::new(ArcusSim::new(cfg()?, clock.now_ns())));
-    let bench = Arc::new(SimBench { name: name.to_string(), clock, truth: TruthHandle::new(Arc::clone(&arcus)), arcus, board_options });
+    let bench = Arc::new(SimBench { name: name.to_string(), clock, truth: TruthHandle::new(Arc::clone(&arcus)), arcus });
     reg.insert(name.to_string(), Arc::clone(&bench));
     Ok(bench)
 }
@@ -165,24 +149,16 @@ pub fn remove_bench(name: &str) -> bool {
 /// [`TransportError::BadUrl`] for a non-`sim://` URL or bad simulator options.
 pub fn bench_for_url(url: &str) -> Result<Arc<SimBench>, TransportError> {
     match LinkUrl::parse(url)? {
-        LinkUrl::Sim { name, baud, device, options, .. } => {
-            let (board, arcus): (Vec<_>, Vec<_>) = options.into_iter().partition(|(k, _)| BOARD_OPTIONS.contains(&k.as_str()));
-            let bad = |reason| TransportError::BadUrl { url: url.to_string(), reason };
-            let mut board_cfg = BoardSimConfig::default();
-            for (k, v) in &board {
-                board_cfg.apply_option(k, v).map_err(bad)?;
+        LinkUrl::Sim { name, baud, device, options, .. } => open_bench(&name, || {
+            let mut cfg = SimConfig::default();
+            cfg.apply_option("baud", &baud.to_string())?;
+            cfg.apply_option("device", &device.to_string())?;
+            for (k, v) in &options {
+                cfg.apply_option(k, v)?;
             }
-            let cfg = || {
-                let mut cfg = SimConfig::default();
-                cfg.apply_option("baud", &baud.to_string())?;
-                cfg.apply_option("device", &device.to_string())?;
-                for (k, v) in &arcus {
-                    cfg.apply_option(k, v)?;
-                }
-                Ok(cfg)
-            };
-            open_bench_with_board_options(&name, Arc::new(MonotonicClock), cfg, board).map_err(bad)
-        }
+            Ok(cfg)
+        })
+        .map_err(|reason| TransportError::BadUrl { url: url.to_string(), reason }),
         _ => Err(TransportError::BadUrl { url: url.to_string(), reason: "not a sim:// URL".into() }),
     }
 }

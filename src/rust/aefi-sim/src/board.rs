@@ -24,7 +24,16 @@
 //!   line is binary junk), `short` (only five codes), `silence` (no reply at all), `unplug` (the
 //!   link fails from now on, as a USB-serial adapter pulled out).
 //!
-//! Every measurement appends its ground truth ([`SampleTruth`]) to a bounded log.
+//! - Baseline: every channel also carries `baseline_offset_volts` plus `baseline_drift_volts_per_s`
+//!   × the time since the board's first measurement, with or without excitation (what a
+//!   differential scan's muted lines measure and subtract); both 0 by default. Options of a
+//!   `sim://` URL: `board_offset_uv`, `board_drift_uv_per_s`.
+//! - Phase: the in-phase/quadrature pair of each axis turns with DDS1's phase word away from its
+//!   power-up value (the synchronous detection's references DDS3/DDS4 stay put): rewriting the
+//!   phase changes the measured direction, as on the bench.
+//!
+//! Every measurement appends its ground truth ([`SampleTruth`]) to a bounded log, and every
+//! register write (address, value) to another ([`BoardSimHandle::register_writes`]).
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -75,16 +84,25 @@ pub struct BoardSimConfig {
     /// default): no detection chain at all, an ideal detector reading the field without lag.
     /// The bench's value is unknown.
     pub filter_tau_ms: f64,
+    /// Offset of every channel (V), excitation on or off.
+    pub baseline_offset_volts: f64,
+    /// Drift of every channel (V/s) from the board's first measurement, excitation on or off.
+    pub baseline_drift_volts_per_s: f64,
 }
 
-/// Board options of a `sim://` URL (the rest are the Arcus simulator's).
+/// Board options of a `sim://` URL besides the `board_*` ones (the rest are the Arcus simulator's).
 pub const BOARD_OPTIONS: [&str; 1] = ["filter_tau_ms"];
 
 /// Longest `filter_tau_ms` accepted (ms).
 pub const MAX_FILTER_TAU_MS: f64 = 10_000.0;
 
+/// Whether a `sim://` option is the board's (not the Arcus simulator's).
+pub fn is_board_option(key: &str) -> bool {
+    key.starts_with("board_") || BOARD_OPTIONS.contains(&key)
+}
+
 impl BoardSimConfig {
-    /// Applies one `key=value` board option ([`BOARD_OPTIONS`]).
+    /// Applies `filter_tau_ms` (ms, 0..=[`MAX_FILTER_TAU_MS`]).
     ///
     /// # Errors
     /// An unknown key or a value out of range, as a sentence naming both.
@@ -101,6 +119,27 @@ impl BoardSimConfig {
             other => Err(format!("unknown board simulator option {other:?} (allowed: {})", BOARD_OPTIONS.join(", "))),
         }
     }
+
+    /// Applies the board's options of a `sim://` URL (`board_offset_uv`, `board_drift_uv_per_s`,
+    /// `filter_tau_ms`); other keys are the Arcus's and are skipped.
+    ///
+    /// # Errors
+    /// A value that is not a finite number, or out of range.
+    pub fn with_url_options<'a>(mut self, options: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
+        for (k, v) in options {
+            let number = || {
+                v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("{k} must be a finite number (µV), got {v:?}"))
+            };
+            match k {
+                "board_offset_uv" => self.baseline_offset_volts = number()? * 1e-6,
+                "board_drift_uv_per_s" => self.baseline_drift_volts_per_s = number()? * 1e-6,
+                "filter_tau_ms" => self.apply_option(k, v)?,
+                k if k.starts_with("board_") => return Err(format!("unknown board option {k:?} (board_offset_uv, board_drift_uv_per_s)")),
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
 }
 
 impl Default for BoardSimConfig {
@@ -113,9 +152,14 @@ impl Default for BoardSimConfig {
             map: FieldMap::aefi_default(),
             sensor_to_lab: Rotation::identity(),
             filter_tau_ms: 0.0,
+            baseline_offset_volts: 0.0,
+            baseline_drift_volts_per_s: 0.0,
         }
     }
 }
+
+/// Register writes the log keeps (oldest dropped first).
+pub const WRITE_LOG_CAPACITY: usize = 1 << 16;
 
 /// A fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +213,7 @@ struct Shared {
     unplugged: bool,
     reseed: Option<u64>,
     truth: VecDeque<SampleTruth>,
+    writes: VecDeque<(u16, u16)>,
 }
 
 /// A cloneable handle on a simulated board: fault injection and ground truth, usable while a
@@ -221,6 +266,11 @@ impl BoardSimHandle {
         s.truth.iter().skip(s.truth.len().saturating_sub(max)).copied().collect()
     }
 
+    /// Every register write accepted so far, (address, value), oldest first (bounded log).
+    pub fn register_writes(&self) -> Vec<(u16, u16)> {
+        self.lock().writes.iter().copied().collect()
+    }
+
     /// Measurements made so far (bounded by the log capacity).
     pub fn measurements(&self) -> usize {
         self.lock().truth.len()
@@ -236,6 +286,10 @@ pub struct BoardModel {
     handle: BoardSimHandle,
     calibration: Calibration,
     chain: DetectionChain,
+    /// Instant of the first measurement (the drift's origin).
+    t0_ns: Option<i64>,
+    /// DDS1's power-up phase word (the phase the detection's references are set for).
+    phase0: u16,
 }
 
 impl std::fmt::Debug for BoardModel {
@@ -260,6 +314,8 @@ impl BoardModel {
             probe,
             handle: BoardSimHandle::default(),
             calibration,
+            t0_ns: None,
+            phase0: RegisterFile::default().get(addr::PHASE[0]),
         }
     }
 
@@ -298,7 +354,18 @@ impl BoardModel {
         let excitation = self.registers.excitation();
         let refusal = match command {
             Command::SelectRegister(a) => self.registers.select(a).err(),
-            Command::WriteData(v) => self.registers.write(v).err(),
+            Command::WriteData(v) => {
+                let address = self.registers.selected();
+                let refused = self.registers.write(v).err();
+                if let (None, Some(a)) = (refused, address) {
+                    let mut s = self.handle.lock();
+                    if s.writes.len() == WRITE_LOG_CAPACITY {
+                        s.writes.pop_front();
+                    }
+                    s.writes.push_back((a, v));
+                }
+                refused
+            }
             Command::Measure(_) => None,
         };
         if self.registers.excitation() != excitation {
@@ -351,7 +418,20 @@ impl BoardModel {
             }
         }
         let lag_ns = self.chain.tau_ns().round() as i64 + adc_delay_ns;
+        // the excitation is in the chain's input (a gain change goes through its low-pass); a DDS1
+        // phase change turns the references at once
+        let turn = f64::from(self.registers.get(addr::PHASE[0]).wrapping_sub(self.phase0)) / 65_536.0 * std::f64::consts::TAU;
+        if turn != 0.0 {
+            let (sin, cos) = turn.sin_cos();
+            for pair in volts.chunks_exact_mut(2) {
+                let (i, q) = (pair[0], pair[1]);
+                pair[0] = i * cos - q * sin;
+                pair[1] = i * sin + q * cos;
+            }
+        }
         let t_mid = start + window / 2;
+        let t0 = *self.t0_ns.get_or_insert(t_mid);
+        let baseline = self.cfg.baseline_offset_volts + self.cfg.baseline_drift_volts_per_s * (t_mid - t0) as f64 * 1e-9;
         let (x_mm, y_mm) = (self.probe)(t_mid);
         if let Some(seed) = self.handle.lock().reseed.take() {
             self.rng = StdRng::seed_from_u64(seed);
@@ -360,7 +440,7 @@ impl BoardModel {
         let scale = self.registers.adc_scale();
         let mut codes: RawCodes = [0; CODES_PER_LINE];
         for (i, code) in codes.iter_mut().enumerate() {
-            let signal = if i < 6 { volts[i] } else { 0.0 };
+            let signal = if i < 6 { volts[i] + baseline } else { 0.0 };
             let noise: f64 = self.rng.sample(StandardNormal);
             *code = scale.volts_to_code(signal + sigma * noise, i);
         }
@@ -658,6 +738,36 @@ mod tests {
         let c2 = parse_codes(&lines(&mut p, 0)[1]).unwrap();
         assert!((f64::from(c2[2]) / f64::from(c1[2]) - 2.0).abs() < 0.01, "{c1:?} {c2:?}");
         assert_eq!(p.model().registers().adc_scale().gains, [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn muted_board_reads_offset_and_drift_and_logs_only_accepted_writes() {
+        let cfg = BoardSimConfig {
+            wire_timing: false,
+            noise_volts: 0.0,
+            baseline_offset_volts: 0.01,
+            baseline_drift_volts_per_s: 0.001,
+            ..Default::default()
+        };
+        let mut p = BoardSimPort::new(BoardModel::new(cfg, static_probe(38.0, 32.0)));
+        p.write(b"a53*d0*a52*d0*a17*d9*", 0).unwrap();
+        let _ = lines(&mut p, 0);
+        assert_eq!(p.handle().register_writes(), vec![(53, 0), (52, 0)], "the refused value wrote nothing");
+        let volts = |p: &mut BoardSimPort, t: i64| {
+            p.write(b"m1*", t).unwrap();
+            let codes = parse_codes(&lines(p, t)[1]).unwrap();
+            let scale = p.model().registers().adc_scale();
+            (0..6).map(|i| scale.code_to_volts(codes[i], i)).collect::<Vec<_>>()
+        };
+        let first = volts(&mut p, 0);
+        let later = volts(&mut p, 2_000_000_000); // 2 s later: 2 mV of drift
+        for (a, b) in first.iter().zip(&later) {
+            assert!((a - 0.01).abs() < 1e-6 && (b - 0.012).abs() < 1e-6, "{first:?} {later:?}");
+        }
+        let bad = BoardSimConfig::default().with_url_options([("board_offset_uv", "x")]);
+        assert!(bad.unwrap_err().contains("board_offset_uv"));
+        let ok = BoardSimConfig::default().with_url_options([("baud", "9600"), ("board_drift_uv_per_s", "5")]).unwrap();
+        assert!((ok.baseline_drift_volts_per_s - 5e-6).abs() < 1e-15);
     }
 
     #[test]

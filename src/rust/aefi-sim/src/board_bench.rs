@@ -4,9 +4,9 @@
 //! steps × [`DEFAULT_MM_PER_STEP`]), so a flyscan through `sim://NAME` for both links is checkable
 //! against truth. It is created on the first board open of that bench and kept with it; one
 //! link at a time has it (a second open is `PortBusy`, as an exclusively opened serial port).
-//! The link's `timing=wire|none` query sets the board's reply pacing for that link. The board
-//! options of the URL that created the bench (`filter_tau_ms=20`: the detection chain's low-pass,
-//! see [`crate::detection`]) configure its board.
+//! The link's `timing=wire|none` query sets the board's reply pacing for that link; the board's
+//! options of its first link's URL (`board_offset_uv`, `board_drift_uv_per_s`, `filter_tau_ms=20`:
+//! the detection chain's low-pass, see [`crate::detection`]) configure it.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -33,19 +33,12 @@ pub fn bench_probe(bench: &SimBench, mm_per_step: f64) -> ProbeFn {
     Arc::new(move |t_ns| (truth.true_position_steps(Axis::X, t_ns) * mm_per_step, truth.true_position_steps(Axis::Y, t_ns) * mm_per_step))
 }
 
-fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {
+fn entry_for(bench: &Arc<SimBench>, cfg: BoardSimConfig) -> (BoardSlot, BoardSimHandle) {
     let mut reg = boards().lock().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = reg.get(&bench.name) {
         // a bench removed and created again under the same name gets a new board
         if e.bench.upgrade().is_some_and(|b| Arc::ptr_eq(&b, bench)) {
             return (Arc::clone(&e.slot), e.handle.clone());
-        }
-    }
-    let mut cfg = BoardSimConfig::default();
-    for (k, v) in &bench.board_options {
-        // checked when the bench was created from its URL
-        if let Err(reason) = cfg.apply_option(k, v) {
-            debug_assert!(false, "{reason}");
         }
     }
     let model = BoardModel::new(cfg, bench_probe(bench, DEFAULT_MM_PER_STEP));
@@ -60,11 +53,15 @@ fn entry_for(bench: &Arc<SimBench>) -> (BoardSlot, BoardSimHandle) {
 /// # Errors
 /// Bad URL, or [`TransportError::PortBusy`] while another link has the board.
 pub fn open_board_link(url: &str) -> Result<SimBoardLink, TransportError> {
-    let LinkUrl::Sim { name, timing, .. } = LinkUrl::parse(url)? else {
+    let LinkUrl::Sim { name, timing, options, .. } = LinkUrl::parse(url)? else {
         return Err(TransportError::BadUrl { url: url.to_string(), reason: "not a sim:// URL".into() });
     };
+    // the board's options count when its first link creates it, as the Arcus's do for the bench
+    let cfg = BoardSimConfig::default()
+        .with_url_options(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|reason| TransportError::BadUrl { url: url.to_string(), reason })?;
     let bench = bench_for_url(url)?;
-    let (slot, _) = entry_for(&bench);
+    let (slot, _) = entry_for(&bench, cfg);
     let mut link = SimBoardLink::open_with_clock(&format!("sim://{name} (board)"), &slot, Arc::clone(&bench.clock))?;
     link.set_wire_timing(timing == SimTiming::Wire);
     Ok(link)
@@ -73,5 +70,5 @@ pub fn open_board_link(url: &str) -> Result<SimBoardLink, TransportError> {
 /// Fault injection and truth of the board of bench `name`, if that bench exists.
 pub fn board_handle(name: &str) -> Option<BoardSimHandle> {
     let bench = find_bench(name)?;
-    Some(entry_for(&bench).1)
+    Some(entry_for(&bench, BoardSimConfig::default()).1)
 }

@@ -64,6 +64,7 @@ fn fly_lines(url: String, mut tx: rtrb::Producer<Msg>) {
             span_to_steps: b,
             runup_start_steps: a - dir * 200,
             runout_end_steps: b + dir * 200,
+            baseline: false,
         };
         stage.move_to(Axis::X, spec.runup_start_steps).unwrap();
         while stage.poll(Axis::X).unwrap().steps != spec.runup_start_steps {}

@@ -269,6 +269,11 @@ impl RegisterFile {
         Ok(())
     }
 
+    /// The register the next `d` writes (the last `a`).
+    pub fn selected(&self) -> Option<u16> {
+        self.selected
+    }
+
     /// Current value of a register.
     pub fn get(&self, address: u16) -> u16 {
         self.values.get(&address).copied().unwrap_or(0)

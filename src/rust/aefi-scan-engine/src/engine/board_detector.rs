@@ -20,6 +20,13 @@
 //! hands it back when it stops; dropping the detector (any ending of the scan) stops the
 //! thread and drops the driver, which returns the link to its owner.
 //!
+//! Excitation (differential scans): the motion thread asks for the excitation muted or on through
+//! [`ExcitationControl`]; the I/O thread writes the AD9106 gain registers of DDS1/DDS2 (0 to mute,
+//! the gains back to unmute; phase and frequency registers are never written) between two
+//! transactions and stamps the instant the last write was acknowledged, from which the motion
+//! thread counts the settle time. When the I/O thread stops (every ending of the scan, faults
+//! included) it writes the gains back if it had touched them and they are not on.
+//!
 //! Faults: a reply that does not parse (garbage, fewer codes, a refused command) is **never
 //! recorded**: it is counted in [`BoardDetector::rejected`]. So is a reply that misses its
 //! deadline (during a scan the deadline is [`SCAN_DEADLINE_FACTOR`] × the model's round trip, at
@@ -29,12 +36,13 @@
 //! acquired.
 use std::ops::DerefMut;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::detector::{Detector, DetectorError, DetectorErrorKind, Sample};
+use super::detector::{Detector, DetectorError, DetectorErrorKind, ExcitationReport, ExcitationSwitch, Sample};
 use super::pacer::{fifo_priority, sleep_until};
 use crate::board::driver::{BoardDriver, BoardError};
+use crate::board::registers::addr;
 use crate::clock::mono_ns;
 use crate::transport::{ByteLink, TransportError};
 
@@ -73,6 +81,52 @@ pub struct BoardCounters {
     pub stale: AtomicU64,
     /// Samples lost because the ring to the trigger loop was full.
     pub overflowed: AtomicU64,
+}
+
+/// The excitation switch of a board detector, shared by the motion thread (requests) and the I/O
+/// thread (register writes). Not on the real-time thread: a short lock is fine.
+#[derive(Debug)]
+pub struct ExcitationControl {
+    want_on: AtomicBool,
+    is_on: AtomicBool,
+    applied_ns: AtomicI64,
+    report: Mutex<ExcitationReport>,
+}
+
+impl ExcitationControl {
+    fn new(gains: [u16; 2]) -> Self {
+        Self {
+            want_on: AtomicBool::new(true),
+            is_on: AtomicBool::new(true),
+            applied_ns: AtomicI64::new(0),
+            report: Mutex::new(ExcitationReport { gains, ..ExcitationReport::default() }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ExcitationReport> {
+        // plain assignments only: a poisoned lock is still consistent
+        self.report.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ExcitationSwitch for ExcitationControl {
+    fn request(&self, on: bool) {
+        self.want_on.store(on, Ordering::Release);
+    }
+
+    fn applied(&self, on: bool) -> Result<Option<i64>, String> {
+        if let Some(e) = self.lock().error.clone() {
+            return Err(e);
+        }
+        if self.want_on.load(Ordering::Acquire) == on && self.is_on.load(Ordering::Acquire) == on {
+            return Ok(Some(self.applied_ns.load(Ordering::Acquire)));
+        }
+        Ok(None)
+    }
+
+    fn report(&self) -> ExcitationReport {
+        self.lock().clone()
+    }
 }
 
 /// How the I/O thread paces the board.
@@ -118,6 +172,7 @@ pub struct BoardDetector<D: Send + 'static> {
     last_demand_ns: i64,
     /// Samples a second the timing model allows back to back (one round trip each).
     rate_limit_hz: f64,
+    excitation: Arc<ExcitationControl>,
 }
 
 impl<D: Send + 'static> std::fmt::Debug for BoardDetector<D> {
@@ -135,22 +190,40 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send + 'static> BoardDe
     /// Samples `driver` with `n_avg` MCU averages per sample, paced by `sampling`. The I/O thread
     /// starts here (not on the real-time thread) and waits for the trigger loop's demand.
     pub fn with_sampling(driver: D, n_avg: u32, sampling: BoardSampling) -> Self {
+        Self::with_excitation(driver, n_avg, sampling, [10_000, 10_000])
+    }
+
+    /// As [`BoardDetector::with_sampling`]; `gains` are the DDS1/DDS2 words an unmute writes back
+    /// when the driver was never configured (a configured driver's own words win).
+    pub fn with_excitation(driver: D, n_avg: u32, sampling: BoardSampling, gains: [u16; 2]) -> Self {
+        let gains = driver.config().map_or(gains, |c| [c.dds[0].gain, c.dds[1].gain]);
+        let excitation = Arc::new(ExcitationControl::new(gains));
         let round_trip_ns = driver.timing().round_trip_ns(n_avg, MODEL_DATA_BYTES);
         let rate_limit_hz = if round_trip_ns > 0 { 1e9 / round_trip_ns as f64 } else { f64::INFINITY };
         let shared = Arc::new(Shared::default());
         let counters = Arc::new(BoardCounters::default());
         let (tx, rx) = rtrb::RingBuffer::new(SAMPLE_RING);
         let io = {
-            let (shared, counters) = (Arc::clone(&shared), Arc::clone(&counters));
-            std::thread::Builder::new()
-                .name("aefi-board-io".into())
-                .spawn(move || IoThread { driver, n_avg, sampling, shared, counters, tx, timeouts_in_row: 0 }.run())
+            let (shared, counters, excitation) = (Arc::clone(&shared), Arc::clone(&counters), Arc::clone(&excitation));
+            std::thread::Builder::new().name("aefi-board-io".into()).spawn(move || {
+                IoThread { driver, n_avg, sampling, shared, counters, tx, timeouts_in_row: 0, excitation, touched: false, gains }.run()
+            })
         };
         let (io, spawn_error) = match io {
             Ok(h) => (Some(h), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        Self { shared, counters, results: Some(rx), io, spawn_error, stretch_start_ns: 0, last_demand_ns: i64::MIN / 2, rate_limit_hz }
+        Self {
+            shared,
+            counters,
+            results: Some(rx),
+            io,
+            spawn_error,
+            stretch_start_ns: 0,
+            last_demand_ns: i64::MIN / 2,
+            rate_limit_hz,
+            excitation,
+        }
     }
 }
 
@@ -196,6 +269,10 @@ impl<D: Send + 'static> Detector for BoardDetector<D> {
 
     fn rate_limit_hz(&self) -> Option<f64> {
         Some(self.rate_limit_hz)
+    }
+
+    fn excitation(&self) -> Option<Arc<dyn ExcitationSwitch>> {
+        Some(Arc::clone(&self.excitation) as Arc<dyn ExcitationSwitch>)
     }
 
     fn begin(&mut self) -> Result<(), DetectorError> {
@@ -245,6 +322,10 @@ struct IoThread<D> {
     counters: Arc<BoardCounters>,
     tx: rtrb::Producer<Outcome>,
     timeouts_in_row: u32,
+    excitation: Arc<ExcitationControl>,
+    /// A gain register was written (the excitation must be on when the thread ends).
+    touched: bool,
+    gains: [u16; 2],
 }
 
 impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
@@ -276,6 +357,7 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
         };
         let mut next_ns = 0;
         while !self.stopped() {
+            self.switch_excitation();
             let now = mono_ns();
             if !self.demanded(now) {
                 next_ns = 0;
@@ -294,8 +376,60 @@ impl<L: ByteLink, D: DerefMut<Target = BoardDriver<L>> + Send> IoThread<D> {
                 break;
             }
         }
+        self.restore_excitation();
         self.driver.set_timeout_ns(own);
         self.driver
+    }
+
+    /// Writes DDS1/DDS2's gain registers (and nothing else: the phase and frequency registers keep
+    /// the excitation's direction).
+    fn write_gains(&mut self, values: [u16; 2]) -> Result<(), BoardError> {
+        self.touched = true;
+        self.driver.write_register(addr::GAIN[0], values[0])?;
+        self.driver.write_register(addr::GAIN[1], values[1])
+    }
+
+    /// Applies the state the motion thread asked for, if it differs from the board's.
+    fn switch_excitation(&mut self) {
+        let want = self.excitation.want_on.load(Ordering::Acquire);
+        if want == self.excitation.is_on.load(Ordering::Acquire) || self.excitation.lock().error.is_some() {
+            return;
+        }
+        match self.write_gains(if want { self.gains } else { [0, 0] }) {
+            Ok(()) => {
+                {
+                    let mut r = self.excitation.lock();
+                    if want {
+                        r.unmutes += 1;
+                    } else {
+                        r.mutes += 1;
+                    }
+                }
+                self.excitation.applied_ns.store(mono_ns(), Ordering::Release);
+                self.excitation.is_on.store(want, Ordering::Release);
+            }
+            Err(e) => {
+                let what = if want { "unmute (DDS1/DDS2 gains back)" } else { "mute (DDS1/DDS2 gains to 0)" };
+                self.excitation.lock().error = Some(format!("board: could not {what}: {e}"));
+            }
+        }
+    }
+
+    /// At the end of the scan, whatever ended it: the excitation on again if it was touched.
+    fn restore_excitation(&mut self) {
+        if !self.touched {
+            return;
+        }
+        let needs = !self.excitation.is_on.load(Ordering::Acquire) || self.excitation.lock().error.is_some();
+        let result = if needs { self.write_gains(self.gains).map_err(|e| e.to_string()) } else { Ok(()) };
+        if needs && result.is_ok() {
+            self.excitation.is_on.store(true, Ordering::Release);
+        }
+        let mut r = self.excitation.lock();
+        r.restored = Some(result.is_ok());
+        if let (Err(e), None) = (result, &r.error) {
+            r.error = Some(format!("board: could not write the DDS1/DDS2 gains back at the end of the scan: {e}"));
+        }
     }
 
     /// One transaction; false when the link is gone (the fatal error was handed over).

@@ -10,6 +10,38 @@
 //! hands its samples over through a wait-free ring).
 use super::plan::Axis;
 use super::record::N_CHANNELS;
+use std::sync::Arc;
+
+/// What a differential scan did to the excitation, for its statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExcitationReport {
+    /// Mutes applied (DDS1/DDS2 gains written to 0).
+    pub mutes: u32,
+    /// Unmutes applied (the gains written back).
+    pub unmutes: u32,
+    /// The DDS1/DDS2 gain words an unmute writes back.
+    pub gains: [u16; 2],
+    /// After the scan: the gains are back (true), could not be written back (false), or were never
+    /// touched (None).
+    pub restored: Option<bool>,
+    /// The first failure of a gain write.
+    pub error: Option<String>,
+}
+
+/// The excitation of a detector that can mute it (the board's DDS gains), switched from the motion
+/// thread between lines; the detector's own I/O thread writes the registers between transactions.
+pub trait ExcitationSwitch: Send + Sync {
+    /// Asks for the excitation on (`true`) or muted; returns at once.
+    fn request(&self, on: bool);
+    /// `Ok(Some(t_ns))` once the state `on` is applied (the instant its last register write was
+    /// acknowledged), `Ok(None)` while it is not yet; `Err` when a write failed.
+    ///
+    /// # Errors
+    /// The failed register write, named.
+    fn applied(&self, on: bool) -> Result<Option<i64>, String>;
+    /// What was done so far (complete once the detector has stopped).
+    fn report(&self) -> ExcitationReport;
+}
 
 /// What kind of detector failure (the bindings map each kind to an exception class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +129,12 @@ pub trait Detector: Send {
     /// (the board: one round trip of its timing model at the chosen averaging); None when the
     /// engine's trigger or an external clock sets the rate.
     fn rate_limit_hz(&self) -> Option<f64> {
+        None
+    }
+
+    /// The switch of this detector's excitation, when it has one (the board); a differential scan
+    /// needs it.
+    fn excitation(&self) -> Option<Arc<dyn ExcitationSwitch>> {
         None
     }
 }

@@ -30,7 +30,7 @@
 //! links, a [`crate::clock::ManualClock`] in tests), which times every deadline, wait and figure.
 //! Records already in the ring stay readable after any ending. Dropping a [`Scan`] or an
 //! [`Executor`] aborts and joins, so a scan never outlives its owner.
-use super::detector::Detector;
+use super::detector::{Detector, DetectorError, DetectorErrorKind, ExcitationReport, ExcitationSwitch};
 use super::encoder::EncoderCheck;
 use super::fault::{AxisRefusal, ScanFault};
 use super::model::{LinkTiming, Poll, Trapezoid};
@@ -57,6 +57,9 @@ const CHECK_PERIOD_NS: i64 = 2_000_000;
 const AIM_MARGIN_NS: i64 = 500_000;
 /// Polls of a late axis between two status queries (a stopped or faulted axis is noticed).
 const STATUS_EVERY_POLLS: u32 = 8;
+/// Longest wait for the board to apply a mute or an unmute (ns): four register writes, a few ms
+/// each, after the transaction in progress.
+const EXCITATION_TIMEOUT_NS: i64 = 2_000_000_000;
 /// Messages the motion thread can queue for the trigger thread.
 const MSG_CAPACITY: usize = 1 << 16;
 /// How long a move refused with `PULSING` (an axis a hair from the end of its previous move) is
@@ -145,6 +148,8 @@ struct Motion<'a, S: Stage> {
     step_um: f64,
     /// The last target commanded to each axis, for the message of a link lost mid-move.
     targets: Vec<(Axis, i64)>,
+    /// The detector's excitation switch (differential scans).
+    excitation: Option<Arc<dyn ExcitationSwitch>>,
 }
 
 impl<S: Stage> Motion<'_, S> {
@@ -427,11 +432,46 @@ impl<S: Stage> Motion<'_, S> {
         Ok(())
     }
 
+    /// Asks for the excitation `line` flies with (muted for a baseline line); returns at once.
+    fn request_excitation(&self, vp: &ValidatedPlan, line: &LineSpec) {
+        if let (true, Some(x)) = (vp.plan.differential, &self.excitation) {
+            x.request(!line.baseline);
+        }
+    }
+
+    /// Before `line` flies: its excitation applied, and settled for the plan's settle time.
+    fn excitation_settled(&mut self, vp: &ValidatedPlan, line: &LineSpec) -> Result<(), Interrupt> {
+        if !vp.plan.differential {
+            return Ok(());
+        }
+        let Some(x) = self.excitation.clone() else {
+            return Err(ScanFault::engine("a differential scan without an excitation switch").into());
+        };
+        let on = !line.baseline;
+        x.request(on);
+        let give_up = self.now() + EXCITATION_TIMEOUT_NS;
+        let applied_ns = loop {
+            self.check()?;
+            let failed = |m: String| Interrupt::Fault(ScanFault::Detector(DetectorError::fatal(DetectorErrorKind::Device, m)));
+            match x.applied(on) {
+                Ok(Some(t)) => break t,
+                Ok(None) if self.now() > give_up => {
+                    let what = if on { "unmuted" } else { "muted" };
+                    return Err(failed(format!("the board's excitation was not {what} within 2 s (line {})", line.index)));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_micros(500)),
+                Err(e) => return Err(failed(e)),
+            }
+        };
+        self.sleep_until(applied_ns + (vp.plan.excitation_settle_ms * 1e6) as i64)
+    }
+
     fn run(&mut self, vp: &ValidatedPlan) -> Result<(), Interrupt> {
         for (i, line) in vp.lines.iter().enumerate() {
             self.check()?;
             self.live.current_line.store(line.index, Ordering::Relaxed);
             let next = vp.lines.get(i + 1);
+            self.excitation_settled(vp, line)?;
             self.fly(vp, line, next)?;
             self.live.lines_done.fetch_add(1, Ordering::Relaxed);
             if let Some(next) = next {
@@ -450,6 +490,9 @@ impl<S: Stage> Motion<'_, S> {
     /// to end, and the step is seen arrived by polls during the run-up ([`Motion::fly_polls`]).
     fn transition(&mut self, vp: &ValidatedPlan, next: &LineSpec) -> Result<(), Interrupt> {
         self.live.set_state(ScanState::BetweenLines);
+        // muted or unmuted now, so that it settles during the moves (the legacy step scan mutes
+        // before its move for the same reason)
+        self.request_excitation(vp, next);
         self.live.current_line.store(next.index, Ordering::Relaxed);
         self.start_move(self.fast, next.runup_start_steps, &vp.fly_speeds)?;
         let slow = self.slow;
@@ -635,6 +678,7 @@ fn motion_thread<S: Stage>(
     start: StartPositions,
     live: Arc<Live>,
     tx: rtrb::Producer<Msg>,
+    excitation: Option<Arc<dyn ExcitationSwitch>>,
 ) -> MotionOutcome {
     let _done = ThreadDone(&live);
     let fast = vp.plan.fast_axis;
@@ -662,6 +706,7 @@ fn motion_thread<S: Stage>(
         poll_wire_ns: 0.0,
         step_um: vp.plan.step_um,
         targets: Vec::with_capacity(2),
+        excitation,
     };
     let mut previous_hs = None;
     let result = (|| {
@@ -736,6 +781,8 @@ pub struct Scan {
     stats: Mutex<Option<ScanStats>>,
     plan: OnceLock<ValidatedPlan>,
     wire_limit_hz: OnceLock<f64>,
+    /// The detector's excitation switch, for the statistics of a differential scan.
+    excitation: OnceLock<Arc<dyn ExcitationSwitch>>,
 }
 
 impl std::fmt::Debug for Scan {
@@ -762,13 +809,14 @@ impl Scan {
     pub fn new(plan: &FlyPlan, clock: Arc<dyn Clock>) -> Self {
         Self {
             request: plan.clone(),
-            live: Arc::new(Live::new(plan.lines, clock)),
+            live: Arc::new(Live::new(plan.flights(), clock)),
             consumer: Mutex::new(None),
             threads: Mutex::new(None),
             refusal: Mutex::new(None),
             stats: Mutex::new(None),
             plan: OnceLock::new(),
             wire_limit_hz: OnceLock::new(),
+            excitation: OnceLock::new(),
         }
     }
 
@@ -805,6 +853,9 @@ impl Scan {
         }
         let speeds = stage.speeds(plan.fast_axis)?;
         let vp = validate(plan, &speeds)?;
+        if plan.differential && detector.excitation().is_none() {
+            return Err(PlanError::new("differential", "needs a detector whose excitation can be muted (the board)").into());
+        }
         aborted()?;
         let axes: Vec<Axis> = std::iter::once(plan.fast_axis).chain(plan.slow_axis).collect();
         for (&axis, motion) in axes.iter().zip(stage.motions(&axes)?) {
@@ -837,9 +888,13 @@ impl Scan {
         let timing = stage.timing();
         let (tx, rx) = rtrb::RingBuffer::<Msg>::new(MSG_CAPACITY);
         let live_m = Arc::clone(&self.live);
+        let excitation = detector.excitation();
+        if let Some(x) = &excitation {
+            let _ = self.excitation.set(Arc::clone(x));
+        }
         let motion = std::thread::Builder::new()
             .name("aefi-motion".into())
-            .spawn(move || motion_thread(stage, vp, start, live_m, tx))
+            .spawn(move || motion_thread(stage, vp, start, live_m, tx, excitation))
             .map_err(|e| ScanFault::engine(format!("cannot start the motion thread: {e}")))?;
         let (writer, consumer, counters) = ring(plan.ring_capacity);
         self.live.attach_ring(counters);
@@ -851,7 +906,7 @@ impl Scan {
             realtime: plan.realtime,
             speed_pps: plan.speed_pps,
             timing,
-            lines: plan.lines,
+            lines: plan.flights(),
         };
         let live_rt = Arc::clone(&self.live);
         let trigger = match std::thread::Builder::new()
@@ -1074,7 +1129,13 @@ impl Scan {
             detector_faults: ro.detector_faults,
             rejected_samples: ro.rejected_samples,
             link_retries,
+            excitation: self.excitation_report(),
         }
+    }
+
+    /// What a differential scan did to the excitation (None for other scans).
+    fn excitation_report(&self) -> Option<ExcitationReport> {
+        self.request.differential.then(|| self.excitation.get().map(|x| x.report()).unwrap_or_default())
     }
 }
 

@@ -173,12 +173,33 @@ pub struct FlyPlan {
     pub encoder_counts_per_step: f64,
     /// Gap between the pulse counter and the encoder (pulses) beyond which the scan stops, failed.
     pub encoder_max_slip_steps: f64,
+    /// Differential scan: every line is flown twice at its slow position, excited then with the
+    /// excitation muted (the baseline), the board's DDS1/DDS2 gains written to 0 and back.
+    pub differential: bool,
+    /// Wait after each mute and unmute before the next line's samples (ms).
+    pub excitation_settle_ms: f64,
+    /// The DDS1/DDS2 gain words an unmute writes back when the board's driver was never configured
+    /// in this session (a configured driver knows the words it wrote).
+    pub excitation_gains: [u16; 2],
 }
+
+/// Settle time after a mute or an unmute of the excitation, by default (ms): the bench's own
+/// differential step scans use 50 ms (not yet validated on the bench).
+pub const DEFAULT_EXCITATION_SETTLE_MS: f64 = 50.0;
 
 impl FlyPlan {
     /// The detector's cadence under this plan.
     pub fn cadence(&self) -> Cadence {
         self.detector.cadence(self.trigger, self.sample_rate_hz)
+    }
+
+    /// Lines flown: two per map line in a differential scan (excited, then baseline).
+    pub fn flights(&self) -> u32 {
+        if self.differential {
+            self.lines.saturating_mul(2)
+        } else {
+            self.lines
+        }
     }
 }
 
@@ -208,6 +229,9 @@ impl Default for FlyPlan {
             seed: None,
             encoder_counts_per_step: 0.0,
             encoder_max_slip_steps: super::encoder::DEFAULT_MAX_SLIP_STEPS,
+            differential: false,
+            excitation_settle_ms: DEFAULT_EXCITATION_SETTLE_MS,
+            excitation_gains: [10_000, 10_000],
         }
     }
 }
@@ -267,6 +291,8 @@ pub struct LineSpec {
     pub runup_start_steps: i64,
     /// Where the fly move ends (run-out included).
     pub runout_end_steps: i64,
+    /// Flown with the excitation muted (a differential scan's baseline line).
+    pub baseline: bool,
 }
 
 impl LineSpec {
@@ -419,6 +445,16 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
         ));
     }
     finite_in("settle_ms", plan.settle_ms, 0.0, 60_000.0, "ms")?;
+    finite_in("excitation_settle_ms", plan.excitation_settle_ms, 0.0, 10_000.0, "ms")?;
+    if plan.differential && plan.detector != DetectorKind::Board {
+        return Err(PlanError::new("differential", "needs the board detector: its DDS1/DDS2 gains mute the excitation"));
+    }
+    if plan.excitation_gains.iter().any(|&g| g > crate::board::registers::DDS_GAIN_MAX) {
+        return Err(PlanError::new(
+            "excitation_gains",
+            format!("{:?} is outside 0..={} (AD9106 gain words)", plan.excitation_gains, crate::board::registers::DDS_GAIN_MAX),
+        ));
+    }
     finite_in("step_um", plan.step_um, 1e-3, 1e4, "µm")?;
     finite_in("probe_noise_volts", plan.probe_noise_volts, 0.0, 10.0, "V")?;
     finite_in("encoder_counts_per_step", plan.encoder_counts_per_step, 0.0, 1000.0, "counts per pulse")?;
@@ -441,8 +477,13 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
     let runout = ((fly.ls_pps + v) / 2.0 * fly.dec_ms * 1e-3 + margin).ceil() as i64;
 
     let slows = slow_positions(plan.slow_start_steps, plan.slow_stop_steps, plan.lines);
-    let mut lines = Vec::with_capacity(slows.len());
-    for (i, &slow) in slows.iter().enumerate() {
+    // A differential scan flies each slow position twice, excited then muted: the baseline is
+    // taken a line's time after the signal it is subtracted from (drift), and a serpentine flies
+    // it back over the same span without a slow step or a return move.
+    let flights: Vec<(i64, bool)> =
+        slows.iter().flat_map(|&s| if plan.differential { vec![(s, false), (s, true)] } else { vec![(s, false)] }).collect();
+    let mut lines = Vec::with_capacity(flights.len());
+    for (i, &(slow, baseline)) in flights.iter().enumerate() {
         let reversed = plan.pattern == Pattern::Serpentine && i % 2 == 1;
         let (from, to) =
             if reversed { (plan.fast_stop_steps, plan.fast_start_steps) } else { (plan.fast_start_steps, plan.fast_stop_steps) };
@@ -454,6 +495,7 @@ pub fn validate(plan: &FlyPlan, speeds: &AxisSpeeds) -> Result<ValidatedPlan, Pl
             span_to_steps: to,
             runup_start_steps: from - dir * runup,
             runout_end_steps: to + dir * runout,
+            baseline,
         });
     }
     let (tmin, tmax) = (plan.travel_min_steps, plan.travel_max_steps);
@@ -620,6 +662,39 @@ mod tests {
         let daq = FlyPlan { detector: DetectorKind::External, trigger: TriggerMode::Hardware, ..probe };
         assert_eq!(daq.cadence(), Cadence::HardwareClocked { rate_hz: 500.0 });
         assert!(!daq.cadence().has_trigger_schedule());
+    }
+
+    #[test]
+    fn a_differential_plan_flies_each_slow_position_excited_then_back_muted() {
+        let plan = FlyPlan {
+            lines: 3,
+            slow_start_steps: 0,
+            slow_stop_steps: 200,
+            detector: DetectorKind::Board,
+            trigger: TriggerMode::Continuous,
+            differential: true,
+            ..FlyPlan::default()
+        };
+        assert_eq!(plan.flights(), 6);
+        let vp = validate(&plan, &BENCH).unwrap();
+        let layout: Vec<(u32, i64, bool, f64)> = vp.lines.iter().map(|l| (l.index, l.slow_steps, l.baseline, l.direction())).collect();
+        assert_eq!(
+            layout,
+            vec![
+                (0, 0, false, 1.0),
+                (1, 0, true, -1.0),
+                (2, 100, false, 1.0),
+                (3, 100, true, -1.0),
+                (4, 200, false, 1.0),
+                (5, 200, true, -1.0)
+            ]
+        );
+        // a baseline line flies back over its excited line's span, with no move between them
+        assert_eq!(vp.lines[1].runup_start_steps, vp.lines[0].runout_end_steps);
+        let probe = FlyPlan { detector: DetectorKind::VirtualProbe, trigger: TriggerMode::Software, ..plan.clone() };
+        assert_eq!(validate(&probe, &BENCH).unwrap_err().field, "differential");
+        let settle = FlyPlan { excitation_settle_ms: f64::NAN, ..plan };
+        assert_eq!(validate(&settle, &BENCH).unwrap_err().field, "excitation_settle_ms");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod flags {
     pub const EXTRAPOLATED: u32 = 64;
     /// Detector fault: channels are NaN.
     pub const DETECTOR_FAULT: u32 = 128;
+    /// Taken on a baseline line of a differential scan (the excitation muted).
+    pub const BASELINE: u32 = 256;
 }
 
 /// Channels per record (X/Y/Z × in-phase/quadrature).

@@ -391,4 +391,6 @@ pub struct ScanStats {
     pub rejected_samples: u64,
     /// Position or status queries asked again after a timeout or a garbled reply.
     pub link_retries: u64,
+    /// What a differential scan did to the excitation (None for other scans).
+    pub excitation: Option<super::detector::ExcitationReport>,
 }

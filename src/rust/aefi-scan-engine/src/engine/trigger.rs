@@ -139,6 +139,9 @@ impl Loop {
             if e.extrapolated {
                 rec.flags |= flags::EXTRAPOLATED;
             }
+            if run.spec.baseline {
+                rec.flags |= flags::BASELINE;
+            }
             if run.samples == 0 {
                 rec.flags |= flags::LINE_FIRST;
                 run.t_first = rec.t_ns;
