@@ -19,7 +19,7 @@ from pymodaq_data.h5modules.data_saving import DataLoader
 
 from pymodaq_plugins_aefi import _engine
 from pymodaq_plugins_aefi.adapters.h5_repository import load_results
-from pymodaq_plugins_aefi.bootstrap import build_flyscan
+from pymodaq_plugins_aefi.bootstrap import bench_speeds, build_flyscan
 from pymodaq_plugins_aefi.cli import board_sim, flyscan
 from pymodaq_plugins_aefi.cli.flyscan import build_stats, truth_map
 from pymodaq_plugins_aefi.domain.config import FlyScanConfig
@@ -69,7 +69,7 @@ def test_muting_the_sources_decays_through_the_same_low_pass():
         arcus.set_position("X", round(38.0 / STEP_MM))  # the probe on the strongest feature
         arcus.set_position("Y", round(32.0 / STEP_MM))
     tolerance = 6 * NOISE_VOLTS
-    with _engine.BoardController(f"sim://{name}?timing=none") as board:
+    with _engine.BoardController(f"sim://{name}?timing=none&filter_tau_ms={TAU_MS:g}") as board:
         time.sleep(15 * TAU_MS * 1e-3)  # settled on the feature: e^−15 of the move left
         on = board.measure_timed(1)["volts"][Z_IN_PHASE]
         assert on > 0.5
@@ -98,18 +98,19 @@ def test_aefi_board_sim_help_states_the_filter_default_and_that_the_real_value_i
 
 
 # ---- a serpentine flown with the chain ------------------------------------------------------------
-SPEED_MM_S = 20.0  # the simulated controller's factory high speed (1000 pps) allows up to 21.8 mm/s
+SPEED_MM_S = 30.0  # the bench's speed; the scan applies the configured axis speeds (HS 1500 pps = 32.7 mm/s)
 
 
 @pytest.fixture(scope="module")
 def lagged_scan(tmp_path_factory):
     """Six lines 3 mm apart over the strongest features, the board's low-pass at 20 ms."""
     name = _name("lag-scan")
-    arcus_url, board_url = f"sim://{name}?baud=9600&timing=wire&filter_tau_ms={TAU_MS:g}", f"sim://{name}"
+    arcus_url = f"sim://{name}?baud=9600&timing=wire"
+    board_url = f"sim://{name}?filter_tau_ms={TAU_MS:g}"  # the board's options come with its link
     config = FlyScanConfig(fast_start_mm=24.0, fast_stop_mm=54.0, slow_start_mm=22.0, slow_stop_mm=37.0, lines=6,
                            points_per_line=31, speed_mm_s=SPEED_MM_S, detector="board", trigger="continuous", seed=3)
     out = tmp_path_factory.mktemp("lag-scan")
-    app = build_flyscan(arcus_url, board_url, out_dir=out, file_name="scan.h5")
+    app = build_flyscan(arcus_url, board_url, out_dir=out, file_name="scan.h5", speeds=bench_speeds())
     outcome = app.service.run_study(config)
     results = outcome.results
     assert results.status.value == "completed", results.error
@@ -125,7 +126,7 @@ def test_the_measured_lag_compensates_the_comb(lagged_scan):
     assert stats["detector_lag_source"] == "estimated" and stats["detector_lag_applied"]
     assert stats["detector_lag_lines"] == 4 and stats["detector_lag_uncertainty_ms"] is not None
     assert stats["detector_lag_ms"] == pytest.approx(true_lag_ms, rel=0.15), stats
-    # placed at t − lag the map matches the field; at the stamps each line is off by v·lag = 0.43 mm
+    # placed at t − lag the map matches the field; at the stamps each line is off by v·lag = 0.65 mm
     assert stats["map_rms_error_rel"] <= 0.01
     assert stats["map_rms_error_rel"] < 0.5 * stats["map_rms_error_rel_uncompensated"], stats
 

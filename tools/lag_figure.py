@@ -7,7 +7,7 @@ lag measured from the data — and draws both maps and their errors against the 
 (docs/img/lag-comb.png). Prints the figures: the measured lag against the simulator's true lag and
 the map RMS errors.
 
-    .venv/bin/python tools/lag_figure.py [--speed-mm-s 20] [--filter-tau-ms 20] [--out docs/img/lag-comb.png]
+    .venv/bin/python tools/lag_figure.py [--speed-mm-s 30] [--filter-tau-ms 20] [--out docs/img/lag-comb.png]
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--speed-mm-s", type=float, default=20.0,
-                        help="fly speed (default 20: under the simulated controller's factory high speed)")
+    parser.add_argument("--speed-mm-s", type=float, default=30.0,
+                        help="fly speed (default 30: the bench's; the scan applies the configured axis speeds)")
     parser.add_argument("--filter-tau-ms", type=float, default=20.0)
     parser.add_argument("--lines", type=int, default=15)
     parser.add_argument("--channel", default="z_in_phase")
@@ -36,7 +36,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pymodaq_plugins_aefi.bootstrap import build_flyscan
+    from pymodaq_plugins_aefi.bootstrap import bench_speeds, build_flyscan
     from pymodaq_plugins_aefi.cli.flyscan import board_true_lag_ms, truth_map
     from pymodaq_plugins_aefi.domain.config import FlyScanConfig
     from pymodaq_plugins_aefi.domain.gridding import grid_samples
@@ -44,13 +44,13 @@ def main() -> None:
     from pymodaq_plugins_aefi.domain.quality import relative_rms_error
 
     name = f"lag-figure-{args.filter_tau_ms:g}"
-    arcus_url = f"sim://{name}?baud=9600&timing=wire&filter_tau_ms={args.filter_tau_ms:g}"
-    board_url = f"sim://{name}"
+    arcus_url = f"sim://{name}?baud=9600&timing=wire"
+    board_url = f"sim://{name}?filter_tau_ms={args.filter_tau_ms:g}"  # the board's options come with its link
     config = FlyScanConfig(fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0,
                            lines=args.lines, points_per_line=61, speed_mm_s=args.speed_mm_s, detector="board",
                            trigger="continuous", seed=args.seed)
     with tempfile.TemporaryDirectory() as out_dir:
-        app = build_flyscan(arcus_url, board_url, out_dir=out_dir, file_name="scan.h5")
+        app = build_flyscan(arcus_url, board_url, out_dir=out_dir, file_name="scan.h5", speeds=bench_speeds())
         results = app.service.run_study(config).results
     raw, lag = results.raw, results.lag
     truth = truth_map(results)
