@@ -177,3 +177,18 @@ def test_a_large_raster_is_measured_on_a_bounded_number_of_lines():
     estimate = estimate_lag(flown(cfg, 0.0215))
     assert estimate.lines_matched == 32  # of the 38 lines with a neighbour on each side
     assert abs(estimate.lag_ms - 21.5) < max(3 * estimate.uncertainty_ms, 0.5), estimate
+
+
+def test_regrid_keeps_a_differential_scans_baseline_on_the_new_grid_and_lag():
+    from pymodaq_plugins_aefi.domain.results import with_baseline
+
+    cfg = config()
+    raw = flown(cfg, 0.0215)
+    # the muted lines: the same flight, the field off, a 20 mV offset left
+    muted = RawSamples(**{**raw.columns(), "channels_volts": np.full_like(raw.channels_volts, 0.02)})
+    results = with_baseline(results_of(cfg, raw), muted)
+    finer = regrid(results, pitch_mm=0.5)
+    assert finer.baseline is not None and finer.baseline.volts.shape == finer.map.volts.shape == (6, 8, 121)
+    np.testing.assert_allclose(finer.baseline_volts[np.isfinite(finer.baseline_volts)], 0.02)
+    # the baseline samples are placed with the map's lag: the same cells filled
+    np.testing.assert_array_equal(finer.baseline.counts, finer.map.counts)
