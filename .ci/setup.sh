@@ -36,7 +36,8 @@ stamp="$VENV/.aefi-deps-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ README.md -nt "$stamp" ]; then
   echo "setup: installing the package and its dependencies into $VENV (first time: ~2 min)"
   # ziglang + auditwheel: the manylinux2014 wheel (make wheel, tests/test_wheel.py)
-  "$VENV/bin/pip" install -q -e ".[test,bluesky]" maturin ziglang auditwheel
+  # daqmx: nidaqmx and pymodaq_plugins_daqmx (the DAQ detector's packages; no NI runtime needed to import)
+  "$VENV/bin/pip" install -q -e ".[test,bluesky,daqmx]" maturin ziglang auditwheel
   touch "$stamp"
 fi
 VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --skip-install -q 2>&1 | grep -v "^📦\|^🔗\|^🐍\|^🛠\|^💻\|^📖\|^🎯" || true

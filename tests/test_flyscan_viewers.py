@@ -147,6 +147,36 @@ def test_2d_grab_gives_the_map_with_both_axes_in_mm_and_live_rows(url):
     plugin.close()
 
 
+def test_2d_grab_with_the_simulated_daq_started_by_syn(url):
+    plugin = detector_2d(url, detector="daqmx_sim", sample_rate_hz=5000.0, lines=3)
+    plugin.settings.child("daqmx", "daq_start_trigger").setValue("syn")
+    plugin.settings.child("daqmx", "daq_channels").setValue("Dev1/ai0:5")
+    dte = grab_and_wait(plugin, timeout_ms=30000)
+    image = dte.get_data_from_name("AEFI map")
+    slow, fast = sorted(image.axes, key=lambda a: a.index)
+    xx, yy = np.meshgrid(fast.get_data(), slow.get_data())
+    expected = _engine.field_map_volts(xx.ravel(), yy.ravel())[:, 4].reshape(3, 21)
+    # ~250 samples a 1 mm cell, each at its exact instant from the line's SYN edge
+    np.testing.assert_allclose(image.data[0][:, 1:-1], expected[:, 1:-1], atol=1e-2 * np.ptp(expected))
+    plugin.close()
+
+
+def test_daq_settings_reach_the_request():
+    from pymodaq_plugins_aefi.adapters.flyscan_viewers import flyscan_request
+    from pymodaq_plugins_aefi.domain.config import FlyScanConfig
+
+    plugin = fly2d.DAQ_2DViewer_AEFIFlyscan(None, None)
+    plugin.settings.child("detector").setValue("daqmx")
+    plugin.settings.child("daqmx", "daq_channels").setValue("Dev2/ai0:2")
+    plugin.settings.child("daqmx", "daq_range_v").setValue(5.0)
+    plugin.settings.child("daqmx", "daq_start_trigger").setValue("software")
+    request = flyscan_request(plugin.settings, raster=True)
+    assert request["trigger"] == "hardware"
+    config = FlyScanConfig(**request)
+    assert (config.daq_channels, config.daq_range_v, config.daq_start_trigger, config.daq_trigger_source) == (
+        "Dev2/ai0:2", 5.0, "software", "/Dev1/PFI0")
+
+
 def test_2d_stop_mid_grab_emits_the_partial_map(url):
     plugin = detector_2d(url, lines=40)
     rows = []

@@ -16,9 +16,9 @@ def __getattr__(name: str) -> Any:
     # PyMoDAQ reads `<package>.config`; building it imports pymodaq_utils, which writes the user's
     # config folders, so it only happens when something outside the domain asks for it.
     if name in ("config", "Config"):
-        from .utils import Config
+        from .utils import Config, PackageConfig
 
         globals()["Config"] = Config
-        globals()["config"] = Config()
+        globals()["config"] = PackageConfig()
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

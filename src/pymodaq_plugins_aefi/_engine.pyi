@@ -231,6 +231,12 @@ def sim_inject_fault(url: str, kind: Literal["drop", "garble", "delay", "disconn
                                              "stall", "unstall", "input"], **params: Any) -> None:
     """Fault now in an in-process bench: drop(count=1), garble(count=1), delay(delay_ms, count=1),
     disconnect, reconnect, limit(axis, position_steps), stall(axis), unstall(axis), input(input, on=True)."""
+def sim_sync_event(url: str, axis: str) -> tuple[int, int | None] | None:
+    """The SYN output of `axis`: (armed_ns, event_ns) while armed (event_ns: when the encoder compare
+    fires or fired on the current plan; None if it does not), None while SYN is off."""
+def sim_crossing_ns(url: str, axis: str, position_steps: float, after_ns: int) -> int | None:
+    """First instant ≥ after_ns at which `axis` truly reaches position_steps (counter frame), None if it
+    does not on the current plan."""
 ARCUS_SIM_CHOICES: list[tuple[str, str]]  # (topic, what the simulator does) for every unverified behaviour
 def serve_arcus_sim(tcp: str | None = None, options: list[tuple[str, str]] = ..., no_delay: bool = False,
                     truth_log: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:

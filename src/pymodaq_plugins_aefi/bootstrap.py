@@ -30,24 +30,19 @@ def is_simulated(url: str) -> bool:
 def bench_speeds() -> BenchSpeeds:
     """The bench's motion profile and mechanical limit from the package configuration
     (~/.pymodaq/config_aefi.toml, [arcus]): the values the move plugin applies."""
-    from pymodaq_utils.config import GlobalConfig
+    from . import config
 
-    from . import utils  # noqa: F401  (registers the package's configuration)
-
-    config = GlobalConfig()
-    profile = SpeedProfile(*(int(config("aefi", "arcus", key)) for key in
+    profile = SpeedProfile(*(int(config("arcus", key)) for key in
                              ("high_speed_pps", "low_speed_pps", "accel_ms", "decel_ms")))
-    return BenchSpeeds(profile, float(config("aefi", "arcus", "max_speed_pps")))
+    return BenchSpeeds(profile, float(config("arcus", "max_speed_pps")))
 
 
 def bench_excitation_gains() -> tuple[int, int]:
     """The DDS1/DDS2 gain words of the bench's excitation (configuration, [board] excitation_gains):
     what a differential scan writes back after muting, when the board was not configured in this session."""
-    from pymodaq_utils.config import GlobalConfig
+    from . import config
 
-    from . import utils  # noqa: F401  (registers the package's configuration)
-
-    gains = [int(g) for g in GlobalConfig()("aefi", "board", "excitation_gains")]
+    gains = [int(g) for g in config("board", "excitation_gains")]
     if len(gains) != 2 or not all(0 <= g <= 16_376 for g in gains):
         raise ValueError(f"[board] excitation_gains must be two AD9106 gain words in 0..16376, got {gains}")
     return gains[0], gains[1]

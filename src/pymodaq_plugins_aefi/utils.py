@@ -2,6 +2,7 @@
 module loading the plugin subpackages share."""
 import importlib
 from pathlib import Path
+from typing import Any
 
 from pymodaq_utils.config import BaseConfig, GlobalConfig
 from pymodaq_utils.logger import set_logger
@@ -15,6 +16,22 @@ class Config(BaseConfig):
 
     config_template_path = RESOURCES / "config_template.toml"
     config_name = "config_aefi"
+
+
+#: The name the configuration is registered under in GlobalConfig (`config_name` without `config_`).
+CONFIG_NAME = "aefi"
+
+
+class PackageConfig:
+    """This package's entries of PyMoDAQ's GlobalConfig: `config("arcus", "url")` reads
+    `GlobalConfig()("aefi", "arcus", "url")`, i.e. `[arcus] url` of ~/.pymodaq/config_aefi.toml.
+
+    The registered Config is never constructed again: PyMoDAQ deprecates that (a DeprecationWarning,
+    which a strict warnings filter turns into an import failure of every plugin).
+    """
+
+    def __call__(self, *path: str) -> Any:
+        return GlobalConfig()(CONFIG_NAME, *path)
 
 
 def import_plugin_modules(init_file: str, package: str, logger_name: str, kind: str) -> Path:

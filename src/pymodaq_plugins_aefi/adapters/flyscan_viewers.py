@@ -25,7 +25,7 @@ from pymodaq_utils.utils import ThreadCommand
 from qtpy import QtCore
 
 from ..application.study_service import StudyService
-from ..domain.config import DEFAULT_EXCITATION_SETTLE_MS
+from ..domain.config import DAQ_DETECTORS, DAQ_START_TRIGGERS, DEFAULT_EXCITATION_SETTLE_MS, DETECTORS, FlyScanConfig
 from ..domain.events import FlyScanEvent, FlyScanLineCorrelated, FlyScanStarted
 from ..domain.gridding import GriddedMap
 from ..domain.measurement import CHANNEL_NAMES
@@ -35,6 +35,11 @@ from .arcus_stage import read_position_steps
 from .links import OTHER_URL
 
 ServiceFactory = Callable[[], StudyService]
+
+#: The DAQ detector's settings and their defaults (FlyScanConfig's).
+DAQ_FIELD_DEFAULTS: dict[str, Any] = {
+    name: FlyScanConfig.__dataclass_fields__[name].default
+    for name in ("daq_channels", "daq_range_v", "daq_start_trigger", "daq_trigger_source")}
 
 #: Name of the raster viewer's data (and, in a differential grab, of the baseline and the difference).
 MAP_NAME = "AEFI map"
@@ -378,9 +383,25 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
         {"title": "Sample rate (Hz):", "name": "sample_rate_hz", "type": "float", "value": settings["sample_rate_hz"]},
         {"title": "Trigger:", "name": "trigger", "type": "list", "limits": ["software", "continuous", "hardware"],
          "value": "software"},
-        {"title": "Detector:", "name": "detector", "type": "list", "limits": ["virtual_probe", "board", "none"],
-         "value": settings["detector"]},
+        {"title": "Detector:", "name": "detector", "type": "list", "limits": list(DETECTORS),
+         "value": settings["detector"],
+         "tip": "daqmx: an NI-DAQmx AI task per line (NI runtime needed); daqmx_sim: the simulated DAQ (sim://)"},
         {"title": "Board URL:", "name": "board_url", "type": "str", "value": settings["board_url"]},
+        {"title": "NI-DAQmx:", "name": "daqmx", "type": "group", "expanded": False,
+         "tip": "The DAQ detector (daqmx, daqmx_sim): its task samples at the sample rate on its own clock",
+         "children": [
+             {"title": "AI channels:", "name": "daq_channels", "type": "str",
+              "value": DAQ_FIELD_DEFAULTS["daq_channels"],
+              "tip": "Up to six, in the order of the AEFI channels (Dev1/ai0:5)"},
+             {"title": "Range (± V):", "name": "daq_range_v", "type": "float",
+              "value": DAQ_FIELD_DEFAULTS["daq_range_v"], "min": 0.1, "max": 10.0},
+             {"title": "Start trigger:", "name": "daq_start_trigger", "type": "list",
+              "limits": list(DAQ_START_TRIGGERS), "value": DAQ_FIELD_DEFAULTS["daq_start_trigger"],
+              "tip": "syn: each line starts on the Arcus DO1 edge (SYN at the line's first point); "
+                     "software: a stamped software start"},
+             {"title": "Trigger terminal:", "name": "daq_trigger_source", "type": "str",
+              "value": DAQ_FIELD_DEFAULTS["daq_trigger_source"], "tip": "Where DO1 is wired (/Dev1/PFI0)"},
+         ]},
         {"title": "Step size (µm):", "name": "step_um", "type": "float", "value": settings["step_um"]},
         {"title": "Differential:", "name": "differential", "type": "bool", "value": settings["differential"],
          "tip": "Board only: each line flown again with the excitation muted (DDS1/DDS2 gains 0, phase kept); "
@@ -420,6 +441,9 @@ def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[floa
     request["detector_lag_ms"] = detector_lag_setting(settings["detector_lag_ms"])
     if request["detector"] == "board":
         request["trigger"] = "continuous"  # the board's one cadence: back to back, at the pace its averaging sets
+    if request["detector"] in DAQ_DETECTORS:
+        request["trigger"] = "hardware"  # the DAQ's own sample clock at the sample rate
+        request.update({name: settings.child("daqmx", name).value() for name in DAQ_FIELD_DEFAULTS})
     if settings["differential"]:
         request.update(differential=True, excitation_settle_ms=settings["excitation_settle_ms"])
     if not raster:

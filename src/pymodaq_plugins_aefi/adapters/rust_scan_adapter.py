@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import __version__ as package_version
 from .. import _engine
-from ..domain.config import FlyScanConfig
+from ..domain.config import DAQ_DETECTORS, FlyScanConfig
 from ..domain.correlation import Placement
 from ..domain.errors import InvalidScanConfig, InvalidTransition, ScanAborted, ScanBusyError, ScanExecutionError
 from ..domain.fly_scan import FlyScan, ScanStatus
@@ -29,6 +29,9 @@ from ..domain.ports import FlightProgress, ScanCompletion, ScanOutcome, ScanPort
 from ..domain.samples import RawSamples, SampleFlag
 from ..domain.speeds import BenchSpeeds, SpeedProfile
 from .aefi_board import board_arbiter
+from .daq_sim import SimulatedDaq
+from .daq_tasks import DaqError, NidaqmxFactory
+from .daqmx_detector import DaqFeeder
 from .port_arbiter import LeaseBusyError, PortArbiter
 
 #: Engine plan field → the FlyScanConfig parameter a user sets (PlanError.field is a plan field).
@@ -59,6 +62,17 @@ PLAN_TO_CONFIG_FIELD = {
 #: How long a speed restore waits for an axis still decelerating (the controller refuses with PULSING).
 RESTORE_PULSING_S = 3.0
 
+#: Noise of the simulated DAQ: about one LSB of a 16-bit ±10 V input.
+SIM_DAQ_NOISE_VOLTS = 300e-6
+
+
+def default_daq_factory(config: FlyScanConfig, arcus_url: str) -> Any:
+    """The DAQ a config names: NI hardware (daqmx) or the simulated DAQ on the bench of `arcus_url`."""
+    if config.detector == "daqmx_sim":
+        return SimulatedDaq(arcus_url, config.fast_axis, config.scale.step_mm, SIM_DAQ_NOISE_VOLTS, config.seed)
+    return NidaqmxFactory(config.daq_channels)
+
+
 _FINAL_STATES = {"completed": ScanStatus.COMPLETED, "aborted": ScanStatus.ABORTED, "failed": ScanStatus.FAILED}
 
 
@@ -76,7 +90,8 @@ def build_plan(config: FlyScanConfig, ring_capacity: Optional[int] = None, realt
         "lines": int(config.lines),
         "pattern": config.pattern,
         "speed_pps": float(config.speed_pps),
-        "detector": config.detector,
+        # the DAQ's samples reach the engine through its external stream
+        "detector": "external" if config.detector in DAQ_DETECTORS else config.detector,
         "trigger": config.trigger,
         "sample_rate_hz": float(config.sample_rate_hz),
         "board_n_avg": int(config.board_n_avg),
@@ -139,6 +154,7 @@ class RustScanAdapter(ScanPort):
         executor_factory: Optional[Callable[[], Any]] = None,
         arcus_opener: Optional[Callable[[str], Any]] = None,
         board_opener: Optional[Callable[[str], Any]] = None,
+        daq_factory: Optional[Callable[[FlyScanConfig, str], Any]] = None,
         speeds: Optional[BenchSpeeds] = None,
         excitation_gains: Optional[tuple[int, int]] = None,
     ) -> None:
@@ -153,6 +169,11 @@ class RustScanAdapter(ScanPort):
         self._executor_factory = executor_factory
         self._arcus_opener = arcus_opener
         self._board_opener = board_opener
+        self._daq_factory = daq_factory or default_daq_factory
+        self._daq: Optional[DaqFeeder] = None
+        #: What the DAQ feeder did in the last scan, and the simulated DAQ's truth (None otherwise).
+        self.last_daq: Any = None
+        self.last_daq_truth: Any = None
         #: The bench's profile, applied to the scan's axes for the scan and undone after; None: the
         #: controller's speeds as they are.
         self.speeds = speeds
@@ -179,6 +200,7 @@ class RustScanAdapter(ScanPort):
         plan = build_plan(scan.config, self.ring_capacity, self.realtime, self.excitation_gains)
         self._abort_requested = False
         self._executor, self._scan, self._plan, self._ended_early = None, scan, plan, None
+        self._daq, self.last_daq, self.last_daq_truth = None, None, None
         self._speeds_report = None
         self._baseline = []
         profiles = self.speeds.for_scan(scan.config) if self.speeds is not None else None  # before any lease
@@ -186,6 +208,12 @@ class RustScanAdapter(ScanPort):
         try:
             arbiter = PortArbiter.for_url(self.arcus_url, self._arcus_opener or _engine.ArcusController)
             arcus = leases.enter_context(arbiter.lease(f"flyscan {scan.id}"))
+            daq = None
+            if scan.config.detector in DAQ_DETECTORS:
+                # no runtime, no device: refused here, before anything is set or moves
+                daq = self._daq_factory(scan.config, self.arcus_url)
+                daq.check()
+                self.last_daq_truth = getattr(daq, "truth", None)
             if profiles is not None:
                 self._apply_speeds(arcus, profiles, leases)
             board = leases.enter_context(self._board_lease(scan)) if scan.config.detector == "board" else None
@@ -196,6 +224,8 @@ class RustScanAdapter(ScanPort):
             executor = (self._executor_factory or _engine.RustScanExecutor)()
             self._executor = executor
             executor.prepare(plan, arcus, board)
+            if daq is not None:
+                self._daq = DaqFeeder(executor, scan.config, plan, daq)
             if self._abort_requested:
                 # asked while the engine took the scan: it stops where it is, then the links go back
                 executor.abort()
@@ -216,6 +246,9 @@ class RustScanAdapter(ScanPort):
         except LeaseBusyError as err:
             leases.close()
             raise ScanBusyError(str(err)) from err
+        except DaqError:
+            leases.close()
+            raise
         except _engine.AefiError as err:
             leases.close()
             raise ScanExecutionError(_engine_error(err)) from err
@@ -228,6 +261,8 @@ class RustScanAdapter(ScanPort):
         if self._ended_early is not None:
             raise ScanAborted("the scan was aborted before it moved")
         executor = self._prepared()
+        if self._daq is not None:
+            self._daq.start()
         try:
             executor.kickoff()
         except _engine.ScanAbortedError as err:
@@ -297,6 +332,9 @@ class RustScanAdapter(ScanPort):
     def _release(self) -> None:
         """The scan has ended: its links go back to their holders (once)."""
         leases, self._leases = self._leases, None
+        daq, self._daq = self._daq, None
+        if daq is not None:
+            self.last_daq = daq.stop()
         if leases is not None:
             leases.close()
 
@@ -321,6 +359,16 @@ class RustScanAdapter(ScanPort):
             flights = int(stats.get("lines", 0))
             stats = {**stats, "flights": flights, "lines": (flights + 1) // 2}
         error = stats.get("error") or None
+        if self.last_daq is not None:
+            # saved with the scan: how each line's task started and what it gave
+            lines = sorted(self.last_daq.lines.values(), key=lambda f: f.line)
+            stats = {**stats, "daq": {"lines": [{"line": f.line, "start_ns": f.start_ns, "samples": f.samples,
+                                                 "start": "software" if f.stamped else "syn"} for f in lines]}}
+        daq_error = getattr(self.last_daq, "error", None)
+        if daq_error is not None:
+            # the DAQ's failure aborted the engine: the scan failed with it
+            status, error = ScanStatus.FAILED, {"type": type(daq_error).__name__, "message": str(daq_error)}
+            stats = {**stats, "status": "failed", "error": error}
         return ScanOutcome(
             status=status, stats=dict(stats),
             error=None if error is None else f"{error.get('type', 'Error')}: {error.get('message', '')}",

@@ -14,6 +14,9 @@ flyscan, both timed on the simulator and scaled (the method is printed with the 
     aefi-bench board                the board path: the legacy loop reading the board on each trigger
                                     vs the engine's back-to-back board thread, same simulators, same
                                     map, at n = 1, 10, 127 averages (--n-avg to choose, --quick: short)
+    aefi-bench daq                  the simulated NI-DAQmx detector at 10 kHz, full speed: SYN start vs
+                                    software start (map RMS, position error of every sample, sample-time
+                                    error; --quick: 2 short lines)
     aefi-bench all --plot P.png     everything, plus the lateness plot
 """
 from __future__ import annotations
@@ -47,7 +50,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="aefi-bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 2)[-1])
-    p.add_argument("mode", nargs="?", choices=("compare", "engine-table", "board", "all"), default="compare",
+    p.add_argument("mode", nargs="?", choices=("compare", "engine-table", "board", "daq", "all"), default="compare",
                    help="what to measure (default: compare)")
     p.add_argument("--quick", action="store_true", help="short runs for CI smoke use (< 60 s)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON")
@@ -188,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.n_avg and not all(1 <= n <= 255 for n in args.n_avg):
         print("aefi-bench: --n-avg: each N must be in [1, 255] (MCU averages per sample)", file=sys.stderr)
         return 2
-    if args.plot and args.mode in ("engine-table", "board"):
+    if args.plot and args.mode in ("engine-table", "board", "daq"):
         print("aefi-bench: --plot needs the comparison (mode compare or all)", file=sys.stderr)
         return 2
     from .. import _engine
@@ -211,7 +214,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .bench_board import N_AVGS, board_comparison, render_board
 
         doc["board"] = board_comparison(_engine, args.n_avg or N_AVGS, quick=args.quick, progress=progress)
-    print(render(doc) + (f"\n\n{render_board(doc['board'])}" if "board" in doc else ""))
+    if args.mode in ("daq", "all"):
+        from .bench_daq import daq_comparison, render_daq
+
+        doc["daq"] = daq_comparison(quick=args.quick, progress=progress)
+    text = render(doc) if args.mode != "daq" else ""
+    text += f"\n\n{render_board(doc['board'])}" if "board" in doc else ""
+    text += f"\n\n{render_daq(doc['daq'])}" if "daq" in doc else ""
+    print(text.strip("\n"))
     if args.json:
         write_json(doc, args.json)
     if args.plot:

@@ -33,7 +33,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..domain.cadence import PlanAdvice, cell_count_stats, interval_stats_us, plan_advice, sample_intervals_us
-from ..domain.config import AXES, DETECTORS, PATTERNS, TRIGGERS, FlyScanConfig
+from ..domain.config import AXES, DAQ_DETECTORS, DAQ_START_TRIGGERS, DETECTORS, PATTERNS, TRIGGERS, FlyScanConfig
 from ..domain.errors import FlyScanError, InvalidScanConfig
 from ..domain.events import FlyScanEvent, FlyScanProgress, FlyScanStarted
 from ..domain.fly_scan import ScanStatus
@@ -59,6 +59,9 @@ DEFAULTS = dict(
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
     seed=None, differential=False, excitation_settle_ms=50.0, detector_lag_ms=None,
 )
+#: The NI-DAQmx detector's defaults: six channels at 10 kHz, ±10 V, started by SYN on PFI0.
+DAQ_DEFAULTS: dict[str, Any] = dict(daq_channels="Dev1/ai0:5", daq_rate_hz=10_000.0, daq_range_v=10.0,
+                                    daq_start_trigger="syn", daq_trigger_source="/Dev1/PFI0")
 #: Options whose default depends on the detector (None on the command line: not given).
 _DETECTOR_DEFAULTS = ("sample_rate_hz", "trigger")
 
@@ -120,6 +123,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="the AD9106 gain words an unmute writes back (0..16376 each; default: [board] "
                         "excitation_gains of the configuration, 10000,10000 as shipped; the board cannot be read "
                         "back, and a board configured in this session keeps its configured words)")
+    q = p.add_argument_group("NI-DAQmx detector (--detector daqmx, or daqmx_sim on the simulator)")
+    q.add_argument("--daqmx-channels", dest="daq_channels", default=None,
+                   help=f"AI channels (default {DAQ_DEFAULTS['daq_channels']}; at most 6, in CHANNEL_NAMES order)")
+    q.add_argument("--daqmx-rate-hz", dest="daq_rate_hz", type=float, default=None,
+                   help=f"the task's sample clock (default {DAQ_DEFAULTS['daq_rate_hz']:g})")
+    q.add_argument("--daqmx-range-v", dest="daq_range_v", type=float, default=None,
+                   help=f"± input range (default {DAQ_DEFAULTS['daq_range_v']:g} V)")
+    q.add_argument("--start-trigger", dest="daq_start_trigger", choices=DAQ_START_TRIGGERS, default=None,
+                   help="syn: each line's task starts on the Arcus DO1 edge (SYN compare at the line's first point) "
+                        "wired to --daqmx-trigger-source; software: a stamped software start (default syn)")
+    q.add_argument("--daqmx-trigger-source", dest="daq_trigger_source", default=None,
+                   help=f"terminal of the SYN edge (default {DAQ_DEFAULTS['daq_trigger_source']})")
     p.add_argument("--channel", choices=CHANNEL_NAMES, default="z_in_phase", help="channel drawn in map.png")
     p.add_argument("--clear-errors", action="store_true",
                    help="clear the latched limit or alarm errors of the scan's two axes (CLR) before the scan; "
@@ -164,12 +179,31 @@ def _config(args: argparse.Namespace, simulated: bool, max_speed_pps: Optional[f
             f"--board-n-avg ({args.board_n_avg} average{'s' if args.board_n_avg != 1 else ''}: ~{model_hz:.0f} Hz "
             "by the board's timing model; more averages, less noise, fewer samples)",
         )
+    daq_given = [k for k in DAQ_DEFAULTS if getattr(args, k) is not None]
+    if detector in DAQ_DETECTORS:
+        return _daq_config(args, detector, max_speed_pps)
+    if daq_given:
+        raise InvalidScanConfig(daq_given[0], "applies to the NI-DAQmx detector only (--detector daqmx or daqmx_sim)")
     values = {name: getattr(args, name) for name in DEFAULTS if name not in _DETECTOR_DEFAULTS}
     values["sample_rate_hz"] = DEFAULTS["sample_rate_hz"] if args.sample_rate_hz is None else args.sample_rate_hz
     values["trigger"] = args.trigger or ("continuous" if detector == "board" else DEFAULTS["trigger"])
     if max_speed_pps is not None:
         values["max_speed_pps"] = max_speed_pps
     return FlyScanConfig(detector=detector, **values)
+
+
+def _daq_config(args: argparse.Namespace, detector: str, max_speed_pps: Optional[float]) -> FlyScanConfig:
+    """The DAQ samples on its own clock: trigger "hardware" at --daqmx-rate-hz."""
+    if args.sample_rate_hz is not None:
+        raise InvalidScanConfig("sample_rate_hz", "the DAQ's rate is --daqmx-rate-hz (its own sample clock)")
+    if args.trigger not in (None, "hardware"):
+        raise InvalidScanConfig("trigger", "the DAQ samples on its own clock (trigger hardware); "
+                                           "its start is --start-trigger syn|software")
+    daq = {k: (DAQ_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k)) for k in DAQ_DEFAULTS}
+    values = {name: getattr(args, name) for name in DEFAULTS if name not in _DETECTOR_DEFAULTS}
+    if max_speed_pps is not None:
+        values["max_speed_pps"] = max_speed_pps
+    return FlyScanConfig(detector=detector, trigger="hardware", sample_rate_hz=daq.pop("daq_rate_hz"), **values, **daq)
 
 
 def _gains(text: str) -> tuple[int, int]:
@@ -307,12 +341,32 @@ def board_position_errors_steps(results: ScanResults, board_url: str) -> np.ndar
     return np.abs(raw.fast_mm - truth_mm) / results.config.scale.step_mm
 
 
+def daq_sample_shifts_ns(feed: Any, true_starts: dict[int, int]) -> dict[int, int]:
+    """Per line: the instant its samples were placed from minus the instant the simulated DAQ's
+    clock really started (0 with the SYN start; minus the software start's lateness otherwise)."""
+    return {k: int(f.start_ns) - int(true_starts[k]) for k, f in feed.lines.items() if k in true_starts}
+
+
+def daq_position_errors_steps(results: ScanResults, url: str, shifts_ns: dict[int, int]) -> np.ndarray:
+    """|engine position − the simulator's truth at the instant each sample was really taken| (steps)."""
+    from .. import _engine
+
+    raw = results.raw
+    if not len(raw):
+        return np.empty(0)
+    shift = np.array([shifts_ns.get(int(k), 0) for k in np.asarray(raw.line)], dtype=np.int64)
+    taken_ns = np.ascontiguousarray(np.asarray(raw.t_ns, dtype=np.int64) - shift)
+    truth = np.asarray(_engine.sim_truth(url, results.config.fast_axis, taken_ns), dtype=np.float64)
+    return np.abs(raw.fast_mm / results.config.scale.step_mm - truth)
+
+
 def build_stats(
     results: ScanResults,
     url: str,
     simulated: bool,
     truth: Optional[np.ndarray],
     board_url: Optional[str] = None,
+    daq_shifts_ns: Optional[dict[int, int]] = None,
 ) -> dict[str, Any]:
     """stats.json: the engine's figures, the figures of the detector's cadence, and on the simulator
     the truth checks (virtual probe: the Arcus truth at each trigger instant; board: the board
@@ -328,6 +382,8 @@ def build_stats(
         position_error = percentiles(board_position_errors_steps(results, board_url))
     elif simulated and config.detector == "virtual_probe":
         position_error = percentiles(position_errors_steps(results, url))
+    elif simulated and config.detector == "daqmx_sim" and daq_shifts_ns is not None:
+        position_error = percentiles(daq_position_errors_steps(results, url, daq_shifts_ns))
     map_error = relative_rms_error(results.map.volts, truth) if simulated and truth is not None else None
     map_error_uncompensated = map_error
     if map_error is not None and results.lag.applied:
@@ -341,7 +397,14 @@ def build_stats(
     elif simulated and config.detector == "virtual_probe":
         true_lag_ms = 0.0  # it reads the field at the trigger instant
     smear_steps = engine.get("smear_steps")
-    return {
+    extra: dict[str, Any] = {}
+    if config.detector in DAQ_DETECTORS:
+        shifts_us = np.abs(np.array(list((daq_shifts_ns or {}).values()), dtype=np.float64)) * 1e-3
+        # 0 by construction with the SYN start; the software start's lateness otherwise (simulator only)
+        extra["daq_sample_time_error_us"] = ({"p50": float(np.percentile(shifts_us, 50)),
+                                              "p99": float(np.percentile(shifts_us, 99)),
+                                              "max": float(shifts_us.max())} if shifts_us.size else None)
+    return extra | {
         "lines": results.lines_done,
         "samples": results.samples,
         "wall_time_s": engine.get("wall_time_s"),
@@ -509,6 +572,11 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
     lines.append(lag_summary(stats))
+    daq_time = stats.get("daq_sample_time_error_us")
+    if daq_time:
+        lines.append(f"  DAQ {results.config.daq_start_trigger} start: sample-time error vs truth p50/p99/max "
+                     f"{daq_time['p50']:.1f}/{daq_time['p99']:.1f}/{daq_time['max']:.1f} µs "
+                     "(the instants samples were placed at against those they were taken at)")
     diff = stats.get("differential")
     if diff:
         x = diff["excitation"] or {}
@@ -642,6 +710,15 @@ def _write_text(path: Path, text: str) -> Optional[str]:
     return None
 
 
+#: Config fields whose command-line flag has another name.
+_FLAGS = {"daq_channels": "daqmx-channels", "daq_range_v": "daqmx-range-v", "daq_start_trigger": "start-trigger",
+          "daq_trigger_source": "daqmx-trigger-source", "daq_rate_hz": "daqmx-rate-hz"}
+
+
+def _flag(field: str) -> str:
+    return _FLAGS.get(field, field.replace("_", "-"))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["regrid"]:
@@ -658,8 +735,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = _config(args, simulated, speeds.max_speed_pps)
         speeds.for_scan(config)  # the speeds the scan will apply, checked before anything is opened
     except InvalidScanConfig as err:
-        print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
+        print(f"aefi-flyscan: --{_flag(err.field)}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if config.detector == "daqmx":
+        from ..adapters.daq_tasks import DaqError, check_daqmx_runtime
+
+        try:
+            check_daqmx_runtime()  # before any file or motion: the scan port checks it again
+        except DaqError as err:
+            print(f"aefi-flyscan: {err}", file=sys.stderr)
+            return EXIT_FAILED
     board_url = args.board
     if board_url is None and simulated and config.detector == "board":
         board_url = simulated_board_url(args.port)
@@ -699,7 +784,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         outcome = window.run(config) if window is not None else _run_in_worker(app.service, config)
     except InvalidScanConfig as err:
-        print(f"aefi-flyscan: --{err.field.replace('_', '-')}: {err}", file=sys.stderr)
+        print(f"aefi-flyscan: --{_flag(err.field)}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FlyScanError as err:
         if "bad link URL" in str(err):  # the engine's URL parser refused --port or --board
@@ -737,9 +822,13 @@ def _report(args: argparse.Namespace, app: Any, outcome: Any, out: Path, simulat
     if save_error:
         problems.append(f"{save_error}; the results were saved to {outcome.location} instead")
     board_simulated = board_url is not None and is_simulated(board_url)
-    checked = simulated and (config.detector == "virtual_probe" or (config.detector == "board" and board_simulated))
+    checked = simulated and (config.detector in ("virtual_probe", "daqmx_sim")
+                             or (config.detector == "board" and board_simulated))
     truth = truth_map(results) if checked else None
-    stats = build_stats(results, args.port, checked, truth, board_url if board_simulated else None)
+    port = app.scan_port
+    feed, daq_truth = getattr(port, "last_daq", None), getattr(port, "last_daq_truth", None)
+    shifts = daq_sample_shifts_ns(feed, daq_truth.starts) if feed is not None and daq_truth is not None else None
+    stats = build_stats(results, args.port, checked, truth, board_url if board_simulated else None, shifts)
     problems.append(_write_text(out / "stats.json", json.dumps(json_safe(stats), indent=2) + "\n"))
     try:
         save_map_png(results, truth, args.channel, out / "map.png")

@@ -19,7 +19,13 @@ from .units import DEFAULT_STEP_UM, StepScale
 AXES = ("X", "Y", "Z", "U")
 PATTERNS = ("serpentine", "unidirectional")
 TRIGGERS = ("software", "continuous", "hardware")
-DETECTORS = ("virtual_probe", "board", "none")
+DETECTORS = ("virtual_probe", "board", "none", "daqmx", "daqmx_sim")
+#: The NI-DAQmx detector and its simulator: a hardware-timed AI task per line (trigger "hardware").
+DAQ_DETECTORS = ("daqmx", "daqmx_sim")
+#: How a line's AI task starts: the Arcus SYN compare output on a PFI line, or a stamped software start.
+DAQ_START_TRIGGERS = ("syn", "software")
+#: The engine takes six channels per sample (CHANNEL_NAMES); a task may read fewer (the rest are NaN).
+MAX_DAQ_CHANNELS = 6
 
 #: Stage travel of the bench (ScanZone of the legacy app): 0–1200 mm.
 TRAVEL_MIN_MM = 0.0
@@ -54,6 +60,29 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise InvalidScanConfig(name, f"{value!r} is not one of {', '.join(allowed)}")
 
 
+def expand_ai_channels(spec: str) -> list[str]:
+    """NI-DAQmx physical channels of `spec`: "Dev1/ai0:5" → Dev1/ai0 … Dev1/ai5; comma lists allowed."""
+    out: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        head, _, last = part.rpartition(":")
+        prefix = head.rstrip("0123456789")
+        first = head[len(prefix):]
+        if head and first and last.isdigit() and "/" in prefix:
+            lo, hi = int(first), int(last)
+            step = 1 if hi >= lo else -1
+            out.extend(f"{prefix}{k}" for k in range(lo, hi + step, step))
+        elif "/" in part and ":" not in part:
+            out.append(part)
+        else:
+            raise InvalidScanConfig("daq_channels",
+                                    f"{part!r} is not a channel like Dev1/ai0 or a range like Dev1/ai0:5")
+    if not out:
+        raise InvalidScanConfig("daq_channels", "no channel given (e.g. Dev1/ai0:5)")
+    return out
+
+
 def _count(name: str, value: int, low: int, high: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
         raise InvalidScanConfig(name, f"must be a whole number in [{low}, {high}], got {value!r}")
@@ -83,7 +112,7 @@ class FlyScanConfig:
     slow_axis: str = "Y"
     pattern: Literal["serpentine", "unidirectional"] = "serpentine"
     trigger: Literal["software", "continuous", "hardware"] = "software"
-    detector: Literal["virtual_probe", "board", "none"] = "virtual_probe"
+    detector: Literal["virtual_probe", "board", "none", "daqmx", "daqmx_sim"] = "virtual_probe"
     board_n_avg: int = 1
     settle_ms: float = 0.0
     step_um: float = DEFAULT_STEP_UM
@@ -99,6 +128,13 @@ class FlyScanConfig:
     #: Wait after each mute and unmute before the next line's samples (ms); the bench's differential
     #: step scans use 50 ms (not yet validated on the bench).
     excitation_settle_ms: float = DEFAULT_EXCITATION_SETTLE_MS
+    #: NI-DAQmx detector (daqmx, daqmx_sim): AI channels, ± input range, how each line's task starts
+    #: and the terminal its digital start trigger is wired to (the Arcus DO1, SYN of the fast axis).
+    #: The task's sample clock runs at `sample_rate_hz`.
+    daq_channels: str = "Dev1/ai0:5"
+    daq_range_v: float = 10.0
+    daq_start_trigger: Literal["syn", "software"] = "syn"
+    daq_trigger_source: str = "/Dev1/PFI0"
     #: The detector's lag (ms): each sample is gridded where the probe was at t − lag. None: measured from
     #: the scan itself (serpentine lines flown both ways) and applied when it can be; 0: no compensation.
     detector_lag_ms: Optional[float] = None
@@ -118,6 +154,8 @@ class FlyScanConfig:
                 "the board is read back to back at its own pace (trigger 'continuous'): no trigger rate applies; "
                 "its rate is set by board_n_avg (~87 Hz at 1 average, ~24 Hz at 127)",
             )
+        if self.detector in DAQ_DETECTORS:
+            self._check_daq()
         step_um = _finite("step_um", self.step_um)
         _in_range("step_um", step_um, 0.01, 1000.0, "µm")
         object.__setattr__(self, "scale", StepScale(step_um))
@@ -167,6 +205,21 @@ class FlyScanConfig:
                 f"{self.sample_spacing_mm:.4g} mm apart, wider than the map pitch {self.fast_pitch_mm:.4g} mm; "
                 f"use at least {self.speed_mm_s / self.fast_pitch_mm:.4g} Hz or fewer points_per_line",
             )
+
+    def _check_daq(self) -> None:
+        if self.trigger != "hardware":
+            raise InvalidScanConfig(
+                "trigger",
+                f"the DAQ samples on its own clock at sample_rate_hz: trigger 'hardware', not {self.trigger!r}")
+        _choice("daq_start_trigger", self.daq_start_trigger, DAQ_START_TRIGGERS)
+        channels = expand_ai_channels(self.daq_channels)
+        if len(channels) > MAX_DAQ_CHANNELS:
+            raise InvalidScanConfig("daq_channels",
+                                    f"{len(channels)} channels; the engine takes at most {MAX_DAQ_CHANNELS}")
+        _in_range("daq_range_v", _finite("daq_range_v", self.daq_range_v), 0.1, 10.0, "V")
+        if self.daq_start_trigger == "syn" and not self.daq_trigger_source.strip():
+            raise InvalidScanConfig("daq_trigger_source",
+                                    "the SYN start needs the terminal DO1 is wired to (e.g. /Dev1/PFI0)")
 
     def to_dict(self) -> dict[str, Any]:
         """The parameters as plain values (for files and plan provenance)."""

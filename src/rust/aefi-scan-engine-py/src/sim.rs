@@ -9,7 +9,7 @@ use std::time::Duration;
 use aefi_scan_engine::clock::mono_ns;
 use aefi_scan_engine::transport::LinkUrl;
 use aefi_sim::arcus::{ArcusSim, Fault, SimConfig, TruthLog, UNVERIFIED_CHOICES};
-use aefi_sim::bench::{find_bench, SimBench};
+use aefi_sim::bench::{find_bench, lock_sim, SimBench};
 #[cfg(unix)]
 use aefi_sim::serve::ArcusPty;
 use aefi_sim::serve::{ArcusTcpServer, ServeOptions};
@@ -66,6 +66,27 @@ fn sim_truth<'py>(py: Python<'py>, url: &str, axis: &str, t_ns: PyReadonlyArray1
     let a = axis_arg(axis)?;
     let truth = bench.truth.clone();
     Ok(positions_at(py, &t_ns, move |times| truth.true_positions_steps(a, times)))
+}
+
+/// The SYN output of `axis` of the in-process bench `url`: `(armed_ns, event_ns)` while it is armed
+/// (`event_ns`: when the compare fires, or fired, on the current plan; None if it does not), None
+/// while SYN is off. The simulated DAQ's start trigger (PFI0 wired to DO1) reads it.
+#[pyfunction]
+fn sim_sync_event(url: &str, axis: &str) -> PyResult<Option<(i64, Option<i64>)>> {
+    let bench = bench_of(url)?;
+    let a = axis_arg(axis)?;
+    let sim = lock_sim(&bench.arcus);
+    Ok(sim.sync_armed_ns(a).map(|armed| (armed, sim.sync_event_ns(a))))
+}
+
+/// First instant ≥ `after_ns` at which `axis` of the bench `url` truly reaches `position_steps`
+/// (counter frame), None if it does not on the current plan.
+#[pyfunction]
+fn sim_crossing_ns(url: &str, axis: &str, position_steps: f64, after_ns: i64) -> PyResult<Option<i64>> {
+    let bench = bench_of(url)?;
+    let a = axis_arg(axis)?;
+    let crossing = lock_sim(&bench.arcus).true_crossing_ns(a, position_steps, after_ns);
+    Ok(crossing)
 }
 
 /// True positions computed from a motion log written by another process (`--truth-log` JSON).
@@ -214,5 +235,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sim_truth_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_truth_from_log, m)?)?;
     m.add_function(wrap_pyfunction!(sim_inject_fault, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_sync_event, m)?)?;
+    m.add_function(wrap_pyfunction!(sim_crossing_ns, m)?)?;
     Ok(())
 }

@@ -374,6 +374,19 @@ impl ArcusSim {
         self.axes[axis.index()].truth.true_position(t_ns)
     }
 
+    /// First instant ≥ `after_ns` at which `axis` truly reaches `position_steps` (counter frame as
+    /// of `after_ns`), if it does on the current plan: where a compare on that position fires.
+    pub fn true_crossing_ns(&self, axis: Axis, position_steps: f64, after_ns: i64) -> Option<i64> {
+        let tr = &self.axes[axis.index()].truth;
+        tr.first_crossing(position_steps + tr.offset(after_ns), after_ns)
+    }
+
+    /// When the SYN output of `axis` was last armed (`SYN[axis]O`), None while it is off.
+    pub fn sync_armed_ns(&self, axis: Axis) -> Option<i64> {
+        let s = self.axes[axis.index()].sync;
+        s.on.then_some(s.armed_ns)
+    }
+
     /// A copy of the motion log (pieces, counter offsets, stalls) of every axis.
     pub fn truth_log(&self) -> TruthLog {
         TruthLog { axes: self.axes.iter().map(|a| a.truth.clone()).collect(), t_start_ns: self.t_start }

@@ -277,6 +277,31 @@ fn toc_sets_bit_11_until_cleared() {
 }
 
 #[test]
+fn sync_armed_instant_and_true_crossings_are_published() {
+    let mut b = Bench::new();
+    assert_eq!(b.sim.sync_armed_ns(Axis::X), None);
+    b.at(0.0, "SYNXP=700");
+    b.at(0.0, "SYNXC=1");
+    b.at(10.0, "SYNXO");
+    assert_eq!(b.sim.sync_armed_ns(Axis::X), Some(T0 + 10 * MS));
+    // at rest: no crossing of a position it does not reach
+    assert_eq!(b.sim.true_crossing_ns(Axis::X, 700.0, T0 + 10 * MS), None);
+    b.at(20.0, "X1000");
+    let tc = b.sim.true_crossing_ns(Axis::X, 700.0, T0 + 20 * MS).unwrap();
+    assert!((b.sim.true_position_steps(Axis::X, tc) - 700.0).abs() < 1e-6);
+    // the SYN compare (1 count per step) fires where the true position enters the count 700
+    let te = b.sim.sync_event_ns(Axis::X).unwrap();
+    assert!((b.sim.true_position_steps(Axis::X, te) - 700.0).abs() < 1.0 + 1e-9, "{te} {tc}");
+    // the counter frame: after P=, a crossing is asked in the new frame
+    b.at(30_000.0, "PX=0");
+    b.at(30_000.0, "X-500");
+    let back = b.sim.true_crossing_ns(Axis::X, -200.0, T0 + 30_000 * MS).unwrap();
+    assert!((b.sim.true_position_steps(Axis::X, back) + 200.0).abs() < 1e-6);
+    b.at(60_000.0, "SYNXF");
+    assert_eq!(b.sim.sync_armed_ns(Axis::X), None);
+}
+
+#[test]
 fn encoder_sync_output_and_latch() {
     let mut b = Bench::opts(&[("encoder_ratio", "4")]);
     b.at(0.0, "SYNXP=2000");
