@@ -1,4 +1,5 @@
 """aefi-board-sim served on a PTY, spoken to with pyserial as the legacy bench code does."""
+import math
 import signal
 import subprocess
 import sys
@@ -139,6 +140,34 @@ def test_a_flood_of_garbage_or_oversized_frames_leaves_the_simulator_serving(boa
             assert proc.poll() is None, f"the simulator exited after {what}"
             _answers(port)
     assert proc.poll() is None
+def test_the_filter_flag_gives_the_served_board_its_detection_chain():
+    """--filter-tau-ms 20: muting the sources decays through the low-pass, bracketed by the host's
+    stamps (the simulator stamps with the same monotonic clock)."""
+    tau_s, delay_s = 0.020, 1.5 * 4095 / 4.096e6
+    proc, (path,) = _start("--probe-mm", "38,32", "--timing", "none", "--filter-tau-ms", "20", "--noise-uv", "0")
+    try:
+        with serial.Serial(path, 1_500_000, timeout=2) as port:
+            on = _measure(port, 1)[1][4]
+            assert on > 0.5 * 2**23 / VREF_VOLTS
+            t_mute_from = time.monotonic()
+            for command in (b"a53*", b"d0*", b"a52*", b"d0*"):  # the DDS1/DDS2 gains: sources off
+                port.write(command)
+                assert port.readline() == command + b"OK\r\n"
+            t_mute_to = t_send = time.monotonic()
+            code = _measure(port, 1)[1][4]
+            t_recv = time.monotonic()
+    finally:
+        stderr = _stop(proc)
+    low = on * math.exp(-(t_recv - t_mute_from) / tau_s)
+    high = on * math.exp(-max(t_send - delay_s - t_mute_to, 0.0) / tau_s)
+    assert low - 2 <= code <= high + 2, (code, low, high)
+    assert "detection low-pass 20 ms" in stderr
+
+
+def test_a_bad_filter_time_constant_is_refused():
+    exe = Path(sys.executable).parent / "aefi-board-sim"
+    done = subprocess.run([str(exe), "--filter-tau-ms", "-1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "--filter-tau-ms must be in [0, 10000] ms" in done.stderr
 
 
 def test_offset_flag_is_the_muted_boards_reading():

@@ -14,7 +14,9 @@ STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz"
               "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
               "stall_detection", "cadence", "detector_rate_hz", "detector_rate_limit_hz", "sample_interval_us",
               "smear_mm", "samples_per_cell", "encoder_error_counts", "syn", "axis_speeds", "differential",
-              "implausible_positions"}
+              "implausible_positions", "detector_lag_ms", "detector_lag_uncertainty_ms", "detector_lag_source",
+              "detector_lag_applied", "detector_lag_lines", "detector_lag_note", "detector_lag_true_ms",
+              "map_rms_error_rel_uncompensated"}
 SMALL = ["--lines", "3", "--points-per-line", "31", "--fast-start-mm", "20", "--fast-stop-mm", "50",
          "--slow-start-mm", "25", "--slow-stop-mm", "45", "--no-progress"]
 

@@ -12,7 +12,9 @@ STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz"
               "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
               "stall_detection", "cadence", "detector_rate_hz", "detector_rate_limit_hz", "sample_interval_us",
               "smear_mm", "samples_per_cell", "encoder_error_counts", "syn", "axis_speeds", "differential",
-              "implausible_positions"}
+              "implausible_positions", "detector_lag_ms", "detector_lag_uncertainty_ms", "detector_lag_source",
+              "detector_lag_applied", "detector_lag_lines", "detector_lag_note", "detector_lag_true_ms",
+              "map_rms_error_rel_uncompensated"}
 
 
 @pytest.fixture
@@ -36,6 +38,8 @@ def test_hardware_run_writes_files_with_null_truth_figures(tmp_path, fake_port, 
     assert set(stats) == STATS_KEYS
     assert stats["position_error_steps"] is None and stats["map_rms_error_rel"] is None
     assert stats["encoder_error_counts"] is None and stats["syn"] is None  # no encoder by default
+    assert stats["detector_lag_true_ms"] is None and stats["map_rms_error_rel_uncompensated"] is None
+    assert stats["detector_lag_source"] in ("estimated", "unknown") and isinstance(stats["detector_lag_applied"], bool)
     assert stats["efficiency"] is None and stats["overhead_per_line_ms"] is None  # the fake reports no physics
     assert stats["status"] == "completed" and stats["lines"] == 4 and stats["samples"] > 0
     assert stats["step_scan_estimate_s"] > 60
@@ -74,3 +78,26 @@ def test_no_warning_when_every_cell_gets_samples(tmp_path, fake_port, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "4.3 samples per 1 mm cell" in out and "warning:" not in out
+
+
+def test_a_configured_detector_lag_is_applied_and_recorded(tmp_path, fake_port, capsys):
+    code = flyscan.main(["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--lines", "4", "--no-progress",
+                         "--detector-lag-ms", "12.5"])
+    assert code == 0
+    assert fake_port.ports[0].executed[0].config.detector_lag_ms == 12.5
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["detector_lag_ms"] == 12.5 and stats["detector_lag_source"] == "configured"
+    assert stats["detector_lag_applied"] is True and stats["detector_lag_uncertainty_ms"] is None
+    assert "detector lag 12.50 ms (configured), applied" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, message", [("abc", "expected auto or a number of ms"),
+                                            ("-3", "outside the allowed range")])
+def test_a_bad_detector_lag_is_refused_before_anything_moves(tmp_path, fake_port, capsys, value, message):
+    argv = ["--out", str(tmp_path), "--port", "tcp://127.0.0.1:9", "--no-progress", "--detector-lag-ms", value]
+    try:
+        code = flyscan.main(argv)
+    except SystemExit as exit_:  # argparse refuses what is not a number
+        code = exit_.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not fake_port.ports or not fake_port.ports[0].executed

@@ -334,3 +334,20 @@ def test_closing_the_viewer_mid_scan_stops_the_motors_frees_the_port_and_saves_t
     QtWidgets.QApplication.processEvents()
     assert plugin.controller is None
     _assert_left_clean(url, tmp_path)
+
+
+def test_the_detector_lag_setting_reaches_the_request_and_a_bad_one_is_refused_by_name(url):
+    from pymodaq_plugins_aefi.adapters.flyscan_viewers import flyscan_request
+
+    plugin = detector_1d(url)
+    lag = plugin.settings.child("detector_lag_ms")
+    assert lag.value() == "auto"  # the shipped default: measured where a raster allows it
+    assert flyscan_request(plugin.settings, raster=False, slow_position_mm=20.0)["detector_lag_ms"] is None
+    lag.setValue(" 7.5 ")
+    assert flyscan_request(plugin.settings, raster=False, slow_position_mm=20.0)["detector_lag_ms"] == 7.5
+    seen = statuses(plugin)
+    lag.setValue("soon")
+    dte = grab_and_wait(plugin, timeout_ms=5000)
+    assert any("detector_lag_ms" in s for s in seen), seen
+    assert np.isnan(np.array(dte.get_data_from_name("AEFI line").data)).all()
+    plugin.close()

@@ -102,7 +102,8 @@ def sim_board_fault(url: str, fault: Literal["garbage", "short", "silence", "unp
 def sim_board_register_writes(url: str) -> list[tuple[int, int]]:
     """Every register write the simulated board of sim://NAME accepted, (address, value), oldest first."""
 def sim_board_truth(url: str, max: int = 1_000_000) -> dict[str, npt.NDArray[Any]]:
-    """Ground truth of the last measurements: t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6)."""
+    """Ground truth of the last measurements: t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6) (the detection
+    chain's noiseless output), lag_ns (the chain's true lag: low-pass τ + ADC filter group delay)."""
 
 # ---- acquisition board simulator ----------------------------------------------------------------
 def serve_board_sim(probe_mm: tuple[float, float] = (38.0, 32.0), timing: Literal["wire", "none"] = "wire",
@@ -111,10 +112,11 @@ def serve_board_sim(probe_mm: tuple[float, float] = (38.0, 32.0), timing: Litera
                     arcus_options: list[tuple[str, str]] | None = None,
                     on_arcus_ready: Callable[[str], None] | None = None,
                     mm_per_step: float = 0.0218, offset_volts: float = 0.0,
-                    drift_volts_per_s: float = 0.0) -> Literal["stopped", "unplugged"]:
+                    drift_volts_per_s: float = 0.0, filter_tau_ms: float = 0.0) -> Literal["stopped", "unplugged"]:
     """Serve a simulated board on a new PTY (on_ready(path) once); blocks until SIGINT or unplug.
     With arcus_options (Arcus simulator key=value options, may be empty) a simulated Arcus is served
-    too (on_arcus_ready(path)) and the board's probe follows its true X/Y (steps × mm_per_step)."""
+    too (on_arcus_ready(path)) and the board's probe follows its true X/Y (steps × mm_per_step).
+    filter_tau_ms: the detection chain's first-order low-pass (ms, 0: none)."""
 
 # ---- Arcus PMX-4EX-SA ---------------------------------------------------------------------------
 class AxisStatusDict(TypedDict):

@@ -330,7 +330,28 @@ def viewer_defaults() -> dict:
                 "fast_axis", "slow_axis", "fast_start_mm", "fast_stop_mm", "slow_start_mm", "slow_stop_mm", "lines",
                 "speed_mm_s", "points_per_line", "sample_rate_hz", "detector", "save_dir",
                 "encoder_counts_per_step")}, "raw": False,
-            "differential": False, "excitation_settle_ms": DEFAULT_EXCITATION_SETTLE_MS}
+            "differential": False, "excitation_settle_ms": DEFAULT_EXCITATION_SETTLE_MS,
+            "detector_lag_ms": _config_or(config, ("flyscan", "detector_lag_ms"), "auto")}
+
+
+def _config_or(config: Any, path: tuple[str, ...], default: Any) -> Any:
+    """A configuration value, or `default` in a configuration written before the key existed."""
+    try:
+        return config(*path)
+    except (KeyError, TypeError):
+        return default
+
+
+def detector_lag_setting(text: Any) -> Optional[float] | str:
+    """The viewer's "Detector lag (ms)" text as FlyScanConfig.detector_lag_ms: "auto" → None (measured
+    from the raster), a number → that lag; anything else is handed on for the config to refuse by name."""
+    value = str(text).strip()
+    if value.lower() in ("auto", ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
@@ -393,6 +414,11 @@ def flyscan_params(raster: bool, settings: Mapping[str, Any]) -> list[dict]:
         {"title": "Settle after mute (ms):", "name": "excitation_settle_ms", "type": "float",
          "value": settings["excitation_settle_ms"], "min": 0.0,
          "tip": "Wait after each mute and unmute before the line's samples (50 ms: the bench's step scans' value)"},
+        {"title": "Detector lag (ms):", "name": "detector_lag_ms", "type": "str",
+         "value": str(settings["detector_lag_ms"]),
+         "tip": "Samples are gridded where the probe was at t − lag. auto: measured from the raster's lines flown "
+                "both ways" + (" (a single line has nothing to measure it from: give a number)" if not raster else "")
+                + "; 0: no compensation"},
     ]
     if raster:
         params += [
@@ -417,6 +443,7 @@ def flyscan_request(settings: Any, raster: bool, slow_position_mm: Optional[floa
     if raster:
         names += ["slow_start_mm", "slow_stop_mm", "lines", "pattern"]
     request = {name: settings[name] for name in names}
+    request["detector_lag_ms"] = detector_lag_setting(settings["detector_lag_ms"])
     if request["detector"] == "board":
         request["trigger"] = "continuous"  # the board's one cadence: back to back, at the pace its averaging sets
     if request["detector"] in DAQ_DETECTORS:

@@ -14,7 +14,11 @@ Layout (what H5Browser shows), under `/RawData/Detector000` titled "AEFI flyscan
     "baseline_raw_index", "baseline_raw_encoder" (as the raw stream; `line` is the map row).
 
 The detector group carries the scan's identity and status (`scan_id`, `status` completed / aborted /
-failed, `partial`, `error`) and JSON attributes: `config`, `plan`, `stats`, `provenance`, `lines`.
+failed, `partial`, `error`), the detector lag the map was gridded with (`detector_lag_ms`, NaN when
+unknown; `detector_lag_uncertainty_ms`, NaN when unknown; `detector_lag_source` estimated /
+configured / unknown; `detector_lag_applied`) and JSON attributes: `config`, `plan`, `stats`,
+`provenance`, `lines`, `detector_lag` (the same record with the number of lines it rests on and a
+note).
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from ..domain.config import FlyScanConfig
 from ..domain.events import FlyScanAborted, FlyScanCompleted, FlyScanEvent, FlyScanFailed, FlyScanLineSamples
 from ..domain.fly_scan import FlyScan, LineState, ScanStatus
 from ..domain.gridding import GriddedMap, grid_samples
+from ..domain.lag import DetectorLag, resolve_lag
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.ports import ResultsRepository
 from ..domain.results import LineSummary, Provenance, ScanResults
@@ -138,6 +143,20 @@ class H5ResultsRepository(ResultsRepository):
     def load(self, location: str) -> ScanResults:
         return load_results(location)
 
+    def write_file(self, results: ScanResults, path: Path | str) -> str:
+        """Write `results` to `path` (through a `.part` file renamed at the end); raises on failure,
+        leaving no partial file."""
+        path = Path(path)
+        part = path.with_name(f"{path.stem}.part{path.suffix}")
+        try:
+            _check_room(path.parent, file_bytes(results.samples, results.map.counts.size))
+            self._write(results, part)
+            os.replace(part, path)
+        finally:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
+        return str(path)
+
     @staticmethod
     def _root_metadata(results: ScanResults) -> dict[str, Any]:
         return {"scan_id": results.scan_id, "status": results.status.value, "partial": bool(results.partial),
@@ -145,8 +164,14 @@ class H5ResultsRepository(ResultsRepository):
 
     @staticmethod
     def _group_metadata(results: ScanResults) -> dict[str, Any]:
-        provenance = results.provenance
+        provenance, lag = results.provenance, results.lag
+        nan = float("nan")
         return {
+            "detector_lag_ms": nan if lag.lag_ms is None else float(lag.lag_ms),
+            "detector_lag_uncertainty_ms": nan if lag.uncertainty_ms is None else float(lag.uncertainty_ms),
+            "detector_lag_source": lag.source,
+            "detector_lag_applied": bool(lag.applied),
+            "detector_lag": _json(lag.to_dict()),
             "scan_id": results.scan_id,
             "status": results.status.value,
             "partial": bool(results.partial),
@@ -330,6 +355,7 @@ def load_results(location: str | Path) -> ScanResults:
         error=attrs["error"] or None,
         baseline=baseline,
         baseline_raw=baseline_raw,
+        lag=DetectorLag.from_dict(json.loads(attrs["detector_lag"])) if "detector_lag" in attrs else DetectorLag.none(),
     )
 
 
@@ -461,9 +487,16 @@ def load_journal(location: str | Path) -> ScanResults:
         t_start, t_end = (int(samples.t_ns.min()), int(samples.t_ns.max())) if len(samples) else (None, None)
         lines.append(LineSummary(line.index, line.slow_mm, line.fast_from_mm, line.fast_to_mm, state, t_start, t_end,
                                  len(samples)))
-    grid = grid_samples(raw.fast_mm, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
+    # A journal is read while its scan runs (and to recover a crashed one): its map applies a configured
+    # lag only; measuring it is left to `aefi-flyscan regrid`, which reads journals too.
+    if config.detector_lag_ms is None:
+        lag, fast_mm = DetectorLag.none("a line journal's map: the lag is not measured (aefi-flyscan regrid measures "
+                                        "it)"), raw.fast_mm
+    else:
+        lag, fast_mm = resolve_lag(raw, config.detector_lag_ms)
+    grid = grid_samples(fast_mm, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
     error = "the process ended mid-scan; the file holds the lines written before" if interrupted else None
-    return ScanResults(str(attrs["scan_id"]), config, status, raw, grid, tuple(lines), {}, Provenance(), error)
+    return ScanResults(str(attrs["scan_id"]), config, status, raw, grid, tuple(lines), {}, Provenance(), error, lag=lag)
 
 
 def _is_journal(location: str | Path) -> bool:

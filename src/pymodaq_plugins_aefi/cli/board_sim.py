@@ -32,9 +32,17 @@ assumptions (the real board's documentation leaves these open; the simulator doe
     the DDS1/DDS2 amplitude (0 = sources off);
   - timing: T(n) = wire + 5.41 ms + n * 0.2389 ms + 5.41 ms + wire at 1.5 Mbaud, fitted to the
     legacy bench (73 Hz at n=10, 43 Hz at n=50); the ack is sent while the MCU averages;
-  - noise: 300 uV per conversion (1 sigma), divided by sqrt(n).
+  - noise: 300 uV per conversion (1 sigma), divided by sqrt(n);
   - baseline: every channel carries --offset-uv plus --drift-uv-per-s x the time since the first
-    measurement, excitation on or muted (DDS1/DDS2 gains 0); both 0 by default.
+    measurement, excitation on or muted (DDS1/DDS2 gains 0); both 0 by default;
+  - detection chain (with --filter-tau-ms > 0; the default 0 is an ideal detector without lag):
+    each channel goes through a first-order low-pass of --filter-tau-ms (the synchronous
+    detection's output filter; the bench's real value is unknown, its notes say so) on the
+    demodulated outputs, then the ADS131A04 sinc3 filter's group delay, 1.5 data periods at the
+    configured OSR (datasheet SBAS590E, "Digital Decimation Filter", Equation 6; 16.384 MHz CLKIN
+    / 2 / ICLK divider: 1.4996 ms at the bench's OSR 4096); muting the sources (DDS1/DDS2 gains 0)
+    makes the outputs decay with the same low-pass. The chain lags the probe by tau + the group
+    delay, which a flyscan sees as a shift of speed x lag along each line.
 """
 
 
@@ -63,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--drift-uv-per-s", type=float, default=0.0,
                         help="drift of every channel, µV/s from the first measurement, with or without excitation "
                              "(default 0; sim:// option board_drift_uv_per_s)")
+    parser.add_argument("--filter-tau-ms", type=float, default=0.0,
+                        help="time constant (ms) of the detection chain's first-order low-pass on the demodulated "
+                             "outputs (default 0: no chain, an ideal detector without lag; the real bench's value is "
+                             "unknown); with a chain, the ADS131A04 filter's group delay at the configured OSR "
+                             "(1.5 ms at OSR 4096) comes on top")
     parser.add_argument("--rates", action="store_true",
                         help="instead of serving: measure the sample rate at n = 1, 10, 127 on the in-process "
                              "simulated board (wire timing) and compare with the model and the legacy bench")
@@ -126,13 +139,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # SIGTERM ends the server like Ctrl-C (the Rust loop checks for pending Python signals)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
+    if not 0 <= args.filter_tau_ms <= 10_000:
+        raise SystemExit(f"aefi-board-sim: --filter-tau-ms must be in [0, 10000] ms (got {args.filter_tau_ms})")
     if args.mm_per_step <= 0:
         raise SystemExit(f"aefi-board-sim: --mm-per-step must be > 0 (got {args.mm_per_step})")
     where = "the simulated Arcus's X/Y" if args.with_arcus else f"{probe[0]:g},{probe[1]:g} mm"
 
     def ready(path: str) -> None:
         print(path, flush=True)
-        print(f"aefi-board-sim: board on {path}, probe at {where}, timing={args.timing}", file=sys.stderr, flush=True)
+        print(f"aefi-board-sim: board on {path}, probe at {where}, timing={args.timing}, "
+              f"detection low-pass {args.filter_tau_ms:g} ms", file=sys.stderr, flush=True)
 
     def arcus_ready(path: str) -> None:
         print(path, flush=True)
@@ -145,7 +161,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                         seed=args.seed, on_ready=ready, arcus_options=arcus_options,
                                         on_arcus_ready=arcus_ready, mm_per_step=args.mm_per_step,
                                         offset_volts=args.offset_uv * 1e-6,
-                                        drift_volts_per_s=args.drift_uv_per_s * 1e-6)
+                                        drift_volts_per_s=args.drift_uv_per_s * 1e-6,
+                                        filter_tau_ms=args.filter_tau_ms)
     except KeyboardInterrupt:
         return 0
     print(f"aefi-board-sim: {ended}", file=sys.stderr)

@@ -8,7 +8,10 @@ it when a cell would get fewer than 2 samples or the smear would exceed half a c
 
 Writes into --out (default ./aefi-out/): scan.h5 (PyMoDAQ format), map.png (the map in mm with a
 colour bar; with the ground truth and the difference on the simulator) and stats.json (timing and
-accuracy figures, docs/architecture.md "stats.json"). Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the
+accuracy figures, docs/architecture.md "stats.json"). The map places each sample where the probe was
+at t − the detector's lag, measured from the serpentine's lines flown both ways unless
+--detector-lag-ms gives it. `aefi-flyscan regrid scan.h5 --pitch-mm P [--lag-ms L]` rebuilds the map
+of a saved scan from its raw stream into a new file. Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the
 motors, save every sample acquired so far (the interrupted line flagged partial) with status "aborted"
 and exit with 128 + the signal's number (130, 143, 129). scan.h5 is written line by line while the
 scan runs; the folder's free space and writability are checked before anything moves.
@@ -34,6 +37,7 @@ from ..domain.config import AXES, DAQ_DETECTORS, DAQ_START_TRIGGERS, DETECTORS, 
 from ..domain.errors import FlyScanError, InvalidScanConfig
 from ..domain.events import FlyScanEvent, FlyScanProgress, FlyScanStarted
 from ..domain.fly_scan import ScanStatus
+from ..domain.gridding import grid_samples
 from ..domain.measurement import CHANNEL_NAMES
 from ..domain.results import ScanResults
 from .bench_report import json_safe
@@ -53,7 +57,7 @@ DEFAULTS = dict(
     fast_start_mm=14.0, fast_stop_mm=74.0, slow_start_mm=16.0, slow_stop_mm=58.0, lines=8, points_per_line=61,
     speed_mm_s=20.0, sample_rate_hz=1000.0, fast_axis="X", slow_axis="Y", pattern="serpentine",
     trigger="software", board_n_avg=1, settle_ms=0.0, step_um=21.8, travel_min_mm=0.0, travel_max_mm=1200.0,
-    seed=None, encoder_counts_per_step=0.0, differential=False, excitation_settle_ms=50.0,
+    seed=None, encoder_counts_per_step=0.0, differential=False, excitation_settle_ms=50.0, detector_lag_ms=None,
 )
 #: The NI-DAQmx detector's defaults: six channels at 10 kHz, ±10 V, started by SYN on PFI0.
 DAQ_DEFAULTS: dict[str, Any] = dict(daq_channels="Dev1/ai0:5", daq_rate_hz=10_000.0, daq_range_v=10.0,
@@ -69,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="aefi-flyscan",
         description="Run a 2D flyscan (fast axis at constant speed, slow axis stepped) and save scan.h5, map.png, "
                     "stats.json.",
+        epilog="aefi-flyscan regrid scan.h5 --pitch-mm P [--lag-ms L]: rebuild a saved scan's map from its raw stream "
+               "into a new file (aefi-flyscan regrid --help).",
     )
     p.add_argument("--out", type=Path, default=Path("aefi-out"), help="output folder (default ./aefi-out)")
     p.add_argument("--port", default=DEFAULT_SIM_URL,
@@ -103,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="default: continuous for the board (its one cadence), else software")
     g.add_argument("--seed", type=int, default=None,
                    help="seed of the simulated noise (virtual probe, simulated board): the same seed, the same noise")
+    g.add_argument("--detector-lag-ms", dest="detector_lag_ms", type=_lag_ms, default=None, metavar="auto|MS",
+                   help="the detector's lag (ms): each sample is gridded where the probe was at t − lag. auto (the "
+                        "default): measured from the scan (neighbouring serpentine lines flown both ways) and applied "
+                        "when it can be; 0: no compensation")
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="default: board on the simulator (its simulated board) or when --board is given, else none; "
                         "virtual_probe: the field map at a software trigger rate (timing work)")
@@ -143,15 +153,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _lag_ms(text: str) -> Optional[float]:
+    """--detector-lag-ms / --lag-ms: "auto" (None: measured from the data) or a number of ms."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number of ms, got {text!r}") from None
+
+
 def _detector(args: argparse.Namespace, simulated: bool) -> str:
     return str(args.detector or ("board" if simulated or args.board else "none"))
 
 
 def simulated_board_url(arcus_url: str) -> str:
     """The board of the simulated bench an Arcus sim:// URL names (same bench, same ground truth),
-    with the URL's timing and board options (board_offset_uv, board_drift_uv_per_s)."""
+    with the URL's timing and board options (board_offset_uv, board_drift_uv_per_s, filter_tau_ms)."""
     name, _, query = arcus_url[len("sim://"):].partition("?")
-    kept = [kv for kv in query.split("&") if kv.startswith(("timing=", "board_"))]
+    kept = [kv for kv in query.split("&") if kv.startswith(("timing=", "board_", "filter_tau_ms="))]
     return f"sim://{name}" + (f"?{'&'.join(kept)}" if kept else "")
 
 
@@ -345,6 +365,15 @@ def board_truth_fast_mm(board_url: str, fast_axis: str, t_ns: np.ndarray) -> np.
     return true_fast_mm[nearest]
 
 
+def board_true_lag_ms(board_url: str) -> Optional[float]:
+    """The simulated board's true detector lag (ms): its detection chain's low-pass τ plus the ADC
+    filter's group delay, as its truth log has it (the median over the measurements)."""
+    from .. import _engine
+
+    lag_ns = np.asarray(_engine.sim_board_truth(board_url)["lag_ns"], dtype=np.float64)
+    return float(np.median(lag_ns)) * 1e-6 if lag_ns.size else None
+
+
 def board_position_errors_steps(results: ScanResults, board_url: str) -> np.ndarray:
     """|engine position − the simulated board's ground truth| of every sample (steps), the truth
     taken at the middle of each sample's averaging window."""
@@ -403,6 +432,17 @@ def build_stats(
     if simulated and config.encoder_counts_per_step > 0:
         encoder_error = percentiles(encoder_errors_counts(results, url))
     syn = syn_stamps(results, url if simulated else None)
+    map_error_uncompensated = map_error
+    if map_error is not None and results.lag.applied:
+        raw = results.raw
+        unshifted = grid_samples(raw.fast_mm, raw.slow_mm, raw.channels_volts, results.map.fast_axis_mm,
+                                 results.map.slow_axis_mm)
+        map_error_uncompensated = relative_rms_error(unshifted.volts, truth)
+    true_lag_ms = None
+    if simulated and config.detector == "board" and board_url is not None:
+        true_lag_ms = board_true_lag_ms(board_url)
+    elif simulated and config.detector == "virtual_probe":
+        true_lag_ms = 0.0  # it reads the field at the trigger instant
     smear_steps = engine.get("smear_steps")
     extra: dict[str, Any] = {}
     if config.detector in DAQ_DETECTORS:
@@ -438,6 +478,10 @@ def build_stats(
         "syn": syn,
         "position_error_steps": position_error,
         "map_rms_error_rel": map_error,
+        **results.lag.to_dict(),
+        # the simulator's detection chain: low-pass τ + the ADC filter's group delay (null on hardware)
+        "detector_lag_true_ms": true_lag_ms,
+        "map_rms_error_rel_uncompensated": map_error_uncompensated,
         "step_scan_estimate_s": step_scan_estimate_s(config),
         # the bench's profile applied for the scan and the controller's previous one, put back at the end
         "axis_speeds": engine.get("axis_speeds"),
@@ -589,6 +633,7 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         rms_rel = stats["map_rms_error_rel"]
         lines.append(f"  vs simulator truth: position error p50 {pe['p50']:.3f} / p99 {pe['p99']:.3f} steps"
                      + (f"; map RMS error {100 * rms_rel:.2f} % of range" if rms_rel is not None else ""))
+    lines.append(lag_summary(stats))
     daq_time = stats.get("daq_sample_time_error_us")
     if daq_time:
         lines.append(f"  DAQ {results.config.daq_start_trigger} start: sample-time error vs truth p50/p99/max "
@@ -620,6 +665,25 @@ def summary(results: ScanResults, stats: dict[str, Any], out: Path, location: Op
         lines.append(f"  {results.error}")
     lines.append(f"  wrote {location or out / 'scan.h5'}, {out / 'map.png'}, {out / 'stats.json'}")
     return "\n".join(lines)
+
+
+def lag_summary(stats: dict[str, Any]) -> str:
+    """One line on the detector lag: its value, where it comes from, whether the map applies it."""
+    lag, source = stats["detector_lag_ms"], stats["detector_lag_source"]
+    if lag is None:
+        text = f"  detector lag unknown, not compensated ({stats['detector_lag_note']})"
+    else:
+        spread = stats["detector_lag_uncertainty_ms"]
+        text = f"  detector lag {lag:.2f}" + (f" ± {spread:.2f}" if spread is not None else "") + " ms"
+        text += (f" (estimated from {stats['detector_lag_lines']} lines)" if source == "estimated" else f" ({source})")
+        text += ", applied" if stats["detector_lag_applied"] else ", not applied"
+    true_lag = stats.get("detector_lag_true_ms")
+    if true_lag is not None:
+        text += f"; simulator's true lag {true_lag:.2f} ms"
+    rms, rms_without = stats.get("map_rms_error_rel"), stats.get("map_rms_error_rel_uncompensated")
+    if rms is not None and rms_without is not None and stats["detector_lag_applied"]:
+        text += f"; map RMS error {100 * rms:.2f} % with compensation, {100 * rms_without:.2f} % without"
+    return text
 
 
 class OutputError(Exception):
@@ -718,7 +782,12 @@ def _flag(field: str) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["regrid"]:
+        from .regrid import main as regrid_main
+
+        return regrid_main(arguments[1:])
+    args = _parser().parse_args(arguments)
     from ..bootstrap import bench_excitation_gains, bench_speeds, build_flyscan, is_simulated
 
     simulated = is_simulated(args.port)

@@ -49,6 +49,8 @@ MAX_EXCITATION_SETTLE_MS = 10_000.0
 MAX_SEED = 2**64 - 1
 _FLOAT_FIELDS = ("step_um", "travel_min_mm", "travel_max_mm", "fast_start_mm", "fast_stop_mm", "slow_start_mm",
                  "slow_stop_mm", "max_speed_pps", "speed_mm_s", "sample_rate_hz", "settle_ms", "excitation_settle_ms")
+#: Longest detector lag one can configure (ms): far beyond any lock-in output filter a flyscan can use.
+MAX_DETECTOR_LAG_MS = 500.0
 
 
 def _is_number(value: object) -> bool:
@@ -171,6 +173,9 @@ class FlyScanConfig:
     daq_range_v: float = 10.0
     daq_start_trigger: Literal["syn", "software"] = "syn"
     daq_trigger_source: str = "/Dev1/PFI0"
+    #: The detector's lag (ms): each sample is gridded where the probe was at t − lag. None: measured from
+    #: the scan itself (serpentine lines flown both ways) and applied when it can be; 0: no compensation.
+    detector_lag_ms: Optional[float] = None
     scale: StepScale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +215,9 @@ class FlyScanConfig:
         object.__setattr__(self, "board_n_avg", _count("board_n_avg", self.board_n_avg, 1, 255))
         if self.seed is not None:
             object.__setattr__(self, "seed", _count("seed", self.seed, 0, MAX_SEED))
+        if self.detector_lag_ms is not None:
+            _in_range("detector_lag_ms", _finite("detector_lag_ms", self.detector_lag_ms), 0.0, MAX_DETECTOR_LAG_MS,
+                      "ms")
         if self.fast_span_mm < 10 * self.scale.step_mm:
             raise InvalidScanConfig(
                 "fast_stop_mm", f"the fast span must be at least 10 steps ({10 * self.scale.step_mm:g} mm)"

@@ -18,6 +18,7 @@ import numpy as np
 from .config import FlyScanConfig
 from .fly_scan import FlyScanLine
 from .gridding import grid_samples
+from .lag import positions_at_lag
 from .samples import RawSamples
 
 
@@ -54,12 +55,16 @@ class FlyScanCorrelationService:
         self.placement = Placement(placement)
 
     def place(self, line: FlyScanLine, samples: RawSamples) -> np.ndarray:
-        """Fast-axis position (mm) of each sample of `line`."""
+        """Fast-axis position (mm) of each sample of `line`: where the probe was at t − the configured
+        detector lag (a lag measured from the data needs the whole scan: the final map applies it)."""
         if self.placement is Placement.ENGINE_MODEL or len(samples) < 2:
-            return samples.fast_mm
-        return place_by_line_ends(
-            samples.t_ns, int(samples.t_ns.min()), int(samples.t_ns.max()), line.fast_from_mm, line.fast_to_mm
-        )
+            placed = samples.fast_mm
+        else:
+            placed = place_by_line_ends(
+                samples.t_ns, int(samples.t_ns.min()), int(samples.t_ns.max()), line.fast_from_mm, line.fast_to_mm
+            )
+        lag_ms = self.config.detector_lag_ms
+        return placed if not lag_ms else positions_at_lag(samples, lag_ms, placed)
 
     def correlate(self, line: FlyScanLine, samples: RawSamples) -> LineProfile:
         fast_mm = self.place(line, samples)

@@ -6,6 +6,7 @@ aborted or failed still has results: the lines acquired so far, with `partial` s
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -14,8 +15,10 @@ from typing import Any, Optional
 import numpy as np
 
 from .config import FlyScanConfig
+from .errors import InvalidScanConfig
 from .fly_scan import FlyScan, LineState, ScanStatus
 from .gridding import GriddedMap, grid_samples
+from .lag import DetectorLag, positions_at_lag, resolve_lag
 from .samples import RawSamples, SampleFlag
 
 
@@ -65,6 +68,8 @@ class ScanResults:
     stats: Mapping[str, Any] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=Provenance)
     error: Optional[str] = None
+    #: The detector lag the map was gridded with (estimated or configured), or why there is none.
+    lag: DetectorLag = field(default_factory=DetectorLag.none)
     #: A differential scan's baseline (the lines flown with the excitation muted) on the map's grid;
     #: None for other scans.
     baseline: Optional[GriddedMap] = None
@@ -123,12 +128,14 @@ def assemble_results(
     (its LineSummary is `partial`), in the raw stream and on the map.
 
     `placed_fast_mm` replaces the raw fast positions for gridding when a correlation other than
-    the engine's model placed the samples.
+    the engine's model placed the samples. The map places each sample where it was at t − the
+    detector lag (`config.detector_lag_ms`, or measured from the scan when that is None).
     """
-    fast = raw.fast_mm if placed_fast_mm is None else np.asarray(placed_fast_mm, dtype=np.float64)
-    if fast.size != len(raw):
-        raise ValueError(f"placed_fast_mm has {fast.size} rows, raw stream {len(raw)}")
+    placed = raw.fast_mm if placed_fast_mm is None else np.asarray(placed_fast_mm, dtype=np.float64)
+    if placed.size != len(raw):
+        raise ValueError(f"placed_fast_mm has {placed.size} rows, raw stream {len(raw)}")
     config = scan.config
+    lag, fast = resolve_lag(raw, config.detector_lag_ms, placed)
     gridded = grid_samples(fast, raw.slow_mm, raw.channels_volts, config.fast_axis_mm, config.slow_axis_mm)
     dropped = dropped_by_line(raw, int((stats or {}).get("dropped_records", 0) or 0))
     lines = tuple(
@@ -138,14 +145,16 @@ def assemble_results(
     )
     return ScanResults(
         scan.id, config, scan.status, raw, gridded, lines, dict(stats or {}), provenance or Provenance(),
-        error,
+        error, lag=lag,
     )
 
 
 def with_baseline(results: ScanResults, baseline_raw: RawSamples) -> ScanResults:
-    """`results` of a differential scan with its baseline samples gridded on the map's grid."""
-    grid = results.map
-    baseline = grid_samples(baseline_raw.fast_mm, baseline_raw.slow_mm, baseline_raw.channels_volts,
+    """`results` of a differential scan with its baseline samples gridded on the map's grid, placed at
+    t − the lag the map applies (the baseline lines go through the same detection chain)."""
+    grid, lag = results.map, results.lag
+    fast_mm = positions_at_lag(baseline_raw, lag.lag_ms) if lag.applied and lag.lag_ms else baseline_raw.fast_mm
+    baseline = grid_samples(fast_mm, baseline_raw.slow_mm, baseline_raw.channels_volts,
                             grid.fast_axis_mm, grid.slow_axis_mm)
     return replace(results, baseline=baseline, baseline_raw=baseline_raw)
 
@@ -191,3 +200,27 @@ def dropped_by_line(raw: RawSamples, dropped_total: int) -> dict[int, int]:
     if dropped_total > accounted:
         add(int(line[-1]), dropped_total - accounted)
     return counts
+def regrid(results: ScanResults, pitch_mm: Optional[float] = None, lag_ms: Optional[float] = None,
+           regridded_from: str = "") -> ScanResults:
+    """The same raw stream on another grid: a fast-axis pitch of about `pitch_mm` (the span divided
+    into whole cells; None keeps the scan's), the samples placed at t − `lag_ms` (None: measured
+    from the data again). The raw stream is the source of truth; the map is a view of it.
+    `regridded_from` (the source file) is kept in the statistics.
+    """
+    config = results.config
+    points = config.points_per_line
+    if pitch_mm is not None:
+        if not (math.isfinite(pitch_mm) and pitch_mm > 0):
+            raise InvalidScanConfig("pitch_mm", f"must be a positive number of mm, got {pitch_mm!r}")
+        points = max(2, int(round(config.fast_span_mm / pitch_mm)) + 1)
+    values = config.to_dict()
+    values.update(points_per_line=points, detector_lag_ms=lag_ms)
+    new_config = FlyScanConfig.from_dict(values)
+    raw = results.raw
+    lag, fast = resolve_lag(raw, lag_ms, raw.fast_mm)
+    gridded = grid_samples(fast, raw.slow_mm, raw.channels_volts, new_config.fast_axis_mm, new_config.slow_axis_mm)
+    stats = dict(results.stats)
+    if regridded_from:
+        stats["regridded_from"] = regridded_from
+    regridded = replace(results, config=new_config, map=gridded, stats=stats, lag=lag)
+    return regridded if results.baseline is None else with_baseline(regridded, results.baseline_raw)

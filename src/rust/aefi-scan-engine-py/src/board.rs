@@ -35,10 +35,11 @@ use crate::lendable::{lendable_pymethods, Lendable};
 /// With `arcus_options` (a list of the Arcus simulator's `key=value` options, possibly empty) a
 /// simulated Arcus is served too, on a second PTY handed to `on_arcus_ready(path)`, and the board
 /// reads the field where that Arcus's X/Y axes truly are (steps × `mm_per_step`): one process,
-/// one ground truth. Otherwise the probe stays at `probe_mm`. Blocks with the GIL released
+/// one ground truth. Otherwise the probe stays at `probe_mm`. `filter_tau_ms`: the detection
+/// chain's first-order low-pass (ms, 0: none; see `aefi_sim::detection`). Blocks with the GIL released
 /// (signals are checked every 50 ms). Returns "stopped" or "unplugged".
 #[pyfunction]
-#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_sim::board::DEFAULT_MM_PER_STEP, offset_volts=0.0, drift_volts_per_s=0.0))]
+#[pyo3(signature = (probe_mm=(38.0, 32.0), timing="wire", noise_volts=aefi_sim::board::DEFAULT_NOISE_VOLTS, seed=None, on_ready=None, arcus_options=None, on_arcus_ready=None, mm_per_step=aefi_sim::board::DEFAULT_MM_PER_STEP, offset_volts=0.0, drift_volts_per_s=0.0, filter_tau_ms=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn serve_board_sim(
     py: Python<'_>,
@@ -52,6 +53,7 @@ fn serve_board_sim(
     mm_per_step: f64,
     offset_volts: f64,
     drift_volts_per_s: f64,
+    filter_tau_ms: f64,
 ) -> PyResult<String> {
     let wire_timing = match timing {
         "wire" => true,
@@ -74,6 +76,7 @@ fn serve_board_sim(
         baseline_drift_volts_per_s: drift_volts_per_s,
         ..Default::default()
     };
+    cfg.apply_option("filter_tau_ms", &filter_tau_ms.to_string()).map_err(crate::errors::invalid_argument)?;
     if let Some(seed) = seed {
         cfg.seed = seed;
     }
@@ -320,7 +323,8 @@ fn sim_board_fault(url: &str, fault: &str, count: u32) -> PyResult<()> {
 }
 
 /// Ground truth of the last `max` measurements of the simulated board of `sim://NAME`: dict of
-/// arrays t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6) (noiseless, window-averaged).
+/// arrays t_mid_ns, n_avg, x_mm, y_mm, volts (N, 6) (noiseless, window-averaged), lag_ns (the
+/// detection chain's true lag: low-pass τ + ADC filter group delay).
 #[pyfunction]
 #[pyo3(signature = (url, max = 1_000_000))]
 fn sim_board_truth<'py>(py: Python<'py>, url: &str, max: usize) -> PyResult<Bound<'py, PyDict>> {
@@ -332,6 +336,7 @@ fn sim_board_truth<'py>(py: Python<'py>, url: &str, max: usize) -> PyResult<Boun
     d.set_item("y_mm", PyArray1::from_vec(py, truth.iter().map(|t| t.y_mm).collect()))?;
     let flat: Vec<f64> = truth.iter().flat_map(|t| t.volts).collect();
     d.set_item("volts", PyArray1::from_vec(py, flat).reshape([truth.len(), 6])?)?;
+    d.set_item("lag_ns", PyArray1::from_vec(py, truth.iter().map(|t| t.lag_ns).collect()))?;
     Ok(d)
 }
 

@@ -9,12 +9,16 @@
 //! Behaviour (see `board::protocol`, `board::timing` and `board::registers` for the assumed
 //! details):
 //! - `m<n>*`: the averaging window starts `pre` after the command's last byte arrives and lasts
-//!   `n · per_sample`; each of the first six codes is the field map at the probe positions of the
+//!   `n · per_sample`; each of the first six codes is the detection chain's output
+//!   ([`crate::detection`]: the field map at the probe's true position through the sensor
+//!   rotation, scaled by the excitation in force, through a first-order low-pass of
+//!   `filter_tau_ms` and delayed by the ADC filter's group delay at the configured OSR) at the
 //!   conversions in that window (up to [`WINDOW_POINTS`] instants evenly spread, averaged; the
-//!   middle instant is the window's centre), through the sensor rotation, scaled by the
-//!   excitation amplitude, plus Gaussian noise of `noise_volts / √n`, quantised by the current ADC
-//!   gain and reference (saturating at 24 bits). Codes 7 and 8 carry noise only.
-//! - `a`/`d`: the register file; refusals as `?ADDR`, `?NOADDR`, `?RANGE` (+ the command).
+//!   middle instant is the window's centre), plus Gaussian noise of `noise_volts / √n`, quantised
+//!   by the current ADC gain and reference (saturating at 24 bits). Codes 7 and 8 carry noise only.
+//! - `a`/`d`: the register file; refusals as `?ADDR`, `?NOADDR`, `?RANGE` (+ the command). A
+//!   DDS1/DDS2 gain write changes the excitation from the instant the command is complete (the
+//!   AD9106's own propagation time is unknown and not modelled).
 //! - An unknown command: `?CMD <text>`.
 //! - Faults (injected at run time, each for the next `count` measurements): `garbage` (the data
 //!   line is binary junk), `short` (only five codes), `silence` (no reply at all), `unplug` (the
@@ -37,6 +41,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::detection::{adc_group_delay_ns, sensor_volts, DetectionChain};
 use crate::field::FieldMap;
 use aefi_scan_engine::board::convert::{Calibration, Rotation, V_PER_M_PER_VOLT};
 use aefi_scan_engine::board::protocol::{format_codes, BoardProtocolError, Command, CommandFramer, RawCodes, CODES_PER_LINE};
@@ -75,18 +80,51 @@ pub struct BoardSimConfig {
     pub map: FieldMap,
     /// Sensor → lab rotation of the simulated probe (the sensor reads the inverse).
     pub sensor_to_lab: Rotation,
+    /// Time constant (ms) of the synchronous detection's first-order output low-pass; 0 (the
+    /// default): no detection chain at all, an ideal detector reading the field without lag.
+    /// The bench's value is unknown.
+    pub filter_tau_ms: f64,
     /// Offset of every channel (V), excitation on or off.
     pub baseline_offset_volts: f64,
     /// Drift of every channel (V/s) from the board's first measurement, excitation on or off.
     pub baseline_drift_volts_per_s: f64,
 }
 
+/// Board options of a `sim://` URL besides the `board_*` ones (the rest are the Arcus simulator's).
+pub const BOARD_OPTIONS: [&str; 1] = ["filter_tau_ms"];
+
+/// Longest `filter_tau_ms` accepted (ms).
+pub const MAX_FILTER_TAU_MS: f64 = 10_000.0;
+
+/// Whether a `sim://` option is the board's (not the Arcus simulator's).
+pub fn is_board_option(key: &str) -> bool {
+    key.starts_with("board_") || BOARD_OPTIONS.contains(&key)
+}
+
 impl BoardSimConfig {
-    /// Applies the board's options of a `sim://` URL (`board_offset_uv`, `board_drift_uv_per_s`);
-    /// other keys are the Arcus's and are skipped.
+    /// Applies `filter_tau_ms` (ms, 0..=[`MAX_FILTER_TAU_MS`]).
     ///
     /// # Errors
-    /// A value that is not a finite number.
+    /// An unknown key or a value out of range, as a sentence naming both.
+    pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "filter_tau_ms" => {
+                let tau: f64 = value.trim().parse().map_err(|_| format!("filter_tau_ms must be a number of ms, got {value:?}"))?;
+                if !(tau.is_finite() && (0.0..=MAX_FILTER_TAU_MS).contains(&tau)) {
+                    return Err(format!("filter_tau_ms must be in 0..={MAX_FILTER_TAU_MS} ms, got {value}"));
+                }
+                self.filter_tau_ms = tau;
+                Ok(())
+            }
+            other => Err(format!("unknown board simulator option {other:?} (allowed: {})", BOARD_OPTIONS.join(", "))),
+        }
+    }
+
+    /// Applies the board's options of a `sim://` URL (`board_offset_uv`, `board_drift_uv_per_s`,
+    /// `filter_tau_ms`); other keys are the Arcus's and are skipped.
+    ///
+    /// # Errors
+    /// A value that is not a finite number, or out of range.
     pub fn with_url_options<'a>(mut self, options: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
         for (k, v) in options {
             let number = || {
@@ -95,6 +133,7 @@ impl BoardSimConfig {
             match k {
                 "board_offset_uv" => self.baseline_offset_volts = number()? * 1e-6,
                 "board_drift_uv_per_s" => self.baseline_drift_volts_per_s = number()? * 1e-6,
+                "filter_tau_ms" => self.apply_option(k, v)?,
                 k if k.starts_with("board_") => return Err(format!("unknown board option {k:?} (board_offset_uv, board_drift_uv_per_s)")),
                 _ => {}
             }
@@ -112,6 +151,7 @@ impl Default for BoardSimConfig {
             seed: 0x00AE_F1B0,
             map: FieldMap::aefi_default(),
             sensor_to_lab: Rotation::identity(),
+            filter_tau_ms: 0.0,
             baseline_offset_volts: 0.0,
             baseline_drift_volts_per_s: 0.0,
         }
@@ -158,8 +198,11 @@ pub struct SampleTruth {
     pub x_mm: f64,
     /// True probe position at the window's middle (mm).
     pub y_mm: f64,
-    /// Noiseless channel volts (sensor frame, window average) before quantisation.
+    /// Noiseless channel volts (sensor frame, window average of the detection chain's output)
+    /// before quantisation.
     pub volts: [f64; 6],
+    /// The detection chain's true lag (ns): the low-pass' τ plus the ADC filter's group delay.
+    pub lag_ns: i64,
 }
 
 #[derive(Debug, Default)]
@@ -242,6 +285,7 @@ pub struct BoardModel {
     rng: StdRng,
     handle: BoardSimHandle,
     calibration: Calibration,
+    chain: DetectionChain,
     /// Instant of the first measurement (the drift's origin).
     t0_ns: Option<i64>,
     /// DDS1's power-up phase word (the phase the detection's references are set for).
@@ -261,10 +305,12 @@ impl BoardModel {
     /// A board reading the field at `probe`.
     pub fn new(cfg: BoardSimConfig, probe: ProbeFn) -> Self {
         let calibration = Calibration { v_per_m_per_volt: V_PER_M_PER_VOLT, sensor_to_lab: cfg.sensor_to_lab };
+        let registers = RegisterFile::default();
         Self {
             rng: StdRng::seed_from_u64(cfg.seed),
+            chain: DetectionChain::new(cfg.filter_tau_ms, registers.excitation()),
             cfg,
-            registers: RegisterFile::default(),
+            registers,
             probe,
             handle: BoardSimHandle::default(),
             calibration,
@@ -305,6 +351,7 @@ impl BoardModel {
             return Vec::new();
         }
         let after = if self.cfg.wire_timing { timing.reply_after_rx_ns(&command) } else { 0 };
+        let excitation = self.registers.excitation();
         let refusal = match command {
             Command::SelectRegister(a) => self.registers.select(a).err(),
             Command::WriteData(v) => {
@@ -321,6 +368,9 @@ impl BoardModel {
             }
             Command::Measure(_) => None,
         };
+        if self.registers.excitation() != excitation {
+            self.chain.set_excitation(t_rx_ns, self.registers.excitation());
+        }
         if let Some(r) = refusal {
             let line = format!("?{} {}\r\n", r.word(), text).into_bytes();
             return vec![(t_rx_ns + after + wire(line.len()), line)];
@@ -350,18 +400,26 @@ impl BoardModel {
         let start = t_rx_ns + if self.cfg.wire_timing { timing.window_start_after_rx_ns() } else { 0 };
         let window = timing.window_ns(n);
         let points = n.min(WINDOW_POINTS);
+        // no chain configured: the ideal detector of the simulator's default (no lag at all)
+        let adc_delay_ns = if self.chain.tau_ns() > 0.0 { adc_group_delay_ns(self.registers.get(addr::CLK2)) } else { 0 };
+        let (probe, map, calibration) = (&self.probe, &self.cfg.map, &self.calibration);
+        let field = |t: i64| {
+            let (x, y) = probe(t);
+            sensor_volts(map, calibration, x, y)
+        };
         let mut volts = [0.0; 6];
         for k in 0..points {
-            // evenly spread over the window's conversions, symmetric about its middle
+            // evenly spread over the window's conversions, symmetric about its middle; each
+            // conversion holds the chain's output one ADC group delay earlier
             let t = start + ((f64::from(k) + 0.5) / f64::from(points) * window as f64).round() as i64;
-            let (x, y) = (self.probe)(t);
-            let v = self.calibration.volts_from_field(&self.cfg.map.field_v_per_m(x, y));
+            let v = self.chain.output(t - adc_delay_ns, &field);
             for c in 0..6 {
                 volts[c] += v[c] / f64::from(points);
             }
         }
-        let excitation = self.registers.excitation();
-        volts.iter_mut().for_each(|v| *v *= excitation);
+        let lag_ns = self.chain.tau_ns().round() as i64 + adc_delay_ns;
+        // the excitation is in the chain's input (a gain change goes through its low-pass); a DDS1
+        // phase change turns the references at once
         let turn = f64::from(self.registers.get(addr::PHASE[0]).wrapping_sub(self.phase0)) / 65_536.0 * std::f64::consts::TAU;
         if turn != 0.0 {
             let (sin, cos) = turn.sin_cos();
@@ -390,7 +448,7 @@ impl BoardModel {
         if s.truth.len() == TRUTH_LOG_CAPACITY {
             s.truth.pop_front();
         }
-        s.truth.push_back(SampleTruth { t_mid_ns: t_mid, n_avg: n, x_mm, y_mm, volts });
+        s.truth.push_back(SampleTruth { t_mid_ns: t_mid, n_avg: n, x_mm, y_mm, volts, lag_ns });
         if s.garbage > 0 {
             s.garbage -= 1;
             return b"\x13\x88#\xfe@!\x07garbage\x00\r\n".to_vec();
@@ -613,6 +671,76 @@ mod tests {
         p.write(b"m50*", 0).unwrap();
         let tr = p.handle().truth(1)[0];
         assert!((tr.x_mm - tr.t_mid_ns as f64 * 1e-7).abs() < 1e-9);
+    }
+
+    fn chain_port(tau_ms: f64, map: FieldMap, probe: ProbeFn) -> BoardSimPort {
+        let cfg = BoardSimConfig { wire_timing: false, noise_volts: 0.0, filter_tau_ms: tau_ms, map, ..Default::default() };
+        BoardSimPort::new(BoardModel::new(cfg, probe))
+    }
+
+    fn z_in_phase(p: &mut BoardSimPort, t_ns: i64) -> f64 {
+        p.write(b"m1*", t_ns).unwrap();
+        AdcScale::default().channels_volts(&parse_codes(&lines(p, t_ns)[1]).unwrap())[4]
+    }
+
+    #[test]
+    fn the_chain_lags_a_moving_probe_by_tau_plus_the_adc_delay() {
+        // a field of 0.05 V per mm along x (z in-phase), the probe at 30 mm/s: the reading is the
+        // field where the probe was one lag earlier
+        let map = FieldMap { features: vec![], background_v_per_m_per_mm: (0.05 / crate::field::VOLTS_PER_V_PER_M, 0.0) };
+        let probe: ProbeFn = Arc::new(|t| (30.0 * t as f64 * 1e-9, 0.0));
+        let mut p = chain_port(20.0, map, probe);
+        let lag_ns = 20_000_000 + crate::detection::adc_group_delay_ns(32);
+        for k in 0..20 {
+            let t = 1_000_000_000 + k * 11_500_000;
+            let v = z_in_phase(&mut p, t);
+            let truth = p.handle().truth(1)[0];
+            assert_eq!(truth.lag_ns, lag_ns);
+            let expected = 0.05 * 30.0 * (truth.t_mid_ns - lag_ns) as f64 * 1e-9;
+            // one code is 0.29 µV; the restart 12 τ back leaves e^−12 of the lag (0.1 µV)
+            assert!((v - expected).abs() < 2e-6, "sample {k}: {v} V vs {expected} V");
+            assert!((truth.x_mm - 30.0 * truth.t_mid_ns as f64 * 1e-9).abs() < 1e-9, "truth at the window middle");
+        }
+    }
+
+    #[test]
+    fn muting_the_sources_decays_with_the_same_filter() {
+        let tau_ms = 20.0;
+        let map = FieldMap::aefi_default();
+        let f = map.features[0];
+        let mut p = chain_port(tau_ms, map, static_probe(f.x_mm, f.y_mm));
+        let (t0, half_window) = (1_000_000_000_i64, p.model().config().timing.window_ns(1) / 2);
+        let on = z_in_phase(&mut p, t0);
+        assert!(on > 0.5, "{on}");
+        let t_mute = t0 + 50_000_000;
+        p.write(b"a53*d0*a52*d0*", t_mute).unwrap();
+        let _ = lines(&mut p, t_mute);
+        let delay = crate::detection::adc_group_delay_ns(32);
+        for k in 1..=4 {
+            let t = t_mute + k * 15_000_000;
+            let elapsed_ms = (t + half_window - delay - t_mute) as f64 * 1e-6;
+            let expected = on * (-elapsed_ms / tau_ms).exp();
+            let v = z_in_phase(&mut p, t);
+            assert!((v - expected).abs() < 2e-6, "{elapsed_ms} ms after the mute: {v} vs {expected}");
+        }
+        let t_unmute = t_mute + 1_000_000_000;
+        p.write(b"a53*d10000*a52*d10000*", t_unmute).unwrap();
+        let _ = lines(&mut p, t_unmute);
+        let t = t_unmute + 30_000_000;
+        let elapsed_ms = (t + half_window - delay - t_unmute) as f64 * 1e-6;
+        let v = z_in_phase(&mut p, t);
+        let expected = on * (1.0 - (-elapsed_ms / tau_ms).exp());
+        assert!((v - expected).abs() < 2e-6, "rising again: {v} vs {expected}");
+    }
+
+    #[test]
+    fn filter_option_is_checked() {
+        let mut cfg = BoardSimConfig::default();
+        cfg.apply_option("filter_tau_ms", "20").unwrap();
+        assert_eq!(cfg.filter_tau_ms, 20.0);
+        assert!(cfg.apply_option("filter_tau_ms", "-1").unwrap_err().contains("filter_tau_ms"));
+        assert!(cfg.apply_option("filter_tau_ms", "abc").is_err());
+        assert!(cfg.apply_option("tau", "1").unwrap_err().contains("filter_tau_ms"));
     }
 
     #[test]

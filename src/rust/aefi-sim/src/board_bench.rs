@@ -4,7 +4,9 @@
 //! steps × [`DEFAULT_MM_PER_STEP`]), so a flyscan through `sim://NAME` for both links is checkable
 //! against truth. It is created on the first board open of that bench and kept with it; one
 //! link at a time has it (a second open is `PortBusy`, as an exclusively opened serial port).
-//! The link's `timing=wire|none` query sets the board's reply pacing for that link.
+//! The link's `timing=wire|none` query sets the board's reply pacing for that link; the board's
+//! options of its first link's URL (`board_offset_uv`, `board_drift_uv_per_s`, `filter_tau_ms=20`:
+//! the detection chain's low-pass, see [`crate::detection`]) configure it.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 

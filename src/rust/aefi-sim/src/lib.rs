@@ -8,6 +8,7 @@
 //! - [`board`]: the AEFI acquisition board (protocol, timing, field at the true probe position).
 //! - [`board_bench`]: the board of each `sim://NAME` bench, reading its Arcus ground truth.
 //! - [`board_link`]: the in-process link to a simulated board.
+//! - [`detection`]: the detection chain (synchronous detection's low-pass, ADC filter delay).
 //! - [`conformance`]: the checks every Arcus link must pass through the driver.
 //! - [`opener`]: `sim://` links plus the core's real ports, behind one `LinkOpener`.
 //! - [`probe`]: the virtual probe (the field at the true position) as an engine detector.
@@ -23,6 +24,7 @@ pub mod board_link;
 #[cfg(unix)]
 pub mod board_serve;
 pub mod conformance;
+pub mod detection;
 pub mod fake_stage;
 pub mod field;
 pub mod opener;

@@ -119,7 +119,7 @@ impl SimConfig {
     pub fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             // the options of the bench's acquisition board (`crate::board::BoardSimConfig`)
-            k if k.starts_with("board_") => {}
+            k if crate::board::is_board_option(k) => {}
             "baud" => {
                 let b = int(value, "baud")?;
                 if !BAUD_CODES.iter().any(|x| i64::from(*x) == b) {
@@ -214,7 +214,8 @@ impl SimConfig {
             other => {
                 return Err(format!(
                     "unknown simulator option {other:?} (allowed: baud, device, turnaround_us, limit, home, \
-                     encoder_ratio, encoder, encoder_ppr, drop_every, garble_every, delay_ms, disconnect_after, limit_hit, stall)"
+                     encoder_ratio, encoder, encoder_ppr, drop_every, garble_every, delay_ms, disconnect_after, limit_hit, stall; \
+                     the board's: board_offset_uv, board_drift_uv_per_s, filter_tau_ms)"
                 ))
             }
         }
