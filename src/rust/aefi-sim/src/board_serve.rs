@@ -5,6 +5,7 @@
 //! writes each reply chunk when the board model releases it (the board's timing), and stops when
 //! `stop` is set or the board is unplugged (the master is then closed, so the client's next
 //! read/write fails as with a pulled USB-serial adapter).
+#![cfg(unix)] // PTY pairs (TTYPort) and EIO: the bench PC (Windows) uses a real COM port instead
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -21,8 +21,7 @@ pub mod bench;
 pub mod board;
 pub mod board_bench;
 pub mod board_link;
-#[cfg(unix)]
-pub mod board_serve;
+pub mod board_serve; // Unix only: the file is `#![cfg(unix)]`
 pub mod conformance;
 pub mod detection;
 pub mod fake_stage;
