@@ -6,15 +6,7 @@ import pytest
 from pymodaq_plugins_aefi import bootstrap
 from pymodaq_plugins_aefi.cli import flyscan
 from pymodaq_plugins_aefi.testing.fakes import FakeScanPort
-
-STATS_KEYS = {"lines", "samples", "wall_time_s", "poll_rate_hz", "wire_limit_hz", "trigger_lateness_us",
-              "missed_triggers", "dropped_records", "position_error_steps", "map_rms_error_rel", "step_scan_estimate_s",
-              "status", "physical_min_s", "efficiency", "overhead_per_line_ms", "link_retries", "rejected_samples",
-              "stall_detection", "cadence", "detector_rate_hz", "detector_rate_limit_hz", "sample_interval_us",
-              "smear_mm", "samples_per_cell", "encoder_error_counts", "syn", "axis_speeds", "differential",
-              "implausible_positions", "detector_lag_ms", "detector_lag_uncertainty_ms", "detector_lag_source",
-              "detector_lag_applied", "detector_lag_lines", "detector_lag_note", "detector_lag_true_ms",
-              "map_rms_error_rel_uncompensated"}
+from test_flyscan_cli import STATS_KEYS  # one list of the keys stats.json holds
 
 
 @pytest.fixture
