@@ -110,13 +110,19 @@ def test_count_of_the_board_reads_six_channels_in_volts_and_field(RE, documents)
     board.close()
 
 
-def test_scan_of_arcus_y_with_the_board_follows_the_field(RE, documents):
-    url = _bench()
+def _motors_and_board(url):
+    """The bench's X and Y motors (one shared controller) and its board, connected."""
     stage = ArcusStage.open(url)
     with init_devices():
         x = ArcusMotor(stage, "X", name="x")
         y = ArcusMotor(stage, "Y", name="y")
         board = AefiBoard.open(url, name="board")
+    return stage, x, y, board
+
+
+def test_scan_of_arcus_y_with_the_board_follows_the_field(RE, documents):
+    url = _bench()
+    stage, x, y, board = _motors_and_board(url)
     RE(bps.mv(x, 38.0))
     RE(bp.scan([board], y, 24.0, 40.0, 5))
     events = documents.named("event")
@@ -304,11 +310,7 @@ def test_readme_example_runs_and_prints_the_figures_of_aefi_flyscan(tmp_path):
 
 def test_grid_scan_of_both_axes_with_the_board(RE, documents):
     url = _bench()
-    stage = ArcusStage.open(url)
-    with init_devices():
-        x = ArcusMotor(stage, "X", name="x")
-        y = ArcusMotor(stage, "Y", name="y")
-        board = AefiBoard.open(url, name="board")
+    stage, x, y, board = _motors_and_board(url)
     RE(bp.grid_scan([board], y, 26.0, 38.0, 3, x, 26.0, 50.0, 4, snake_axes=True))
     events = documents.named("event")
     assert len(events) == 12
